@@ -1,0 +1,70 @@
+/**
+ * Atomic, durable file writes: temp file beside the target, fsync, rename, fsync the directory.
+ * A crash at any point leaves either the old file or the new one, never a half-written file under the final name.
+ */
+import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { open, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+/** The temp name used while writing `target`: hidden, in the same directory, never matching a snapshot name. */
+export function tempPathFor(target: string): string {
+  return join(dirname(target), `.${basename(target)}.${randomBytes(4).toString("hex")}.part`);
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes `data` to `target` atomically with the given mode (default 0600). */
+export async function writeFileAtomic(target: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const tmp = tempPathFor(target);
+  try {
+    const handle = await open(tmp, "wx", mode);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, target);
+    await fsyncDir(dirname(target));
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * Streams `source` into `target` atomically. `beforeCommit` runs after the data is fsynced and before the rename:
+ * throw there (for example on a checksum mismatch) and nothing appears under `target`.
+ */
+export async function writeStreamAtomic(
+  target: string,
+  source: Readable | AsyncIterable<Uint8Array>,
+  options: { mode?: number; beforeCommit?: () => void | Promise<void> } = {},
+): Promise<void> {
+  const tmp = tempPathFor(target);
+  try {
+    await pipeline(source, createWriteStream(tmp, { flags: "wx", mode: options.mode ?? 0o600 }));
+    const handle = await open(tmp, "r+");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await options.beforeCommit?.();
+    await rename(tmp, target);
+    await fsyncDir(dirname(target));
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
