@@ -1,0 +1,101 @@
+/**
+ * Loads cluster.yml: RKE's schema plus Lifeboat's `lifeboat:` keys, into a normalized `ClusterConfig`. Every problem
+ * is collected and thrown at once as a `ConfigError` whose issues name the exact key path; unknown keys are warnings.
+ */
+import { readFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import type { z } from "zod";
+import { ConfigError } from "../util/errors.js";
+import { resolveBackup } from "./backup.js";
+import { resolveLifeboat } from "./lifeboat-settings.js";
+import { resolveEtcdNodes, resolveNodes } from "./nodes.js";
+import { formatPath, issueMessage, newReport } from "./report.js";
+import type { Report } from "./report.js";
+import { ClusterYmlSchema } from "./schema.js";
+import type { ClusterConfig, LoadedConfig } from "./types.js";
+import { unknownKeys } from "./unknown-keys.js";
+import { parseYamlText } from "./yaml-source.js";
+
+export type * from "./types.js";
+export { applyS3Flags } from "./s3-flags.js";
+export type { S3Flags } from "./s3-flags.js";
+export { missingEtcdControl } from "./nodes.js";
+
+/** Reads and parses the cluster config at `path`; messages name the file as given. Throws ConfigError. */
+export async function loadClusterConfig(path: string): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    throw new ConfigError([{ path: "", message: `cannot read ${path}: ${(err as Error).message}` }], path);
+  }
+  return parseClusterConfig(text, path);
+}
+
+/** Parses cluster.yml text. Throws ConfigError listing every issue; unknown keys only produce warnings. */
+export function parseClusterConfig(text: string, fileName: string): LoadedConfig {
+  const doc = parseYamlText(text, fileName);
+  if (!isRecord(doc)) {
+    throw new ConfigError([{ path: fileName, message: "the top level must be a mapping of keys" }], fileName);
+  }
+  const report = newReport();
+  report.warnings.push(...unknownKeys(ClusterYmlSchema, doc).map((key) => `unknown key ${key} (ignored)`));
+  const input = dropNulls(doc) as Record<string, unknown>;
+  const { shape } = ClusterYmlSchema;
+  const nodes = part(shape.nodes, input, "nodes", report);
+  const services = part(shape.services, input, "services", report);
+  const lifeboatRaw = part(shape.lifeboat, input, "lifeboat", report);
+  const clusterName = part(shape.cluster_name, input, "cluster_name", report);
+
+  const lifeboat = resolveLifeboat(lifeboatRaw.ok ? lifeboatRaw.value : undefined, report);
+  const summaries = nodes.ok ? resolveNodes(nodes.value, report) : [];
+  const etcdNodes = nodes.ok ? resolveEtcdNodes(nodes.value, summaries, report) : [];
+  const backup = resolveBackup(services.ok ? services.value?.etcd : undefined, lifeboat.s3, report);
+  if (report.issues.length > 0) throw new ConfigError(report.issues, fileName);
+  const config: ClusterConfig = { nodes: summaries, etcdNodes, backup, lifeboat, raw: doc };
+  if (clusterName.ok && clusterName.value) config.clusterName = clusterName.value;
+  return { config, warnings: report.warnings, path: fileName };
+}
+
+/**
+ * RKE's state file path for a config path: same directory, extension replaced by `.rkestate`
+ * (`cluster.yml` -> `cluster.rkestate`, `rancher-cluster.yml` -> `rancher-cluster.rkestate`).
+ */
+export function statePathFor(configPath: string): string {
+  const base = basename(configPath);
+  const dot = base.lastIndexOf(".");
+  const stem = dot >= 0 ? base.slice(0, dot) : base;
+  return join(dirname(configPath), `${stem}.rkestate`);
+}
+
+type PartResult<T> = { ok: true; value: T } | { ok: false };
+
+/** Parses one top-level key on its own, so that an error in one part still lets the others be checked. */
+function part<S extends z.ZodType>(
+  schema: S,
+  input: Record<string, unknown>,
+  key: string,
+  report: Report,
+): PartResult<z.output<S>> {
+  const result = schema.safeParse(input[key], { error: issueMessage });
+  if (result.success) return { ok: true, value: result.data };
+  for (const issue of result.error.issues) {
+    report.issues.push({ path: formatPath([key, ...issue.path]), message: issue.message });
+  }
+  return { ok: false };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** YAML `key:` with no value means "not set" for RKE (a nil pointer); drop such keys before validation. */
+function dropNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(dropNulls);
+  if (!isRecord(value)) return value;
+  return Object.fromEntries(
+    Object.entries(value)
+      .filter(([, v]) => v !== null)
+      .map(([k, v]) => [k, dropNulls(v)]),
+  );
+}

@@ -1,0 +1,79 @@
+/** Lifeboat's cluster-wide `lifeboat:` block: validation and defaults. */
+import { isAbsolute } from "node:path";
+import { registerSecret } from "../util/redact.js";
+import { parseHttpUrl } from "./endpoints.js";
+import type { Report } from "./report.js";
+import type { RawClusterLifeboat } from "./schema.js";
+import type { LifeboatSettings } from "./types.js";
+
+/** As rke-tools' `--backup-retries` default. */
+export const DEFAULT_SNAPSHOT_RETRIES = 4;
+/** As rke-tools' pause between snapshot attempts. */
+export const DEFAULT_RETRY_PAUSE_SECONDS = 15;
+const SECRET_HEADER = /auth|token|key|secret|cookie|password/i;
+const CRON_FIELD = /^[0-9A-Za-z*/,?-]+$/;
+
+/** Resolves the top-level `lifeboat:` block with its defaults. */
+export function resolveLifeboat(raw: RawClusterLifeboat | undefined, report: Report): LifeboatSettings {
+  const tls = raw?.etcd_tls ? etcdTls(raw.etcd_tls, report) : undefined;
+  const settings: LifeboatSettings = {
+    s3: s3Settings(raw?.s3, report),
+    snapshot: {
+      retries: raw?.snapshot?.retries ?? DEFAULT_SNAPSHOT_RETRIES,
+      retryPauseSeconds: raw?.snapshot?.retry_pause_seconds ?? DEFAULT_RETRY_PAUSE_SECONDS,
+      compression: raw?.snapshot?.compression ?? "deflate",
+      ...(raw?.snapshot?.level !== undefined ? { level: raw.snapshot.level } : {}),
+    },
+  };
+  if (raw?.cluster_id) settings.clusterId = raw.cluster_id;
+  if (tls) settings.etcdTls = tls;
+  if (raw?.schedule) settings.schedule = { cron: cron(raw.schedule.cron, report) };
+  if (raw?.notifications) settings.notifications = notifications(raw.notifications, report);
+  return settings;
+}
+
+function s3Settings(raw: NonNullable<RawClusterLifeboat>["s3"], report: Report): LifeboatSettings["s3"] {
+  const out: LifeboatSettings["s3"] = { addressing: raw?.addressing ?? "auto" };
+  if (raw?.proxy) {
+    const proxy = parseHttpUrl(raw.proxy);
+    if (!proxy.ok) report.issues.push({ path: "lifeboat.s3.proxy", message: proxy.message });
+    out.proxy = raw.proxy;
+  }
+  if (raw?.session_token) {
+    registerSecret(raw.session_token);
+    out.sessionToken = raw.session_token;
+  }
+  return out;
+}
+
+function etcdTls(raw: { ca_file: string; cert_file: string; key_file: string }, report: Report) {
+  for (const key of ["ca_file", "cert_file", "key_file"] as const) {
+    if (!isAbsolute(raw[key])) {
+      report.issues.push({ path: `lifeboat.etcd_tls.${key}`, message: `must be an absolute path on the nodes` });
+    }
+  }
+  return { caFile: raw.ca_file, certFile: raw.cert_file, keyFile: raw.key_file };
+}
+
+/** Standard five-field cron (minute hour day-of-month month day-of-week). */
+function cron(value: string, report: Report): string {
+  const fields = value.trim().split(/\s+/);
+  if (fields.length !== 5 || !fields.every((f) => CRON_FIELD.test(f))) {
+    report.issues.push({
+      path: "lifeboat.schedule.cron",
+      message: `"${value}" is not a five-field cron expression (e.g. "0 */12 * * *")`,
+    });
+  }
+  return value.trim();
+}
+
+function notifications(
+  raw: NonNullable<NonNullable<RawClusterLifeboat>["notifications"]>,
+  report: Report,
+): NonNullable<LifeboatSettings["notifications"]> {
+  const url = parseHttpUrl(raw.webhook_url);
+  if (!url.ok) report.issues.push({ path: "lifeboat.notifications.webhook_url", message: url.message });
+  const headers = raw.headers ?? {};
+  for (const [name, value] of Object.entries(headers)) if (SECRET_HEADER.test(name)) registerSecret(value);
+  return { webhookUrl: raw.webhook_url, headers, onSuccess: raw.on_success ?? false };
+}

@@ -1,0 +1,119 @@
+/**
+ * The normalized, fully defaulted cluster configuration that the rest of Lifeboat reads. Every default and every
+ * RKE precedence rule has already been applied: consumers never look at the raw cluster.yml keys.
+ */
+import type { Role } from "./schema.js";
+
+export type { Role };
+
+/** Every node of cluster.yml, in file order (including nodes without the etcd role). */
+export type NodeSummary = {
+  /** Position in cluster.yml's `nodes` list, for messages (`nodes[2]`). */
+  index: number;
+  address: string;
+  internalAddress?: string;
+  /** Lower-cased, as RKE does; absent when cluster.yml has none. */
+  hostnameOverride?: string;
+  roles: Role[];
+};
+
+/** How the node's etcd process is started and stopped around a restore. */
+export type EtcdControl =
+  /** Lifeboat's agent runs etcd itself, from `binaryDir` (default: the agent's bundled or PATH binaries). */
+  | { mode: "managed"; binaryDir?: string }
+  /**
+   * Something else runs etcd (RKE's `etcd` container, systemd). Restore needs both commands; they are optional at
+   * load time so that a plain RKE cluster.yml loads for snapshots. `missingEtcdControl` lists the gaps.
+   */
+  | { mode: "external"; startCommand?: string; stopCommand?: string; binaryDir?: string };
+
+/** One etcd member, resolved: identity as RKE derives it plus where its agent listens and keeps files. */
+export type EtcdNode = NodeSummary & {
+  /** `internal_address || address`: the address etcd peers and clients use (RKE's rule). */
+  ip: string;
+  /** `etcd-<hostname_override || address>` (RKE's rule) unless `lifeboat.member_name` is set. */
+  memberName: string;
+  clientUrl: string;
+  peerUrl: string;
+  agent: { host: string; port: number; endpoint: string };
+  snapshotDir: string;
+  restoreDir: string;
+  dataDir: string;
+  etcd: EtcdControl;
+  postRestore: string[];
+  /** The RKE state file name of this member's etcd certificate, `kube-etcd-<ip with dots as dashes>`. */
+  etcdCertName: string;
+};
+
+export type S3Addressing = "auto" | "path" | "virtual";
+
+/** Where snapshots go in S3, merged from `s3backupconfig` (or `--s3` flags) and `lifeboat.s3`. */
+export type S3Target = {
+  /** Where the settings came from, for messages. */
+  source: "s3backupconfig" | "s3_backup_config" | "flags";
+  /** The endpoint as written (`s3.amazonaws.com`, `minio:9000`, `http://127.0.0.1:9000`). */
+  endpoint: string;
+  /** The endpoint as a URL with scheme (https unless written with `http://`), no trailing slash. */
+  endpointUrl: string;
+  bucketName: string;
+  region?: string;
+  /** Object-key prefix: keys are `<folder>/<name>.zip` (as written; no slash normalization, as rke-tools). */
+  folder?: string;
+  /** Both absent => the SDK's default credential chain (environment, IAM role), as rke-tools does. */
+  accessKey?: string;
+  secretKey?: string;
+  sessionToken?: string;
+  /** PEM text of a CA bundle to trust for the endpoint. */
+  customCaPEM?: string;
+  addressing: S3Addressing;
+  proxy?: string;
+};
+
+/** The snapshot policy after RKE's precedence: `backup_config` wins over `creation`/`retention` when present. */
+export type BackupPolicy = {
+  /** `backup_config` when present in cluster.yml (or created by `--s3`), otherwise the legacy duration keys. */
+  source: "backup_config" | "legacy";
+  /** Recurring snapshots run when `services.etcd.snapshot` (default true) or `backup_config.enabled === true`. */
+  recurring: boolean;
+  /** Time between recurring snapshots. */
+  intervalMs: number;
+  /** Only with backup_config. */
+  intervalHours?: number;
+  /** Only with backup_config: RKE's snapshot count, turned into an age window below. */
+  retentionCount?: number;
+  /** Snapshots older than this are pruned: `retention × interval_hours` hours, or the legacy `retention` duration. */
+  retentionWindowMs: number;
+  /** How long one snapshot or restore step may take (`backup_config.timeout`, <= 0 or absent => 300). */
+  timeoutSeconds: number;
+  /** Rancher-only naming option, kept for completeness; RKE ignores it. */
+  safeTimestamp: boolean;
+  /** `backup_config.enabled` as written. */
+  enabled?: boolean;
+  s3?: S3Target;
+};
+
+/** Lifeboat's cluster-wide settings (top-level `lifeboat:`), defaulted. */
+export type LifeboatSettings = {
+  clusterId?: string;
+  /** Files on each node for the agent's client connection to etcd; absent => kube-ca/kube-node from the state file. */
+  etcdTls?: { caFile: string; certFile: string; keyFile: string };
+  s3: { addressing: S3Addressing; proxy?: string; sessionToken?: string };
+  snapshot: { retries: number; retryPauseSeconds: number; compression: "deflate" | "none"; level?: number };
+  schedule?: { cron: string };
+  notifications?: { webhookUrl: string; headers: Record<string, string>; onSuccess: boolean };
+};
+
+export type ClusterConfig = {
+  clusterName?: string;
+  nodes: NodeSummary[];
+  /** Nodes with the etcd role, in cluster.yml order (RKE's order matters for restore). */
+  etcdNodes: EtcdNode[];
+  backup: BackupPolicy;
+  lifeboat: LifeboatSettings;
+  /** The parsed cluster.yml exactly as written (for the state file's rkeConfig). Holds secrets: never print it. */
+  raw: Record<string, unknown>;
+};
+
+export type LoadedConfig = { config: ClusterConfig; warnings: string[]; path: string };
+
+export type ConfigIssue = { path: string; message: string };
