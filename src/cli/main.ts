@@ -1,2 +1,88 @@
-#!/usr/bin/env node
-console.log("lifeboat");
+/**
+ * The CLI entry point and its error boundary: the only place that knows about argv, exit codes and terminals.
+ * Commands live one per file and are plain functions `run(options, deps)`.
+ */
+import { Command, CommanderError, Option } from "commander";
+import { ArchiveError, ChecksumMismatchError, ExitCode, UserError, describeError } from "../util/errors.js";
+import { createLogger, type Logger } from "../util/log.js";
+import { redactText } from "../util/redact.js";
+import { createOutput, type Output } from "./output.js";
+import { registerCommands } from "./commands.js";
+import { VERSION } from "./version.js";
+
+export const EXIT_CODES_HELP = `
+Exit status:
+  0  success
+  1  failure (every node failed, or an unexpected error)
+  2  invalid configuration, flags or names: nothing was touched
+  3  partial success: some nodes failed, or the S3 upload failed while local snapshots were saved
+  4  integrity failure: a checksum or archive did not verify; nothing was touched
+  5  restore failed after members were stopped; the old data is kept (see --rollback)`;
+
+export interface GlobalOptions {
+  output: "text" | "json";
+  debug: boolean;
+}
+
+export interface CliDeps {
+  out: Output;
+  log: Logger;
+  clock: () => Date;
+  /** Sets the process exit code without exiting (commands that report partial results). */
+  setExitCode(code: number): void;
+}
+
+export function buildProgram(makeDeps: (g: GlobalOptions) => CliDeps): Command {
+  const program = new Command("lifeboat")
+    .description("etcd snapshots and disaster recovery, compatible with RKE's etcd backups")
+    .version(VERSION, "-v, --version")
+    .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
+    .option("-d, --debug", "debug logging on stderr", false)
+    .showHelpAfterError()
+    .addHelpText("after", EXIT_CODES_HELP)
+    .exitOverride();
+  registerCommands(program, () => makeDeps(program.opts<GlobalOptions>()));
+  return program;
+}
+
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof UserError) return err.exitCode;
+  if (err instanceof ChecksumMismatchError || err instanceof ArchiveError) return ExitCode.integrity;
+  return ExitCode.failure;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = ExitCode.ok;
+  let out: Output = createOutput("text");
+  const program = buildProgram((g) => {
+    out = createOutput(g.output);
+    return {
+      out,
+      log: createLogger({ level: g.debug ? "debug" : "warn", format: "text" }),
+      clock: () => new Date(),
+      setExitCode: (code) => (exitCode = code),
+    };
+  });
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  for (const cmd of allCommands(program)) {
+    cmd.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    cmd.addHelpText("after", EXIT_CODES_HELP);
+  }
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return 0;
+      return ExitCode.usage;
+    }
+    const code = exitCodeFor(err);
+    out.note(`error: ${redactText(describeError(err))}`);
+    if (out.format === "json") out.result({ ok: false, error: describeError(err), exitCode: code });
+    return code;
+  }
+}
+
+function allCommands(cmd: Command): Command[] {
+  return cmd.commands.flatMap((c) => [c, ...allCommands(c)]);
+}

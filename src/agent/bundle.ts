@@ -1,0 +1,95 @@
+/**
+ * Writes the folder one agent runs from (`lifeboat agent --dir DIR`): `agent.json` plus the PEM files it needs,
+ * derived from cluster.yml and the state file. Private keys are written 0600; the folder 0700.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { nodeCertFiles } from "../config/state.js";
+import type { ClusterState } from "../config/state.js";
+import type { ClusterConfig, EtcdNode } from "../config/cluster.js";
+import { UserError } from "../util/errors.js";
+import { writeFileAtomic } from "../util/fs.js";
+import type { z } from "zod";
+import type { AgentConfigSchema } from "./config.js";
+
+/** RKE's fixed cluster token (`etcd-cluster-1`); a restore sets a new one. */
+export const DEFAULT_CLUSTER_TOKEN = "etcd-cluster-1";
+
+export interface BundleOptions {
+  config: ClusterConfig;
+  state: ClusterState;
+  memberName: string;
+  outDir: string;
+  /** For managed members: the cluster token and state etcd starts with (defaults: RKE's token, "new"). */
+  initialClusterToken?: string;
+  initialClusterState?: "new" | "existing";
+}
+
+export function findMember(config: ClusterConfig, memberName: string): EtcdNode {
+  const node = config.etcdNodes.find((n) => n.memberName === memberName);
+  if (!node) {
+    const known = config.etcdNodes.map((n) => n.memberName).join(", ");
+    throw new UserError(`--node ${memberName}: no etcd member of that name in cluster.yml (known: ${known})`);
+  }
+  return node;
+}
+
+/** RKE's `--initial-cluster`: every etcd member `name=peerURL`, in cluster.yml order. */
+export function initialClusterOf(config: ClusterConfig): string {
+  return config.etcdNodes.map((n) => `${n.memberName}=${n.peerUrl}`).join(",");
+}
+
+export async function writeAgentBundle(options: BundleOptions): Promise<string> {
+  const node = findMember(options.config, options.memberName);
+  const certs = nodeCertFiles(options.state, node.memberName, node.etcdCertName);
+  await mkdir(options.outDir, { recursive: true, mode: 0o700 });
+  const files: Record<string, string> = {
+    "ca.pem": certs.caPEM,
+    "agent.pem": certs.agent.certificatePEM,
+    "agent-key.pem": certs.agent.keyPEM,
+    "etcd-client.pem": certs.etcdClient.certificatePEM,
+    "etcd-client-key.pem": certs.etcdClient.keyPEM,
+  };
+  if (certs.etcdServer) {
+    files["etcd-server.pem"] = certs.etcdServer.certificatePEM;
+    files["etcd-server-key.pem"] = certs.etcdServer.keyPEM;
+  }
+  const secure = node.clientUrl.startsWith("https:");
+  const tlsOf = (cert: string, key: string) => ({ ca: "ca.pem", cert, key });
+  const agentJson: z.input<typeof AgentConfigSchema> = {
+    version: 1,
+    node: node.memberName,
+    listen: node.agent.endpoint,
+    tls: tlsOf("agent.pem", "agent-key.pem"),
+    snapshotDir: node.snapshotDir,
+    restoreDir: node.restoreDir,
+    etcd: {
+      clientUrl: node.clientUrl,
+      peerUrl: node.peerUrl,
+      dataDir: node.dataDir,
+      ...(secure ? { tls: tlsOf("etcd-client.pem", "etcd-client-key.pem") } : {}),
+      mode: node.etcd.mode,
+      ...(node.etcd.mode === "managed"
+        ? {
+            managed: {
+              ...(node.etcd.binaryDir ? { binaryDir: node.etcd.binaryDir } : {}),
+              initialCluster: initialClusterOf(options.config),
+              initialClusterToken: options.initialClusterToken ?? DEFAULT_CLUSTER_TOKEN,
+              initialClusterState: options.initialClusterState ?? "new",
+              ...(certs.etcdServer && secure ? { serverTls: tlsOf("etcd-server.pem", "etcd-server-key.pem") } : {}),
+              logFile: join(options.outDir, "etcd.log"),
+            },
+          }
+        : {
+            external: {
+              startCommand: node.etcd.startCommand ?? "",
+              stopCommand: node.etcd.stopCommand ?? "",
+            },
+          }),
+    },
+    postRestore: node.postRestore,
+  };
+  for (const [name, text] of Object.entries(files)) await writeFileAtomic(join(options.outDir, name), text, 0o600);
+  await writeFileAtomic(join(options.outDir, "agent.json"), JSON.stringify(agentJson, null, 2) + "\n", 0o600);
+  return options.outDir;
+}

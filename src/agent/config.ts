@@ -1,0 +1,79 @@
+/**
+ * The agent's own configuration: `agent.json` in the agent's directory, written by `lifeboat cert node`
+ * (or by the sandbox) from cluster.yml and the state file. Paths are relative to that directory.
+ */
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { z } from "zod";
+import { ConfigError } from "../util/errors.js";
+import type { TlsFiles } from "./http.js";
+
+const TlsPaths = z.object({ ca: z.string(), cert: z.string(), key: z.string() });
+
+export const AgentConfigSchema = z.object({
+  version: z.literal(1),
+  /** The etcd member name this agent serves (RKE: `etcd-<hostname_override>`). */
+  node: z.string().min(1),
+  /** host:port the agent listens on (mutual TLS). */
+  listen: z.string().min(3),
+  tls: TlsPaths,
+  snapshotDir: z.string(),
+  restoreDir: z.string(),
+  etcd: z.object({
+    clientUrl: z.string().url(),
+    peerUrl: z.string().url(),
+    dataDir: z.string(),
+    /** Client TLS for talking to the member (RKE: kube-ca + kube-node). */
+    tls: TlsPaths.optional(),
+    mode: z.enum(["managed", "external"]),
+    managed: z
+      .object({
+        binaryDir: z.string().optional(),
+        initialCluster: z.string(),
+        initialClusterToken: z.string(),
+        initialClusterState: z.enum(["new", "existing"]).default("new"),
+        /** Server and peer certificate of the member (RKE: kube-etcd-<ip>). */
+        serverTls: TlsPaths.optional(),
+        logFile: z.string(),
+      })
+      .optional(),
+    external: z
+      .object({
+        startCommand: z.string().min(1, "required in external mode"),
+        stopCommand: z.string().min(1, "required in external mode"),
+        /** Exits 0 while the member runs; default: a TCP probe of the client URL. */
+        statusCommand: z.string().optional(),
+      })
+      .optional(),
+  }),
+  /** Shell commands run after a restore on this node (e.g. restart the API server). */
+  postRestore: z.array(z.string()).default([]),
+});
+
+export type AgentConfig = z.infer<typeof AgentConfigSchema> & { dir: string };
+
+export async function loadAgentConfig(dir: string): Promise<AgentConfig> {
+  const path = resolve(dir, "agent.json");
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(path, "utf8"));
+  } catch (err) {
+    throw new ConfigError([{ path: "", message: `cannot read ${path}: ${(err as Error).message}` }], path);
+  }
+  const parsed = AgentConfigSchema.safeParse(value);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+      path,
+    );
+  }
+  return { ...parsed.data, dir: dirname(path) };
+}
+
+/** Reads a TLS triple whose paths are relative to the agent directory. */
+export async function readTls(dir: string, paths: z.infer<typeof TlsPaths>): Promise<TlsFiles> {
+  const [caPEM, certPEM, keyPEM] = await Promise.all(
+    [paths.ca, paths.cert, paths.key].map((p) => readFile(resolve(dir, p), "utf8")),
+  );
+  return { caPEM: caPEM ?? "", certPEM: certPEM ?? "", keyPEM: keyPEM ?? "" };
+}

@@ -1,0 +1,157 @@
+/**
+ * The agent's HTTP layer: an HTTPS server that demands a client certificate signed by the cluster's agent CA
+ * (mutual TLS: anything else is refused during the handshake, before any request is read), a tiny router,
+ * and JSON helpers that validate every request body with a schema.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type Server } from "node:https";
+import type { TLSSocket } from "node:tls";
+import type { z } from "zod";
+import { ChecksumMismatchError, ConfigError, NotFoundError, UserError, describeError } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+
+export interface TlsFiles {
+  caPEM: string;
+  certPEM: string;
+  keyPEM: string;
+}
+
+export interface RequestContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  params: Record<string, string>;
+  url: URL;
+  /** Common name of the client certificate that authenticated this request. */
+  peer: string;
+}
+
+export type Handler = (ctx: RequestContext) => Promise<void>;
+
+/** An error with an HTTP status, thrown by handlers for expected refusals (409 busy, 400 bad request...). */
+export class HttpError extends Error {
+  override name = "HttpError";
+  constructor(
+    readonly status: number,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+interface Route {
+  method: string;
+  pattern: RegExp;
+  keys: string[];
+  handler: Handler;
+}
+
+export class Router {
+  private readonly routes: Route[] = [];
+
+  /** Registers `handler` for `method path`; `:name` segments become params (URL-decoded). */
+  on(method: string, path: string, handler: Handler): this {
+    const keys: string[] = [];
+    const source = path.replace(/:(\w+)/g, (_, key: string) => {
+      keys.push(key);
+      return "([^/]+)";
+    });
+    this.routes.push({ method, pattern: new RegExp(`^${source}$`), keys, handler });
+    return this;
+  }
+
+  match(method: string, pathname: string): { handler: Handler; params: Record<string, string> } | "method" | undefined {
+    let pathMatched = false;
+    for (const route of this.routes) {
+      const m = route.pattern.exec(pathname);
+      if (!m) continue;
+      pathMatched = true;
+      if (route.method !== method) continue;
+      const params: Record<string, string> = {};
+      route.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1] ?? "")));
+      return { handler: route.handler, params };
+    }
+    return pathMatched ? "method" : undefined;
+  }
+}
+
+/** Maps a thrown error to an HTTP status; the body always carries `{ error, kind }`. */
+function statusFor(err: unknown): number {
+  if (err instanceof HttpError) return err.status;
+  if (err instanceof NotFoundError) return 404;
+  if (err instanceof ConfigError || err instanceof UserError) return 400;
+  if (err instanceof ChecksumMismatchError) return 422;
+  return 500;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Reads and validates a JSON body of at most `limit` bytes. */
+export async function readJson<T extends z.ZodType>(req: IncomingMessage, schema: T, limit = 64 << 20): Promise<z.infer<T>> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new HttpError(413, `request body over ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  let value: unknown;
+  try {
+    value = size === 0 ? {} : JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch (err) {
+    throw new HttpError(400, `request body is not valid JSON: ${describeError(err)}`);
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    throw new HttpError(400, `invalid request: ${first ? `${first.path.join(".") || "(body)"}: ${first.message}` : "?"}`);
+  }
+  return parsed.data as z.infer<T>;
+}
+
+export interface AgentServerOptions {
+  tls: TlsFiles;
+  router: Router;
+  log: Logger;
+}
+
+/** Creates the mutual-TLS server. Requests without a CA-signed client certificate never reach a handler. */
+export function createAgentServer({ tls, router, log }: AgentServerOptions): Server {
+  const server = createServer(
+    {
+      ca: tls.caPEM,
+      cert: tls.certPEM,
+      key: tls.keyPEM,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: "TLSv1.2",
+    },
+    (req, res) => void dispatch(router, req, res, log),
+  );
+  server.on("tlsClientError", (err) => log.debug("refused TLS client", { error: err.message }));
+  return server;
+}
+
+async function dispatch(router: Router, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+  const url = new URL(req.url ?? "/", "https://agent");
+  const peer = (req.socket as TLSSocket).getPeerCertificate()?.subject?.CN ?? "?";
+  const found = router.match(req.method ?? "GET", url.pathname);
+  if (found === undefined) return sendJson(res, 404, { error: `no route ${url.pathname}`, kind: "NotFound" });
+  if (found === "method") return sendJson(res, 405, { error: `${req.method} not allowed on ${url.pathname}`, kind: "Method" });
+  try {
+    await found.handler({ req, res, params: found.params, url, peer: String(peer) });
+  } catch (err) {
+    const status = statusFor(err);
+    const kind = err instanceof Error ? err.name : "Error";
+    if (status >= 500) log.error("request failed", { path: url.pathname, error: describeError(err) });
+    if (res.headersSent) {
+      res.destroy(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    sendJson(res, status, { error: describeError(err), kind });
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * Starting and stopping one agent: load agent.json, connect to the local member (exactly one endpoint),
+ * build the member controller (managed or external), serve the API over mutual TLS, and shut down cleanly.
+ */
+import { once } from "node:events";
+import type { Server } from "node:https";
+import { setTimeout as sleep } from "node:timers/promises";
+import { findEtcdTools } from "../etcd/binaries.js";
+import { EtcdMemberClient } from "../etcd/client.js";
+import { ExternalMember, ManagedMember, type MemberController } from "../etcd/member.js";
+import { LocalStore } from "../store/local.js";
+import { S3Store } from "../store/s3.js";
+import { registerSecret } from "../util/redact.js";
+import type { Logger } from "../util/log.js";
+import type { S3Settings } from "./api.js";
+import { loadAgentConfig, readTls, type AgentConfig } from "./config.js";
+import { createAgentServer } from "./http.js";
+import { splitHostPort } from "./client.js";
+import { agentRouter } from "./service.js";
+
+export interface RunningAgent {
+  config: AgentConfig;
+  server: Server;
+  /** Stops serving, then stops a managed member. Idempotent. */
+  stop(): Promise<void>;
+}
+
+export async function startAgent(dir: string, log: Logger, version: string): Promise<RunningAgent> {
+  const config = await loadAgentConfig(dir);
+  const alog = log.child({ node: config.node });
+  const tls = await readTls(config.dir, config.tls);
+  const etcdTls = config.etcd.tls ? await readTls(config.dir, config.etcd.tls) : undefined;
+  const member = await memberController(config, alog);
+  const etcd = await EtcdMemberClient.connect({
+    endpoint: config.etcd.clientUrl,
+    ...(etcdTls ? { tls: etcdTls } : {}),
+    timeoutMs: 10_000,
+  });
+  const router = agentRouter({
+    config,
+    etcd,
+    member,
+    local: new LocalStore(config.snapshotDir),
+    makeS3: (s) => s3Store(s),
+    log: alog,
+    clock: () => new Date(),
+    sleep: (ms) => sleep(ms),
+    version,
+  });
+  const server = createAgentServer({ tls, router, log: alog });
+  const [host, port] = splitHostPort(config.listen);
+  server.listen(port, host);
+  await once(server, "listening");
+  if (member.mode === "managed") await member.start();
+  alog.info("agent listening", { listen: config.listen, etcd: config.etcd.clientUrl, mode: member.mode });
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      alog.info("agent stopping");
+      server.close();
+      server.closeAllConnections();
+      if (member.mode === "managed") await member.stop();
+      etcd.close();
+    })());
+  return { config, server, stop };
+}
+
+function s3Store(settings: S3Settings): S3Store {
+  registerSecret(settings.secretKey);
+  registerSecret(settings.accessKey);
+  registerSecret(settings.sessionToken);
+  return new S3Store(settings);
+}
+
+async function memberController(config: AgentConfig, log: Logger): Promise<MemberController> {
+  const { etcd } = config;
+  if (etcd.mode === "external") {
+    if (!etcd.external) throw new Error("agent.json: etcd.external is required in external mode");
+    const { startCommand, stopCommand, statusCommand } = etcd.external;
+    return new ExternalMember({ startCommand, stopCommand, statusCheck: statusCommand ?? tcpProbe(etcd.clientUrl) });
+  }
+  if (!etcd.managed) throw new Error("agent.json: etcd.managed is required in managed mode");
+  const m = etcd.managed;
+  const tools = await findEtcdTools(m.binaryDir ? { dir: m.binaryDir } : {});
+  const serverTls = m.serverTls;
+  return new ManagedMember(
+    {
+      name: config.node,
+      dataDir: etcd.dataDir,
+      clientUrl: etcd.clientUrl,
+      peerUrl: etcd.peerUrl,
+      initialCluster: m.initialCluster,
+      initialClusterState: m.initialClusterState,
+      initialClusterToken: m.initialClusterToken,
+      logFile: m.logFile,
+      ...(serverTls
+        ? { tls: { caFile: resolveIn(config, serverTls.ca), certFile: resolveIn(config, serverTls.cert), keyFile: resolveIn(config, serverTls.key) } }
+        : {}),
+    },
+    tools,
+    log,
+  );
+}
+
+/** A status check for external mode: the member runs while its client port accepts connections. */
+function tcpProbe(clientUrl: string): string {
+  const url = new URL(clientUrl);
+  return `bash -c 'exec 3<>/dev/tcp/${url.hostname}/${url.port || "2379"}'`;
+}
+
+function resolveIn(config: AgentConfig, path: string): string {
+  return path.startsWith("/") ? path : `${config.dir}/${path}`;
+}

@@ -1,0 +1,150 @@
+/**
+ * The agent's operations, one handler each, wired to a Router. State that matters (snapshots, the member's
+ * data) lives on disk and in etcd; the only in-memory state is the single-flight flag for snapshot saves.
+ */
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { EtcdMemberClient } from "../etcd/client.js";
+import type { MemberController } from "../etcd/member.js";
+import { listCatalog } from "../snapshot/catalog.js";
+import { archiveKey, manifestKey } from "../snapshot/manifest.js";
+import { saveSnapshot } from "../snapshot/save.js";
+import type { Store } from "../store/store.js";
+import { describeError, NotFoundError } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+import { S3Settings, SaveRequest, UploadRequest, type SaveEvent } from "./api.js";
+import type { AgentConfig } from "./config.js";
+import { HttpError, readJson, Router, sendJson, type RequestContext } from "./http.js";
+
+export interface AgentDeps {
+  config: AgentConfig;
+  etcd: EtcdMemberClient;
+  member: MemberController;
+  local: Store;
+  makeS3: (settings: S3Settings) => Store;
+  log: Logger;
+  clock: () => Date;
+  sleep: (ms: number) => Promise<void>;
+  version: string;
+}
+
+export function agentRouter(deps: AgentDeps): Router {
+  const router = new Router();
+  let saving: string | undefined;
+
+  router.on("GET", "/v1/info", async ({ res }) => {
+    sendJson(res, 200, {
+      node: deps.config.node,
+      version: deps.version,
+      etcdMode: deps.member.mode,
+      clientUrl: deps.config.etcd.clientUrl,
+      snapshotDir: deps.config.snapshotDir,
+      saving: saving ?? null,
+    });
+  });
+
+  router.on("GET", "/v1/health", async ({ res }) => {
+    sendJson(res, 200, { node: deps.config.node, member: await deps.member.state(), ...(await deps.etcd.health()) });
+  });
+
+  router.on("GET", "/v1/member", async ({ res }) => {
+    sendJson(res, 200, { node: deps.config.node, mode: deps.member.mode, state: await deps.member.state() });
+  });
+
+  for (const action of ["start", "stop"] as const) {
+    router.on("POST", `/v1/member/${action}`, async ({ res }) => {
+      deps.log.info(`member ${action} requested`);
+      await deps.member[action]();
+      sendJson(res, 200, { node: deps.config.node, state: await deps.member.state() });
+    });
+  }
+
+  router.on("GET", "/v1/snapshots", async ({ res }) => {
+    sendJson(res, 200, { node: deps.config.node, snapshots: await listCatalog(deps.local, `node:${deps.config.node}`) });
+  });
+
+  router.on("POST", "/v1/snapshots", async (ctx) => {
+    const body = await readJson(ctx.req, SaveRequest);
+    if (saving) throw new HttpError(409, `snapshot ${saving} already in progress on ${deps.config.node}`);
+    saving = body.name;
+    try {
+      await streamSave(ctx, body, deps);
+    } finally {
+      saving = undefined;
+    }
+  });
+
+  router.on("POST", "/v1/snapshots/:name/upload", async ({ req, res, params }) => {
+    const body = await readJson(req, UploadRequest);
+    sendJson(res, 200, await uploadExisting(params.name ?? "", deps.makeS3(body.s3), deps));
+  });
+
+  router.on("DELETE", "/v1/snapshots/:name", async ({ res, params }) => {
+    const name = params.name ?? "";
+    const keys = [manifestKey(name), archiveKey(name)];
+    // The manifest goes first: a half-deleted snapshot must never list as good.
+    for (const key of keys) await deps.local.remove(key);
+    sendJson(res, 200, { node: deps.config.node, removed: keys });
+  });
+
+  return router;
+}
+
+async function streamSave(ctx: RequestContext, body: SaveRequest, deps: AgentDeps): Promise<void> {
+  const { res } = ctx;
+  res.writeHead(200, { "content-type": "application/x-ndjson" });
+  const emit = (event: SaveEvent) => res.write(JSON.stringify(event) + "\n");
+  const abort = new AbortController();
+  res.on("close", () => {
+    if (!res.writableFinished) abort.abort(new Error("client went away"));
+  });
+  let lastProgress = 0;
+  try {
+    const result = await saveSnapshot(
+      {
+        name: body.name,
+        kind: body.kind,
+        node: deps.config.node,
+        stateFile: body.stateFile === undefined ? undefined : Buffer.from(body.stateFile, "base64"),
+        compression: body.compression,
+        level: body.level,
+        retries: body.retries,
+        retryPauseMs: body.retryPauseSeconds * 1000,
+        toolVersion: deps.version,
+        signal: abort.signal,
+      },
+      {
+        source: deps.etcd,
+        local: deps.local,
+        remote: body.s3 ? deps.makeS3(body.s3) : undefined,
+        log: deps.log.child({ snapshot: body.name }),
+        clock: deps.clock,
+        sleep: deps.sleep,
+        onProgress: (bytes) => {
+          const now = Date.now();
+          if (now - lastProgress < 250) return;
+          lastProgress = now;
+          emit({ type: "progress", bytes });
+        },
+      },
+    );
+    emit({ type: "result", result });
+  } catch (err) {
+    deps.log.warn("snapshot failed", { name: body.name, error: describeError(err) });
+    emit({ type: "error", error: describeError(err), kind: err instanceof Error ? err.name : "Error" });
+  }
+  res.end();
+}
+
+/** Uploads a snapshot this node already holds (when the chosen uploader failed). Manifest last. */
+async function uploadExisting(name: string, remote: Store, deps: AgentDeps) {
+  const dir = deps.config.snapshotDir;
+  const archive = join(dir, archiveKey(name));
+  const manifest = join(dir, manifestKey(name));
+  const info = await stat(manifest).catch(() => undefined);
+  if (!info) throw new NotFoundError(`no snapshot ${name} on ${deps.config.node}`);
+  const put = await remote.put(archiveKey(name), createReadStream(archive));
+  await remote.put(manifestKey(name), createReadStream(manifest));
+  return { node: deps.config.node, key: put.key, verified: put.verified };
+}

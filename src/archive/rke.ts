@@ -1,0 +1,214 @@
+/**
+ * RKE's snapshot archive layout (rke-tools `compressFiles`): a ZIP, deflated, every entry's time forced to the
+ * Unix epoch, entry names being absolute in-container paths with the leading slash:
+ *   /backup/<name>                     the etcd snapshot as `etcdctl snapshot save` wrote it (trailer included)
+ *   /etc/kubernetes/<name>.rkestate    the cluster state file, when there was one
+ * RKE looks entries up by exact name, so these names must be reproduced byte for byte.
+ */
+import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
+import type { Readable, Transform } from "node:stream";
+import { ArchiveError, NotFoundError, UserError } from "../util/errors.js";
+import { writeStreamAtomic } from "../util/fs.js";
+import { validateSnapshotName } from "./names.js";
+import { SnapshotVerifier, type SnapshotDigest } from "./trailer.js";
+import type { MethodName } from "./zip-format.js";
+import { openZip, type ZipReader } from "./zip-reader.js";
+import { ZipWriter } from "./zip-writer.js";
+
+export { isRecurringName, validateSnapshotName } from "./names.js";
+
+/** The state file is a few hundred KiB in practice; anything past this is not one. */
+export const MAX_STATE_FILE_BYTES = 64 * 1024 * 1024;
+
+export function snapshotEntryName(name: string): string {
+  return `/backup/${name}`;
+}
+
+export function stateEntryName(name: string): string {
+  return `/etc/kubernetes/${name}.rkestate`;
+}
+
+export interface SnapshotArchiveOptions {
+  name: string;
+  /** The snapshot stream (DB plus sha256 trailer), e.g. from Maintenance.Snapshot. */
+  snapshot: Readable;
+  stateFile?: Buffer | undefined;
+  /** Default "deflate", as RKE writes. */
+  method?: MethodName | undefined;
+  level?: number | undefined;
+  /** Passed to ZipWriter (tests). */
+  forceZip64?: boolean;
+}
+
+export interface SnapshotArchiveResult {
+  /** Size and digests of the snapshot file inside the archive (see SnapshotDigest). */
+  snapshotSize: number;
+  snapshotSha256: string;
+  dbSha256: string;
+  snapshotCompressedSize: number;
+  snapshotCrc32: number;
+  /** Bytes of the state file entry, when one was written. */
+  stateFileSize?: number;
+  /** Size of the whole archive. */
+  archiveBytes: number;
+}
+
+/**
+ * Zips `snapshot` as `/backup/<name>` (then `stateFile`, if given, as `/etc/kubernetes/<name>.rkestate`) in one
+ * pass that also verifies the snapshot's sha256 trailer. Read `output` to the end (file, upload, or both);
+ * `done` resolves once the archive is complete. On any failure, a bad trailer included, `output` fails with the
+ * same error and `done` rejects, so a consumer never keeps a half-written or unverified archive.
+ * Throws UserError at once for an unsafe name.
+ */
+export function writeSnapshotArchive(options: SnapshotArchiveOptions): {
+  output: Readable;
+  done: Promise<SnapshotArchiveResult>;
+} {
+  assertName(options.name);
+  const writer = new ZipWriter(options.forceZip64 ? { forceZip64: true } : {});
+  const done = writeEntries(writer, options);
+  // Callers usually await `done` only after consuming `output`; an early failure must not count as unhandled.
+  done.catch(() => undefined);
+  return { output: writer.output, done };
+}
+
+async function writeEntries(writer: ZipWriter, options: SnapshotArchiveOptions): Promise<SnapshotArchiveResult> {
+  const entryOptions = {
+    method: options.method ?? "deflate",
+    ...(options.level === undefined ? {} : { level: options.level }),
+  };
+  const verifier = new SnapshotVerifier(`snapshot ${options.name}`);
+  try {
+    const snap = await writer.addEntry(
+      snapshotEntryName(options.name),
+      through(options.snapshot, verifier),
+      entryOptions,
+    );
+    const digest = verifier.result;
+    const result: SnapshotArchiveResult = {
+      snapshotSize: digest.size,
+      snapshotSha256: digest.sha256,
+      dbSha256: digest.dbSha256,
+      snapshotCompressedSize: snap.compressedSize,
+      snapshotCrc32: snap.crc32,
+      archiveBytes: 0,
+    };
+    if (options.stateFile) {
+      const state = await writer.addEntry(stateEntryName(options.name), options.stateFile, entryOptions);
+      result.stateFileSize = state.size;
+    }
+    result.archiveBytes = (await writer.finish()).bytes;
+    return result;
+  } catch (err) {
+    options.snapshot.destroy();
+    writer.abort(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  }
+}
+
+/** `source` piped into `transform`, with the source's errors carried over (plain `pipe` drops them). */
+function through(source: Readable, transform: Transform): Transform {
+  source.once("error", (err) => transform.destroy(err));
+  return source.pipe(transform);
+}
+
+function assertName(name: string): void {
+  const reason = validateSnapshotName(name, { allowRecurring: true });
+  if (reason) throw new UserError(`invalid snapshot name ${JSON.stringify(name)}: ${reason}`);
+}
+
+/**
+ * "zip" when the file starts with a ZIP signature, otherwise "raw" (a bare snapshot file). Ignores the extension.
+ * NotFoundError when there is no such file.
+ */
+export async function detectSnapshotFile(path: string): Promise<"zip" | "raw"> {
+  const handle = await open(path, "r").catch((err: NodeJS.ErrnoException) => {
+    throw err.code === "ENOENT" ? new NotFoundError(`snapshot file ${path} does not exist`, { cause: err }) : err;
+  });
+  try {
+    const head = Buffer.alloc(4);
+    const { bytesRead } = await handle.read(head, 0, 4, 0);
+    // Local file header, or the end record of an empty archive.
+    const zip = bytesRead === 4 && (head.readUInt32LE(0) === 0x04034b50 || head.readUInt32LE(0) === 0x06054b50);
+    return zip ? "zip" : "raw";
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface ExtractOptions {
+  /** Refuse a snapshot entry larger than this (uncompressed). Default: no limit. */
+  maxSize?: number;
+  /** Mode of the extracted file; default 0600. */
+  mode?: number;
+}
+
+export interface ExtractResult extends SnapshotDigest {
+  format: "zip" | "raw";
+  /** The zip entry the snapshot came from. */
+  entry?: string;
+}
+
+/**
+ * Writes the snapshot `name` held in `path` to `destPath` atomically, with its trailer verified: nothing appears
+ * at `destPath` unless the whole snapshot checked out. For a zip the entry is `/backup/<name>` exactly, or
+ * `backup/<name>` (re-zipped by hand); a raw snapshot file is verified and copied. Rejects with ArchiveError for
+ * a bad archive or a missing entry, ChecksumMismatchError for a bad snapshot, UserError for an unsafe name,
+ * NotFoundError when `path` does not exist.
+ */
+export async function extractSnapshot(
+  path: string,
+  name: string,
+  destPath: string,
+  options: ExtractOptions = {},
+): Promise<ExtractResult> {
+  assertName(name);
+  const verifier = new SnapshotVerifier(`snapshot ${name} in ${path}`);
+  const mode = options.mode ?? 0o600;
+  if ((await detectSnapshotFile(path)) === "raw") {
+    await writeStreamAtomic(destPath, through(createReadStream(path, { highWaterMark: 1 << 20 }), verifier), { mode });
+    return { ...verifier.result, format: "raw" };
+  }
+  const zip = await openZip(path);
+  try {
+    const entry = findEntry(zip, snapshotEntryName(name));
+    if (!entry) throw new ArchiveError(`${path} holds no ${snapshotEntryName(name)} entry (${listEntries(zip)})`);
+    const data = zip.openEntry(entry, options.maxSize === undefined ? {} : { maxSize: options.maxSize });
+    await writeStreamAtomic(destPath, through(data, verifier), { mode });
+    return { ...verifier.result, format: "zip", entry };
+  } finally {
+    await zip.close();
+  }
+}
+
+/**
+ * The cluster state file stored with snapshot `name` in `path` (`/etc/kubernetes/<name>.rkestate`, or the same
+ * without the leading slash), or undefined for a raw snapshot or an archive without one. ArchiveError past
+ * MAX_STATE_FILE_BYTES or for a corrupt entry.
+ */
+export async function readStateFile(path: string, name: string): Promise<Buffer | undefined> {
+  assertName(name);
+  if ((await detectSnapshotFile(path)) === "raw") return undefined;
+  const zip = await openZip(path);
+  try {
+    const entry = findEntry(zip, stateEntryName(name));
+    if (!entry) return undefined;
+    const chunks: Buffer[] = [];
+    for await (const chunk of zip.openEntry(entry, { maxSize: MAX_STATE_FILE_BYTES })) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks);
+  } finally {
+    await zip.close();
+  }
+}
+
+/** The exact absolute name, else the same name without its leading slash; never a prefix match. */
+function findEntry(zip: ZipReader, absolute: string): string | undefined {
+  return [absolute, absolute.slice(1)].find((n) => zip.getEntry(n) !== undefined);
+}
+
+function listEntries(zip: ZipReader): string {
+  const names = zip.entries.map((e) => JSON.stringify(e.name));
+  if (names.length === 0) return "the archive is empty";
+  return `entries: ${names.slice(0, 10).join(", ")}${names.length > 10 ? ", ..." : ""}`;
+}

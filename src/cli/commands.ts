@@ -1,0 +1,122 @@
+/** Every command and its flags, in one place. Each action calls a `run…(options, deps)` function. */
+import { Command, Option } from "commander";
+import type { CliDeps } from "./main.js";
+import { defaultConfigPath } from "./cluster.js";
+
+type Deps = () => CliDeps;
+
+const configOption = () => new Option("-c, --config <file>", "cluster.yml (env RKE_CONFIG)").default(defaultConfigPath());
+
+/** RKE's S3 flags; with --s3 they replace the file's s3backupconfig. */
+function addS3Flags(cmd: Command): Command {
+  return cmd
+    .option("--s3", "use the S3 flags below instead of cluster.yml's s3backupconfig")
+    .option("--access-key <key>", "S3 access key (empty: the AWS credential chain)")
+    .option("--secret-key <key>", "S3 secret key")
+    .option("--bucket-name <name>", "S3 bucket (must exist)")
+    .option("--region <region>", "S3 region")
+    .option("--s3-endpoint <endpoint>", "S3 endpoint: host[:port], or a URL with http:// or https://")
+    .option("--s3-endpoint-ca <file>", "file with the PEM CA of the S3 endpoint")
+    .option("--folder <folder>", "folder (key prefix) in the bucket");
+}
+
+export function registerCommands(program: Command, deps: Deps): void {
+  const etcd = program.command("etcd").description("etcd snapshots and restore (RKE's `rke etcd` commands)");
+
+  addS3Flags(
+    etcd
+      .command("snapshot-save")
+      .description("take a snapshot on every etcd node, keep it locally, upload it once to S3")
+      .addOption(configOption())
+      .option("--name <name>", "snapshot name (default rke_etcd_snapshot_<RFC3339 local time>)"),
+  ).action(async (opts: Parameters<typeof import("./snapshot-save.js").runSnapshotSave>[0]) => {
+    const { runSnapshotSave } = await import("./snapshot-save.js");
+    await runSnapshotSave(opts, deps());
+  });
+
+  addS3Flags(
+    etcd.command("snapshot-list").description("list snapshots on every node and in S3, from their manifests").addOption(configOption()),
+  ).action(async (opts: Parameters<typeof import("./snapshot-list.js").runSnapshotList>[0]) => {
+    const { runSnapshotList } = await import("./snapshot-list.js");
+    await runSnapshotList(opts, deps());
+  });
+
+  etcd
+    .command("health")
+    .description("each member's health as its agent sees it")
+    .addOption(configOption())
+    .action(async (opts: { config: string }) => {
+      const { runHealth } = await import("./health.js");
+      await runHealth(opts, deps());
+    });
+
+  program
+    .command("agent")
+    .description("run the node agent (HTTPS with mutual TLS) from a folder written by `lifeboat cert node`")
+    .requiredOption("--dir <dir>", "the agent's folder (agent.json and certificates)")
+    .action(async (opts: { dir: string }) => {
+      const { runAgent } = await import("./agent.js");
+      await runAgent(opts, deps());
+    });
+
+  const cert = program.command("cert").description("the cluster's certificates");
+  cert
+    .command("node")
+    .description("write the folder an etcd node's agent runs from (agent.json, CA, agent and etcd client certificates)")
+    .addOption(configOption())
+    .requiredOption("--node <member>", "etcd member name, e.g. etcd-node1")
+    .requiredOption("--out <dir>", "output folder")
+    .action(async (opts: { config: string; node: string; out: string }) => {
+      const { runCertNode } = await import("./cert.js");
+      await runCertNode(opts, deps());
+    });
+
+  const sandbox = program.command("sandbox").description("a whole cluster on loopback: etcd members, agents, S3");
+  const dirOption = () => new Option("--dir <dir>", "working folder").default("lifeboat-sandbox");
+  sandbox
+    .command("up")
+    .description("start N etcd members (TLS), their agents and an S3 server; write cluster.yml")
+    .addOption(dirOption())
+    .option("--nodes <n>", "number of etcd members", (v) => Number(v), 3)
+    .option("--etcd-series <series>", "etcd series to run: 3.4 or 3.5 (default: newest available)")
+    .action(async (opts: { dir: string; nodes: number; etcdSeries?: string }) => {
+      const { runSandboxUp } = await import("./sandbox.js");
+      await runSandboxUp(opts, deps());
+    });
+  sandbox
+    .command("status")
+    .description("show each process and member of the sandbox")
+    .addOption(dirOption())
+    .action(async (opts: { dir: string }) => {
+      const { runSandboxStatus } = await import("./sandbox.js");
+      await runSandboxStatus(opts, deps());
+    });
+  sandbox
+    .command("down")
+    .description("stop every process the sandbox started")
+    .addOption(dirOption())
+    .option("--purge", "also delete the working folder", false)
+    .action(async (opts: { dir: string; purge: boolean }) => {
+      const { runSandboxDown } = await import("./sandbox.js");
+      await runSandboxDown(opts, deps());
+    });
+  sandbox
+    .command("s3-server", { hidden: true })
+    .requiredOption("--host <host>")
+    .requiredOption("--port <port>", "port", (v) => Number(v))
+    .requiredOption("--data <dir>")
+    .action(async (opts: { host: string; port: number; data: string }) => {
+      const { runS3Server } = await import("./sandbox.js");
+      await runS3Server(opts);
+    });
+
+  program
+    .command("demo")
+    .description("a disaster-recovery drill on a fresh sandbox, then tear it down")
+    .option("--keep", "leave the sandbox running afterwards", false)
+    .option("--etcd-series <series>", "etcd series to run: 3.4 or 3.5")
+    .action(async (opts: { keep: boolean; etcdSeries?: string }) => {
+      const { runDemo } = await import("./demo.js");
+      await runDemo(opts, deps());
+    });
+}

@@ -1,0 +1,89 @@
+/** `lifeboat sandbox up|status|down` and the hidden `sandbox s3-server` the sandbox runs as a child. */
+import { once } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
+import { writeAgentBundle } from "../agent/bundle.js";
+import { isAlive, readSandbox, sandboxDown, sandboxUp, SANDBOX_BUCKET, type SandboxInfo } from "../sandbox/sandbox.js";
+import { startS3Server } from "../sandbox/s3server.js";
+import { ExitCode, UserError } from "../util/errors.js";
+import type { CliDeps } from "./main.js";
+import { loadConfigAndState, openCluster } from "./cluster.js";
+import { clusterHealth, type NodeHealth } from "./health.js";
+import { table } from "./output.js";
+
+export async function startSandbox(
+  options: { dir: string; nodes: number; etcdSeries?: string | undefined },
+  deps: CliDeps,
+): Promise<SandboxInfo> {
+  return sandboxUp(options, {
+    prepareAgents: async (configPath, agentDirOf) => {
+      const { config, state } = await loadConfigAndState(configPath, deps.out);
+      for (const node of config.etcdNodes) {
+        await writeAgentBundle({ config, state, memberName: node.memberName, outDir: agentDirOf(node.memberName) });
+      }
+    },
+    waitHealthy: async (configPath, timeoutMs) => {
+      await waitHealthy(configPath, timeoutMs, deps);
+    },
+  });
+}
+
+/** Polls every agent until each member is healthy with a leader. */
+export async function waitHealthy(configPath: string, timeoutMs: number, deps: CliDeps): Promise<NodeHealth[]> {
+  const cluster = await openCluster(configPath, deps.out, 5_000);
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const health = await clusterHealth(cluster);
+      if (health.every((h) => h.ok)) return health;
+      if (Date.now() > deadline) {
+        const bad = health.filter((h) => !h.ok).map((h) => `${h.node}: ${h.reason ?? "?"}`);
+        throw new Error(`cluster not healthy after ${timeoutMs} ms: ${bad.join("; ")}`);
+      }
+      await sleep(250);
+    }
+  } finally {
+    cluster.close();
+  }
+}
+
+export async function runSandboxUp(options: { dir: string; nodes: number; etcdSeries?: string }, deps: CliDeps): Promise<void> {
+  const started = Date.now();
+  const info = await startSandbox(options, deps);
+  deps.out.line(`sandbox up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${info.dir}`);
+  deps.out.line(`  cluster.yml  ${info.configPath}`);
+  deps.out.line(`  S3           ${info.s3.endpoint} bucket ${SANDBOX_BUCKET}`);
+  deps.out.line(table(["MEMBER", "ADDRESS", "AGENT PID"], info.nodes.map((n) => [n.name, n.host, String(n.pid)])));
+  deps.out.line(`try: lifeboat etcd health --config ${info.configPath}`);
+  deps.out.result(info);
+}
+
+export async function runSandboxStatus(options: { dir: string }, deps: CliDeps): Promise<void> {
+  const info = await readSandbox(options.dir);
+  if (!info) throw new UserError(`no sandbox in ${options.dir} (start one with: lifeboat sandbox up --dir ${options.dir})`);
+  const cluster = await openCluster(info.configPath, deps.out, 5_000);
+  try {
+    const health = await clusterHealth(cluster);
+    const rows = info.nodes.map((n) => {
+      const h = health.find((x) => x.node === n.name);
+      return [n.name, n.host, isAlive(n.pid) ? `running (${n.pid})` : "DEAD", h?.ok ? "healthy" : `UNHEALTHY ${h?.reason ?? ""}`, h?.isLeader ? "yes" : ""];
+    });
+    rows.push(["s3", info.s3.endpoint, isAlive(info.s3.pid) ? `running (${info.s3.pid})` : "DEAD", "", ""]);
+    deps.out.line(table(["PROCESS", "ADDRESS", "AGENT", "MEMBER", "LEADER"], rows));
+    deps.out.result({ ...info, health });
+    if (!health.every((h) => h.ok)) deps.setExitCode(ExitCode.partial);
+  } finally {
+    cluster.close();
+  }
+}
+
+export async function runSandboxDown(options: { dir: string; purge: boolean }, deps: CliDeps): Promise<void> {
+  const { stopped } = await sandboxDown(options.dir, { purge: options.purge });
+  deps.out.line(`sandbox down: stopped ${stopped} process(es)${options.purge ? `, removed ${options.dir}` : ""}`);
+  deps.out.result({ stopped });
+}
+
+export async function runS3Server(options: { host: string; port: number; data: string }): Promise<void> {
+  const server = await startS3Server({ host: options.host, port: options.port, dir: options.data, buckets: [SANDBOX_BUCKET] });
+  await Promise.race([once(process, "SIGTERM"), once(process, "SIGINT")]);
+  await server.stop();
+}

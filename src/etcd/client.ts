@@ -1,0 +1,281 @@
+/**
+ * A client for exactly one etcd member. Nothing is balanced or retried across members: a snapshot must come from
+ * the member that was chosen, and a status must describe that member. Every unary call has a deadline; failures
+ * are RemoteErrors that name the endpoint (transient for unavailable members and deadlines).
+ */
+import { Client, credentials, type ChannelCredentials, type ClientOptions } from "@grpc/grpc-js";
+import type { Readable } from "node:stream";
+import { UserError } from "../util/errors.js";
+import { toRemoteError } from "./grpc-errors.js";
+import { memberHealth, type MemberHealth } from "./health.js";
+import { snapshotByteStream } from "./snapshot-stream.js";
+import { method, type Int64, type Rpc, type StatusResponse } from "./wire.js";
+
+export type { MemberHealth } from "./health.js";
+
+export interface EtcdClientOptions {
+  /** One member's client URL, e.g. "https://127.0.0.2:2379". */
+  endpoint: string;
+  /** Required for https endpoints of a cluster with client-cert-auth; without it the system CAs are used. */
+  tls?: { caPEM: string; certPEM?: string; keyPEM?: string };
+  /** Deadline for each unary call (default 5000 ms). */
+  timeoutMs?: number;
+}
+
+export interface MemberStatus {
+  /** Hex, as etcdctl prints it. */
+  memberId: string;
+  clusterId: string;
+  /** Hex member ID of the leader this member believes in; "0" when it knows none. */
+  leader: string;
+  revision: number;
+  raftIndex: number;
+  raftTerm: number;
+  raftAppliedIndex: number;
+  dbSize: number;
+  dbSizeInUse: number;
+  /** Server version, e.g. "3.5.30". */
+  version: string;
+  errors: string[];
+  isLearner: boolean;
+}
+
+export interface MemberAlarm {
+  memberId: string;
+  alarm: "NOSPACE" | "CORRUPT" | "NONE";
+}
+
+export interface MemberInfo {
+  id: string;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+  isLearner: boolean;
+}
+
+const DEFAULT_TIMEOUT_MS = 5000;
+const CHANNEL_OPTIONS: ClientOptions = {
+  "grpc.max_receive_message_length": -1,
+  // A member that restarts should be reachable again within a second, not after grpc's default 1-120 s backoff.
+  "grpc.initial_reconnect_backoff_ms": 100,
+  "grpc.max_reconnect_backoff_ms": 1000,
+};
+
+export class EtcdMemberClient {
+  private constructor(
+    readonly endpoint: string,
+    private readonly grpc: Client,
+    readonly timeoutMs: number,
+  ) {}
+
+  /**
+   * Prepares a client for one member. Does not touch the network: an unreachable member shows up on the first call
+   * (or as `reachable: false` from `health()`). Throws UserError for a malformed endpoint or TLS material.
+   */
+  static connect(opts: EtcdClientOptions): Promise<EtcdMemberClient> {
+    const url = parseEndpoint(opts.endpoint);
+    const creds = channelCredentials(url, opts.tls);
+    const target = `${url.hostname}:${url.port || "2379"}`;
+    const client = new Client(target, creds, CHANNEL_OPTIONS);
+    return Promise.resolve(new EtcdMemberClient(url.origin, client, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS));
+  }
+
+  async status(): Promise<MemberStatus> {
+    return toStatus(await this.unary("Maintenance/Status", {}, "status"));
+  }
+
+  /** Active alarms of the whole cluster (an empty list when there are none). Needs a quorum. */
+  async alarms(): Promise<MemberAlarm[]> {
+    const res = await this.unary("Maintenance/Alarm", { action: "GET", memberID: "0", alarm: "NONE" }, "alarm list");
+    return res.alarms.map((a) => ({ memberId: hex(a.memberID), alarm: a.alarm }));
+  }
+
+  /** The membership as this member knows it (served locally, without a quorum). */
+  async memberList(): Promise<MemberInfo[]> {
+    const res = await this.unary("Cluster/MemberList", {}, "member list");
+    return res.members.map((m) => ({
+      id: hex(m.ID),
+      name: m.name,
+      peerURLs: m.peerURLs,
+      clientURLs: m.clientURLs,
+      isLearner: m.isLearner,
+    }));
+  }
+
+  /** Status, alarms and membership in one report. Never throws: an unreachable member gives `reachable: false`. */
+  health(): Promise<MemberHealth> {
+    return memberHealth(this);
+  }
+
+  /**
+   * Streams this member's snapshot: every blob of Maintenance.Snapshot concatenated, etcd's sha256 trailer included
+   * (so the total size % 512 == 32). No deadline applies; abort with `signal` or by destroying the stream.
+   */
+  snapshot(opts: { signal?: AbortSignal } = {}): Readable {
+    const m = method("Maintenance/Snapshot");
+    const call = this.grpc.makeServerStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, {}, {});
+    return snapshotByteStream(call, { endpoint: this.endpoint, ...(opts.signal ? { signal: opts.signal } : {}) });
+  }
+
+  async put(key: string, value: string | Uint8Array, leaseId?: string): Promise<void> {
+    await this.unary("KV/Put", { key: bytes(key), value: bytes(value), lease: leaseId ?? "0" }, "put");
+  }
+
+  /** The value of `key` as UTF-8, or undefined when it does not exist. */
+  async get(key: string): Promise<string | undefined> {
+    const res = await this.unary("KV/Range", { key: bytes(key) }, "get");
+    const kv = res.kvs[0];
+    return kv === undefined ? undefined : Buffer.from(kv.value).toString("utf8");
+  }
+
+  /** How many keys start with `prefix` ("" counts every key). */
+  async count(prefix: string): Promise<number> {
+    const range = prefixRange(prefix);
+    const res = await this.unary("KV/Range", { ...range, count_only: true }, "count");
+    return Number(res.count);
+  }
+
+  /** Grants a lease and returns its ID (decimal string). */
+  async leaseGrant(ttlSeconds: number): Promise<string> {
+    const res = await this.unary("Lease/LeaseGrant", { TTL: String(ttlSeconds), ID: "0" }, "lease grant");
+    if (res.error) throw toRemoteError(new Error(res.error), { endpoint: this.endpoint, what: "lease grant" });
+    return res.ID;
+  }
+
+  async leaseRevoke(id: string): Promise<void> {
+    await this.unary("Lease/LeaseRevoke", { ID: id }, "lease revoke");
+  }
+
+  /** Renews the lease once; returns its new TTL in seconds, 0 when the lease no longer exists. */
+  leaseKeepAliveOnce(id: string): Promise<number> {
+    const m = method("Lease/LeaseKeepAlive");
+    const ctx = { endpoint: this.endpoint, what: "lease keep-alive", timeoutMs: this.timeoutMs };
+    const call = this.grpc.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, {
+      deadline: Date.now() + this.timeoutMs,
+    });
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      call.on("data", (res: Rpc["Lease/LeaseKeepAlive"][1]) => {
+        settled = true;
+        call.cancel();
+        resolve(Number(res.TTL));
+      });
+      call.on("error", (err) => {
+        if (!settled) reject(toRemoteError(err, ctx));
+        settled = true;
+      });
+      call.on("end", () => {
+        if (!settled) reject(toRemoteError(new Error("stream ended without an answer"), ctx));
+        settled = true;
+      });
+      call.write({ ID: id });
+    });
+  }
+
+  /**
+   * Creates `key` with `value` (attached to `leaseId`, "0" for none) only if it does not exist, in one transaction.
+   * Resolves true for the one caller that created it: the building block of a lease-based lock.
+   */
+  async txnPutIfAbsent(key: string, value: string, leaseId = "0"): Promise<boolean> {
+    const k = bytes(key);
+    const res = await this.unary(
+      "KV/Txn",
+      {
+        compare: [{ result: "EQUAL", target: "CREATE", key: k, create_revision: "0" }],
+        success: [{ request_put: { key: k, value: bytes(value), lease: leaseId } }],
+        failure: [],
+      },
+      "transaction",
+    );
+    return res.succeeded;
+  }
+
+  close(): void {
+    this.grpc.close();
+  }
+
+  private unary<K extends keyof Rpc>(name: K, req: Rpc[K][0], what: string): Promise<Rpc[K][1]> {
+    const m = method(name);
+    const ctx = { endpoint: this.endpoint, what, timeoutMs: this.timeoutMs };
+    return new Promise((resolve, reject) => {
+      this.grpc.makeUnaryRequest(
+        m.path,
+        m.requestSerialize,
+        m.responseDeserialize,
+        req,
+        { deadline: Date.now() + this.timeoutMs },
+        (err, res) => (err || res === undefined ? reject(toRemoteError(err, ctx)) : resolve(res)),
+      );
+    });
+  }
+}
+
+/** etcd's IDs are uint64; etcdctl prints them as unpadded hex. */
+function hex(id: Int64): string {
+  return BigInt(id).toString(16);
+}
+
+function toStatus(s: StatusResponse): MemberStatus {
+  return {
+    memberId: hex(s.header?.member_id ?? "0"),
+    clusterId: hex(s.header?.cluster_id ?? "0"),
+    leader: hex(s.leader),
+    revision: Number(s.header?.revision ?? 0),
+    raftIndex: Number(s.raftIndex),
+    raftTerm: Number(s.raftTerm),
+    raftAppliedIndex: Number(s.raftAppliedIndex),
+    dbSize: Number(s.dbSize),
+    dbSizeInUse: Number(s.dbSizeInUse),
+    version: s.version,
+    errors: s.errors,
+    isLearner: s.isLearner,
+  };
+}
+
+function bytes(value: string | Uint8Array): Buffer {
+  return typeof value === "string" ? Buffer.from(value, "utf8") : Buffer.from(value);
+}
+
+/** etcd's prefix range: [prefix, prefix with its last byte below 0xff incremented). "" means every key. */
+function prefixRange(prefix: string): { key: Buffer; range_end: Buffer } {
+  const key = bytes(prefix);
+  for (let i = key.length - 1; i >= 0; i--) {
+    const b = key[i] ?? 0xff;
+    if (b < 0xff) {
+      const end = Buffer.from(key.subarray(0, i + 1));
+      end[i] = b + 1;
+      return { key, range_end: end };
+    }
+  }
+  return { key: key.length === 0 ? Buffer.from([0]) : key, range_end: Buffer.from([0]) };
+}
+
+function parseEndpoint(endpoint: string): URL {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch (err) {
+    throw new UserError(`invalid etcd endpoint "${endpoint}": expected http(s)://host:port`, undefined, { cause: err });
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new UserError(`invalid etcd endpoint "${endpoint}": expected http or https, got ${url.protocol}`);
+  }
+  return url;
+}
+
+function channelCredentials(url: URL, tls: EtcdClientOptions["tls"]): ChannelCredentials {
+  if (url.protocol === "http:") {
+    if (tls) throw new UserError(`etcd endpoint ${url.origin} is plain http but TLS material was given`);
+    return credentials.createInsecure();
+  }
+  if (!tls) return credentials.createSsl();
+  try {
+    const pem = (s: string | undefined) => (s === undefined ? null : Buffer.from(s));
+    return credentials.createSsl(Buffer.from(tls.caPEM), pem(tls.keyPEM), pem(tls.certPEM));
+  } catch (err) {
+    // The message of a key parse error can quote the key: keep only a fixed text.
+    throw new UserError(`invalid TLS material for etcd endpoint ${url.origin}`, undefined, {
+      cause: new Error(err instanceof Error ? err.name : "error"),
+    });
+  }
+}

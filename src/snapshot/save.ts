@@ -1,0 +1,149 @@
+/**
+ * Taking one snapshot on one node (runs inside the agent):
+ *   health gate (with RKE's retries) -> stream from exactly this member -> verify etcd's trailer, zip (RKE layout)
+ *   and hash in one pass -> local archive (atomic) and, on the one uploading node, S3 at the same time
+ *   -> S3 manifest -> local manifest (the commit point).
+ * A failure at any step leaves nothing that lists as a snapshot (no manifest is written before its archive is durable).
+ */
+import type { Readable } from "node:stream";
+import { writeSnapshotArchive, snapshotEntryName, stateEntryName } from "../archive/rke.js";
+import type { PutResult, Store } from "../store/store.js";
+import { describeError, RemoteError } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+import { archiveKey, FORMAT_VERSION, manifestKey, serializeManifest, type Manifest } from "./manifest.js";
+import { tee, type TeeConsumer, type TeeOutcome } from "./tee.js";
+
+/** What the pipeline needs from the etcd member; the agent passes its EtcdMemberClient. */
+export interface SnapshotSource {
+  health(): Promise<{ reachable: boolean; hasLeader: boolean; alarms: string[]; error?: string }>;
+  status(): Promise<{ memberId: string; clusterId: string; revision: number; dbSize: number; version: string }>;
+  snapshot(opts?: { signal?: AbortSignal }): Readable;
+}
+
+export interface SaveOptions {
+  name: string;
+  kind: Manifest["kind"];
+  node: string;
+  stateFile?: Buffer | undefined;
+  compression: "deflate" | "store";
+  level?: number | undefined;
+  /** Health-gate attempts after the first (RKE: 4) and the pause between them. */
+  retries: number;
+  retryPauseMs: number;
+  toolVersion: string;
+  signal?: AbortSignal | undefined;
+}
+
+export interface SaveDeps {
+  source: SnapshotSource;
+  local: Store;
+  /** Set on the node chosen to upload: S3 receives the archive while it is being written locally. */
+  remote?: Store | undefined;
+  log: Logger;
+  clock: () => Date;
+  sleep: (ms: number) => Promise<void>;
+  onProgress?: ((bytes: number) => void) | undefined;
+}
+
+export type UploadOutcome = { ok: true; key: string; verified: string } | { ok: false; error: string };
+
+export interface SaveResult {
+  manifest: Manifest;
+  durationMs: number;
+  upload?: UploadOutcome;
+}
+
+/** Thrown when the member is not healthy enough to snapshot after every retry. */
+export class UnhealthyMemberError extends RemoteError {
+  override name = "UnhealthyMemberError";
+}
+
+export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promise<SaveResult> {
+  const started = deps.clock();
+  await healthGate(options, deps);
+  const status = await deps.source.status();
+  const stream = deps.source.snapshot(options.signal ? { signal: options.signal } : {});
+  const archive = writeSnapshotArchive({
+    name: options.name,
+    snapshot: stream,
+    stateFile: options.stateFile,
+    method: options.compression,
+    level: options.level,
+  });
+  const key = archiveKey(options.name);
+  const consumers: TeeConsumer<PutResult>[] = [{ run: (input) => deps.local.put(key, input) }];
+  const remote = deps.remote;
+  if (remote) consumers.push({ run: (input) => remote.put(key, input), optional: true });
+  const written = await tee(archive.output, consumers, deps.onProgress);
+  const inner = await archive.done;
+  const manifest: Manifest = {
+    formatVersion: FORMAT_VERSION,
+    name: options.name,
+    kind: options.kind,
+    clusterId: status.clusterId,
+    node: options.node,
+    memberId: status.memberId,
+    createdAt: started.toISOString(),
+    etcd: { version: status.version, revision: status.revision, dbSize: status.dbSize },
+    snapshot: {
+      entry: snapshotEntryName(options.name),
+      size: inner.snapshotSize,
+      sha256: inner.snapshotSha256,
+      dbSha256: inner.dbSha256,
+    },
+    archive: {
+      file: archiveKey(options.name),
+      format: "zip",
+      compression: options.compression,
+      size: written.bytes,
+      sha256: written.sha256,
+    },
+    stateFile: options.stateFile
+      ? { included: true, entry: stateEntryName(options.name) }
+      : { included: false },
+    encryption: null,
+    tool: { name: "lifeboat", version: options.toolVersion },
+  };
+  const upload = deps.remote ? await commitRemote(deps.remote, manifest, written.outcomes[1], deps.log) : undefined;
+  await deps.local.put(manifestKey(options.name), Buffer.from(serializeManifest(manifest)));
+  deps.log.info("snapshot saved", { name: options.name, size: written.bytes, revision: status.revision });
+  const result: SaveResult = { manifest, durationMs: deps.clock().getTime() - started.getTime() };
+  if (upload) result.upload = upload;
+  return result;
+}
+
+async function healthGate(options: SaveOptions, deps: SaveDeps): Promise<void> {
+  let reason = "";
+  for (let attempt = 0; attempt <= options.retries; attempt++) {
+    if (attempt > 0) {
+      deps.log.warn("member not healthy, retrying", { attempt, of: options.retries, reason });
+      await deps.sleep(options.retryPauseMs);
+    }
+    const health = await deps.source.health();
+    if (!health.reachable) reason = `member unreachable: ${health.error ?? "no answer"}`;
+    else if (!health.hasLeader) reason = "member has no leader (no quorum)";
+    else if (health.alarms.length) reason = `active alarm: ${health.alarms.join(", ")}`;
+    else return;
+  }
+  throw new UnhealthyMemberError(reason, true);
+}
+
+/** The S3 copy exists for Lifeboat once its manifest is stored beside the verified archive. */
+async function commitRemote(
+  remote: Store,
+  manifest: Manifest,
+  outcome: TeeOutcome<PutResult> | undefined,
+  log: Logger,
+): Promise<UploadOutcome> {
+  if (!outcome?.ok) {
+    const error = describeError(outcome?.error ?? "upload did not run");
+    log.warn("upload failed; the local archive is kept", { name: manifest.name, error });
+    return { ok: false, error };
+  }
+  try {
+    await remote.put(manifestKey(manifest.name), Buffer.from(serializeManifest(manifest)));
+    return { ok: true, key: outcome.value.key, verified: outcome.value.verified };
+  } catch (err) {
+    return { ok: false, error: `manifest upload failed: ${describeError(err)}` };
+  }
+}
