@@ -43,6 +43,8 @@ export const AgentConfigSchema = z.object({
         stopCommand: z.string().min(1, "required in external mode"),
         /** Exits 0 while the member runs; default: a TCP probe of the client URL. */
         statusCommand: z.string().optional(),
+        /** Where etcdutl/etcdctl live for restores (default: Lifeboat's etcd cache, then PATH). */
+        binaryDir: z.string().optional(),
       })
       .optional(),
   }),

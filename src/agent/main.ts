@@ -17,6 +17,7 @@ import { loadAgentConfig, readTls, type AgentConfig } from "./config.js";
 import { createAgentServer } from "./http.js";
 import { splitHostPort } from "./client.js";
 import { agentRouter } from "./service.js";
+import { toolsFinder } from "./restore-routes.js";
 
 export interface RunningAgent {
   config: AgentConfig;
@@ -46,6 +47,7 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
     clock: () => new Date(),
     sleep: (ms) => sleep(ms),
     version,
+    restore: { tls, tools: toolsFinder(config.etcd.managed?.binaryDir ?? config.etcd.external?.binaryDir) },
   });
   const server = createAgentServer({ tls, router, log: alog });
   const [host, port] = splitHostPort(config.listen);

@@ -7,6 +7,7 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { EtcdMemberClient } from "../etcd/client.js";
 import type { MemberController } from "../etcd/member.js";
+import type { EtcdTools } from "../etcd/binaries.js";
 import { listCatalog } from "../snapshot/catalog.js";
 import { archiveKey, manifestKey } from "../snapshot/manifest.js";
 import { saveSnapshot } from "../snapshot/save.js";
@@ -15,7 +16,8 @@ import { describeError, NotFoundError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { S3Settings, SaveRequest, UploadRequest, type SaveEvent } from "./api.js";
 import type { AgentConfig } from "./config.js";
-import { HttpError, readJson, Router, sendJson, type RequestContext } from "./http.js";
+import { HttpError, readJson, Router, sendJson, type RequestContext, type TlsFiles } from "./http.js";
+import { registerRestoreRoutes } from "./restore-routes.js";
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -27,6 +29,8 @@ export interface AgentDeps {
   clock: () => Date;
   sleep: (ms: number) => Promise<void>;
   version: string;
+  /** What the restore routes need beyond the rest: this agent's TLS (as a client of peers) and the etcd tools. */
+  restore?: { tls: TlsFiles; tools: () => Promise<EtcdTools> };
 }
 
 export function agentRouter(deps: AgentDeps): Router {
@@ -88,6 +92,7 @@ export function agentRouter(deps: AgentDeps): Router {
     sendJson(res, 200, { node: deps.config.node, removed: keys });
   });
 
+  if (deps.restore) registerRestoreRoutes(router, { ...deps, ...deps.restore });
   return router;
 }
 

@@ -1,5 +1,5 @@
 /** Every command and its flags, in one place. Each action calls a `run…(options, deps)` function. */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import type { CliDeps } from "./main.js";
 import { defaultConfigPath } from "./cluster.js";
 
@@ -39,6 +39,38 @@ export function registerCommands(program: Command, deps: Deps): void {
   ).action(async (opts: Parameters<typeof import("./snapshot-list.js").runSnapshotList>[0]) => {
     const { runSnapshotList } = await import("./snapshot-list.js");
     await runSnapshotList(opts, deps());
+  });
+
+  addS3Flags(
+    etcd
+      .command("snapshot-restore")
+      .description(
+        "restore every member from one snapshot: fetch, serve, verify everywhere, then rebuild (old data kept)",
+      )
+      .addOption(configOption())
+      .option("--name <name>", "snapshot to restore (required unless --rollback)")
+      .option("--local", "use the nodes' local copies even when S3 is configured")
+      .option("--use-local-state", "use the local state file, not the one inside the archive")
+      .option("--dry-run", "print the restore plan and change nothing")
+      .option("--yes", "do not ask for confirmation (required when stdin is not a terminal)")
+      .option("--rollback", "put back every node's data directory from before the last restore")
+      .option("--bump-revision <n>", "raise the revision by n (0: off; default: computed, see the plan)", parseWhole)
+      .option("--timeout <seconds>", "how long the restored cluster may take to be healthy", parseWhole),
+  ).action(async (opts: Parameters<typeof import("./snapshot-restore.js").runSnapshotRestore>[0]) => {
+    const { runSnapshotRestore } = await import("./snapshot-restore.js");
+    await runSnapshotRestore(opts, deps());
+  });
+
+  addS3Flags(
+    etcd
+      .command("snapshot-verify")
+      .description("prove a snapshot restores: restore it on one node into a throwaway etcd on loopback, then clean up")
+      .addOption(configOption())
+      .requiredOption("--name <name>", "snapshot to verify")
+      .option("--local", "use the nodes' local copies even when S3 is configured"),
+  ).action(async (opts: Parameters<typeof import("./snapshot-verify.js").runSnapshotVerify>[0]) => {
+    const { runSnapshotVerify } = await import("./snapshot-verify.js");
+    await runSnapshotVerify(opts, deps());
   });
 
   etcd
@@ -119,4 +151,10 @@ export function registerCommands(program: Command, deps: Deps): void {
       const { runDemo } = await import("./demo.js");
       await runDemo(opts, deps());
     });
+}
+
+function parseWhole(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError("must be a whole number >= 0");
+  return n;
 }

@@ -1,0 +1,71 @@
+/**
+ * The state file side of a restore: which state applies (the archive's, RKE >= 1.1.4, or the local one), checking its
+ * certificates before any node is touched, and recording the restore afterwards.
+ */
+import { parseState, writeState, lookupCert, CA_CERT_NAME, type ClusterState } from "../config/state.js";
+import { checkCertificate } from "../pki/pki.js";
+import { UserError } from "../util/errors.js";
+import { writeFileAtomic } from "../util/fs.js";
+
+/** RKE skips these in its restore check (service-account key, request-header CA, kube-admin). */
+const NOT_CHECKED = new Set(["kube-service-account-token", "kube-apiserver-requestheader-ca", "kube-admin"]);
+
+/** Fails (exit 2) naming every certificate that is not valid now or does not chain to the state's CA. */
+export function checkStateCertificates(state: ClusterState, origin: string, now: Date): void {
+  const bundle = state.desiredState?.certificatesBundle ?? state.currentState?.certificatesBundle ?? {};
+  const ca = bundle[CA_CERT_NAME]?.certificatePEM;
+  const failures: string[] = [];
+  for (const [name, entry] of Object.entries(bundle)) {
+    if (NOT_CHECKED.has(name) || !entry.certificatePEM) continue;
+    const check = checkCertificate(entry.certificatePEM, { now, ...(ca && name !== CA_CERT_NAME ? { caPEM: ca } : {}) });
+    if (!check.ok) failures.push(`Certificate [${name}] failed verification: ${check.reason}`);
+  }
+  if (failures.length) throw new UserError(`invalid certs in the ${origin} state file: ${failures.join("; ")}`);
+}
+
+export function parseArchivedState(base64: string, name: string): ClusterState {
+  return parseState(Buffer.from(base64, "base64").toString("utf8"), `/etc/kubernetes/${name}.rkestate (in the archive)`);
+}
+
+/**
+ * After a successful restore: the archived state replaces the local one when both belong to the same CA (Lifeboat's
+ * own agent/CLI certificates are kept from the local file so the CLI can still reach the agents); otherwise it is saved
+ * beside the local file. The restore is recorded in `lifeboat.restores`.
+ */
+export async function recordRestore(o: {
+  statePath: string;
+  local: ClusterState;
+  archived: ClusterState | undefined;
+  record: Record<string, unknown>;
+}): Promise<string[]> {
+  const notes: string[] = [];
+  let next = o.local;
+  if (o.archived) {
+    const sameCa = lookupCert(o.archived, CA_CERT_NAME)?.certificatePEM === lookupCert(o.local, CA_CERT_NAME)?.certificatePEM;
+    if (sameCa) {
+      next = mergeLifeboatCerts(o.archived, o.local);
+      notes.push(`state file ${o.statePath} replaced by the one from the archive (same CA)`);
+    } else {
+      const beside = `${o.statePath}.from-snapshot`;
+      await writeFileAtomic(beside, JSON.stringify(o.archived, null, 2) + "\n");
+      notes.push(`the archive's state file belongs to another CA: kept the local one, saved the archive's as ${beside}`);
+    }
+  }
+  const restores = [...(next.lifeboat?.restores ?? []), o.record];
+  await writeState(o.statePath, { ...next, lifeboat: { ...next.lifeboat, restores } });
+  return notes;
+}
+
+function mergeLifeboatCerts(archived: ClusterState, local: ClusterState): ClusterState {
+  const out = structuredClone(archived);
+  for (const which of ["desiredState", "currentState"] as const) {
+    const localBundle = local[which]?.certificatesBundle ?? {};
+    const target = (out[which] ??= {});
+    const bundle = (target.certificatesBundle ??= {});
+    for (const [name, entry] of Object.entries(localBundle)) {
+      if (name.startsWith("lifeboat-") || !(name in bundle)) bundle[name] = entry;
+    }
+  }
+  out.lifeboat = { ...archived.lifeboat, ...local.lifeboat };
+  return out;
+}

@@ -1,0 +1,159 @@
+/**
+ * Carrying out a restore plan across every node. Up to "stop every member" nothing touches the running cluster; a
+ * failure after it rolls every node back to its old data directory and restarts the old cluster.
+ *
+ *   distribute  the server node's prepared file is fetched by every other node (trailer + sha256 checked)
+ *   checksum    every node re-hashes its copy: all must be byte-identical, or stop naming the node that differs
+ *   stop        every member stops
+ *   rebuild     every node restores into a new directory and swaps it in (old one kept)
+ *   start       every member starts; wait until all are up with one leader, a new cluster ID, revision >= snapshot's
+ *   finish      post-restore hooks on every node
+ */
+import { ChecksumMismatchError, ExitCode, UserError, describeError } from "../util/errors.js";
+import type { RestorePlan } from "./plan.js";
+
+export interface Digest {
+  size: number;
+  sha256: string;
+  dbSha256: string;
+}
+
+export interface NodeHealthView {
+  reachable: boolean;
+  hasLeader: boolean;
+  clusterId?: string;
+  revision?: number;
+  error?: string;
+}
+
+/** One node as the executor sees it; the CLI implements it over the agent API. */
+export interface RestoreNode {
+  name: string;
+  agent: string;
+  fetch(name: string, peerAgent: string, sha256: string): Promise<Digest>;
+  digest(name: string): Promise<Digest>;
+  stopMember(): Promise<void>;
+  startMember(): Promise<void>;
+  apply(req: { name: string; sha256: string; initialCluster: string; initialClusterToken: string; bumpRevision: number; stamp: string }): Promise<{ oldDataDir?: string }>;
+  rollback(): Promise<void>;
+  finish(name: string): Promise<{ command: string; code: number | null; output: string }[]>;
+  health(): Promise<NodeHealthView>;
+}
+
+export interface ApplyDeps {
+  nodes: readonly RestoreNode[];
+  /** Called at the start of each phase (for progress and timings). */
+  phase(title: string): void;
+  sleep(ms: number): Promise<void>;
+  /** How long the new cluster may take to become healthy. */
+  healthTimeoutMs: number;
+  /** The cluster ID before the restore, when known: the restored cluster must have a different one. */
+  oldClusterId?: string | undefined;
+}
+
+export interface ApplyResult {
+  clusterId: string;
+  revision: number;
+  hooks: { node: string; command: string; code: number | null; output: string }[];
+  oldDataDirs: Record<string, string>;
+}
+
+/** A restore that failed after members were stopped: every node was rolled back (or the message says where not). */
+export class RestoreFailedError extends UserError {
+  override name = "RestoreFailedError";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, ExitCode.restoreFailed, options);
+  }
+}
+
+/** Steps up to the stop: fetch and compare. Throws with "the running cluster is untouched" on any failure. */
+export async function distributeAndCompare(plan: RestorePlan, sha256: string, deps: ApplyDeps): Promise<void> {
+  const server = deps.nodes.find((n) => n.name === plan.server);
+  if (!server) throw new Error(`the serving node ${plan.server} is not part of the restore`);
+  deps.phase(`distribute: every node fetches the snapshot from ${server.name}`);
+  await untouched(() => Promise.all(deps.nodes.filter((n) => n !== server).map((n) => n.fetch(plan.name, server.agent, sha256))));
+  deps.phase("checksum: every node re-hashes its copy");
+  const digests = await untouched(() => Promise.all(deps.nodes.map(async (n) => ({ node: n.name, digest: await n.digest(plan.name) }))));
+  const differ = digests.filter((d) => d.digest.sha256 !== sha256);
+  if (differ.length) {
+    const list = differ.map((d) => `${d.node} has sha256:${d.digest.sha256}`).join(", ");
+    throw new ChecksumMismatchError(`etcd snapshots are not consistent: expected sha256:${sha256}, but ${list}; the running cluster is untouched`);
+  }
+}
+
+/** Stop, rebuild, start, wait healthy, finish; on failure, roll every node back and restart the old cluster. */
+export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: ApplyDeps): Promise<ApplyResult> {
+  deps.phase("stop every member");
+  await Promise.all(deps.nodes.map((n) => n.stopMember()));
+  try {
+    deps.phase("rebuild every data directory from the snapshot (old ones kept)");
+    const applied = await Promise.all(
+      deps.nodes.map(async (n) => {
+        const r = await n.apply({
+          name: plan.name,
+          sha256,
+          initialCluster: plan.initialCluster,
+          initialClusterToken: plan.initialClusterToken,
+          bumpRevision: plan.bump.amount,
+          stamp: plan.stamp,
+        });
+        return [n.name, r.oldDataDir ?? ""] as const;
+      }),
+    );
+    deps.phase("start every member and wait for a healthy cluster");
+    await Promise.all(deps.nodes.map((n) => n.startMember()));
+    const healthy = await waitHealthy(plan, deps);
+    deps.phase("post-restore hooks");
+    const hooks = (await Promise.all(deps.nodes.map(async (n) => (await n.finish(plan.name)).map((h) => ({ node: n.name, ...h }))))).flat();
+    return { ...healthy, hooks, oldDataDirs: Object.fromEntries(applied) };
+  } catch (err) {
+    const rollback = await rollbackAll(deps);
+    throw new RestoreFailedError(`restore failed: ${describeError(err)}; ${rollback}`, { cause: err });
+  }
+}
+
+/** Puts every node's old data directory back and starts the old cluster. Returns a sentence saying how it went. */
+export async function rollbackAll(deps: Pick<ApplyDeps, "nodes" | "phase">): Promise<string> {
+  deps.phase("rollback: old data directories back in place, members restarted");
+  const results = await Promise.allSettled(deps.nodes.map((n) => n.rollback()));
+  const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${deps.nodes[i]?.name}: ${describeError(r.reason)}`] : []));
+  const started = await Promise.allSettled(deps.nodes.map((n) => n.startMember()));
+  const notStarted = started.flatMap((r, i) => (r.status === "rejected" ? [`${deps.nodes[i]?.name}: ${describeError(r.reason)}`] : []));
+  if (!failed.length && !notStarted.length) return "rolled back: every node has its old data and its member was restarted";
+  return `rollback incomplete (${[...failed, ...notStarted].join("; ")}); the old data directories are kept: run snapshot-restore --rollback`;
+}
+
+async function waitHealthy(plan: RestorePlan, deps: ApplyDeps): Promise<{ clusterId: string; revision: number }> {
+  const deadline = Date.now() + deps.healthTimeoutMs;
+  const minRevision = plan.snapshot.revision ?? 0;
+  let last = "";
+  for (;;) {
+    const views = await Promise.all(deps.nodes.map(async (n) => ({ node: n.name, h: await n.health().catch((e: unknown) => ({ reachable: false, hasLeader: false, error: describeError(e) }) as NodeHealthView) })));
+    const problems = views.flatMap(({ node, h }) => {
+      if (!h.reachable) return [`${node} unreachable${h.error ? ` (${h.error})` : ""}`];
+      if (!h.hasLeader) return [`${node} has no leader`];
+      if ((h.revision ?? 0) < minRevision) return [`${node} at revision ${h.revision}, snapshot's is ${minRevision}`];
+      return [];
+    });
+    const ids = new Set(views.map((v) => v.h.clusterId));
+    if (!problems.length && ids.size !== 1) problems.push(`members disagree on the cluster ID (${[...ids].join(", ")})`);
+    const clusterId = views[0]?.h.clusterId ?? "";
+    if (!problems.length && deps.oldClusterId && clusterId === deps.oldClusterId) {
+      problems.push(`cluster ID ${clusterId} is still the old one`);
+    }
+    if (!problems.length) return { clusterId, revision: Math.max(...views.map((v) => v.h.revision ?? 0)) };
+    last = problems.join("; ");
+    if (Date.now() > deadline) throw new Error(`the restored cluster was not healthy within ${deps.healthTimeoutMs / 1000} s: ${last}`);
+    await deps.sleep(500);
+  }
+}
+
+async function untouched<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const message = `${describeError(err)}; the running cluster is untouched`;
+    if (err instanceof ChecksumMismatchError) throw new ChecksumMismatchError(message, { cause: err });
+    throw new Error(message, { cause: err });
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * What a restore does on one node, run by that node's agent. The old data directory is never deleted: the
+ * restored one is built beside it (`<dataDir>.restore-<stamp>`), then the old one is renamed to `<dataDir>.old-<stamp>`
+ * and the new one into place. A rollback record in the restore directory says how to undo the swap.
+ */
+import { lstat, mkdir, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { z } from "zod";
+import { UserError } from "../util/errors.js";
+import { fsyncDir, writeFileAtomic } from "../util/fs.js";
+
+export const RollbackRecordSchema = z.object({
+  stamp: z.string(),
+  name: z.string(),
+  dataDir: z.string(),
+  /** Where the data directory that was live before the restore now is; absent when there was none. */
+  oldDataDir: z.string().optional(),
+  swappedAt: z.string(),
+});
+export type RollbackRecord = z.infer<typeof RollbackRecordSchema>;
+
+/** A timestamp usable in a file name, e.g. 20261127T101502Z. */
+export function restoreStamp(now: Date): string {
+  return now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+}
+
+export function stagingDirFor(dataDir: string, stamp: string): string {
+  return `${dataDir}.restore-${stamp}`;
+}
+
+export function oldDirFor(dataDir: string, stamp: string): string {
+  return `${dataDir}.old-${stamp}`;
+}
+
+export function rollbackRecordPath(restoreDir: string): string {
+  return join(restoreDir, "rollback.json");
+}
+
+/** The extracted snapshot file that is served to peers and restored from. */
+export function extractedPath(restoreDir: string, name: string): string {
+  return join(restoreDir, name);
+}
+
+export async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Puts `stagedDir` in place as `dataDir`, keeping the old one as `<dataDir>.old-<stamp>`. The rollback record is
+ * written BEFORE the first rename, so a crash in between still leaves enough to undo by hand or with --rollback.
+ */
+export async function swapDataDir(o: {
+  dataDir: string;
+  stagedDir: string;
+  stamp: string;
+  name: string;
+  restoreDir: string;
+  now: Date;
+}): Promise<RollbackRecord> {
+  if (!(await exists(o.stagedDir))) throw new UserError(`restored data ${o.stagedDir} is missing`);
+  const hadOld = await exists(o.dataDir);
+  const record: RollbackRecord = {
+    stamp: o.stamp,
+    name: o.name,
+    dataDir: o.dataDir,
+    ...(hadOld ? { oldDataDir: oldDirFor(o.dataDir, o.stamp) } : {}),
+    swappedAt: o.now.toISOString(),
+  };
+  await mkdir(o.restoreDir, { recursive: true, mode: 0o700 });
+  await writeFileAtomic(rollbackRecordPath(o.restoreDir), JSON.stringify(record, null, 2) + "\n");
+  if (record.oldDataDir) await rename(o.dataDir, record.oldDataDir);
+  await rename(o.stagedDir, o.dataDir);
+  await fsyncDir(dirname(o.dataDir));
+  return record;
+}
+
+export async function readRollbackRecord(restoreDir: string): Promise<RollbackRecord | undefined> {
+  const text = await readFile(rollbackRecordPath(restoreDir), "utf8").catch(() => undefined);
+  return text === undefined ? undefined : RollbackRecordSchema.parse(JSON.parse(text));
+}
+
+/**
+ * Undoes `swapDataDir`: the restored data directory is kept as `<dataDir>.failed-<stamp>` (for diagnosis) and the
+ * old one goes back. Idempotent: running it again after a completed rollback changes nothing.
+ */
+export async function rollbackDataDir(restoreDir: string): Promise<{ restored: boolean; record?: RollbackRecord }> {
+  const record = await readRollbackRecord(restoreDir);
+  if (!record) return { restored: false };
+  const failed = `${record.dataDir}.failed-${record.stamp}`;
+  if (record.oldDataDir && (await exists(record.oldDataDir))) {
+    if (await exists(record.dataDir)) await rename(record.dataDir, failed);
+    await rename(record.oldDataDir, record.dataDir);
+    await fsyncDir(dirname(record.dataDir));
+  } else if (!record.oldDataDir && (await exists(record.dataDir))) {
+    await rename(record.dataDir, failed);
+  }
+  await rm(rollbackRecordPath(restoreDir), { force: true });
+  return { restored: true, record };
+}
+
+/** After a successful restore the record is retired (the old data directory stays until the operator removes it). */
+export async function retireRollbackRecord(restoreDir: string): Promise<void> {
+  const record = await readRollbackRecord(restoreDir);
+  if (!record) return;
+  await writeFileAtomic(join(restoreDir, `restored-${record.stamp}.json`), JSON.stringify(record, null, 2) + "\n");
+  await rm(rollbackRecordPath(restoreDir), { force: true });
+}
+
+/** Removes leftovers of an earlier attempt that never swapped in (retrying a restore must never trip on them). */
+export async function removeStaleStaging(dataDir: string): Promise<string[]> {
+  const parent = dirname(dataDir);
+  const prefix = `${basename(dataDir)}.restore-`;
+  const { readdir } = await import("node:fs/promises");
+  const names = await readdir(parent).catch(() => [] as string[]);
+  const stale = names.filter((n) => n.startsWith(prefix)).map((n) => join(parent, n));
+  for (const dir of stale) await rm(dir, { recursive: true, force: true });
+  return stale;
+}

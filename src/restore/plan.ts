@@ -1,0 +1,158 @@
+/**
+ * The restore plan: everything a restore will do, computed without I/O from what was found (source, digest,
+ * preflight of every node). `--dry-run` prints it; the executor (apply.ts) carries it out; tests check it directly.
+ */
+import { createHash } from "node:crypto";
+import { restoreStamp, stagingDirFor, oldDirFor } from "./node.js";
+
+export type RestoreSource =
+  | { kind: "s3"; location: string; key: string }
+  | { kind: "node"; node: string; key: string };
+
+export interface PlanMemberInput {
+  name: string;
+  agent: string;
+  peerUrl: string;
+  clientUrl: string;
+  dataDir: string;
+  postRestore: readonly string[];
+}
+
+export interface Preflight {
+  node: string;
+  mode: "managed" | "external";
+  tool: "etcdutl" | "etcdctl";
+  toolVersion: string;
+  supportsBumpRevision: boolean;
+  dataDirExists: boolean;
+}
+
+export interface PlanInput {
+  name: string;
+  source: RestoreSource;
+  /** Every etcd member of the cluster being restored, in cluster.yml order. */
+  members: readonly PlanMemberInput[];
+  preflight: readonly Preflight[];
+  /** What the manifest says, when there is one. */
+  snapshot: { sha256?: string; size?: number; revision?: number; createdAt?: string; clusterId?: string };
+  /** The highest revision a running member reported before the restore, if any answered. */
+  currentRevision?: number | undefined;
+  /** `--bump-revision N` (0 turns the bump off). */
+  bumpOverride?: number | undefined;
+  stateSource: "archive" | "local";
+  now: Date;
+}
+
+export interface PlannedMember extends PlanMemberInput {
+  /** Where the restored data is built before the swap. */
+  stagingDir: string;
+  /** Where the current data directory is kept after the swap (never deleted by Lifeboat). */
+  oldDataDir: string;
+  tool: string;
+  toolVersion: string;
+  mode: "managed" | "external";
+}
+
+export interface RestorePlan {
+  name: string;
+  source: RestoreSource;
+  snapshot: PlanInput["snapshot"];
+  stamp: string;
+  /** A new cluster token: the restored cluster is a new logical cluster (new cluster and member IDs). */
+  initialClusterToken: string;
+  initialCluster: string;
+  /** The node that serves the snapshot file to the others. */
+  server: string;
+  bump: { amount: number; markCompacted: boolean; reason: string };
+  stateSource: "archive" | "local";
+  members: PlannedMember[];
+}
+
+/** etcd's recovery guide: a bump of 1,000,000,000 covers a week-old snapshot at under 1,500 writes per second. */
+export const DEFAULT_BUMP = 1_000_000_000;
+
+export function buildRestorePlan(input: PlanInput): RestorePlan {
+  const stamp = restoreStamp(input.now);
+  const byNode = new Map(input.preflight.map((p) => [p.node, p]));
+  const members = input.members.map((m): PlannedMember => {
+    const pf = byNode.get(m.name);
+    if (!pf) throw new Error(`no preflight for ${m.name}`);
+    return {
+      ...m,
+      stagingDir: stagingDirFor(m.dataDir, stamp),
+      oldDataDir: oldDirFor(m.dataDir, stamp),
+      tool: pf.tool,
+      toolVersion: pf.toolVersion,
+      mode: pf.mode,
+    };
+  });
+  const first = input.members[0];
+  if (!first) throw new Error("a restore needs at least one etcd member");
+  return {
+    name: input.name,
+    source: input.source,
+    snapshot: input.snapshot,
+    stamp,
+    initialClusterToken: `lifeboat-${stamp.toLowerCase()}-${shortHash(input.name)}`,
+    initialCluster: input.members.map((m) => `${m.name}=${m.peerUrl}`).join(","),
+    server: input.source.kind === "node" ? input.source.node : first.name,
+    bump: planBump(input),
+    stateSource: input.stateSource,
+    members,
+  };
+}
+
+/** How far the revision is raised, and why (printed with the plan). */
+export function planBump(input: PlanInput): RestorePlan["bump"] {
+  const unsupported = input.preflight.filter((p) => !p.supportsBumpRevision).map((p) => `${p.node} (${p.tool} ${p.toolVersion})`);
+  if (input.bumpOverride === 0) return { amount: 0, markCompacted: false, reason: "turned off with --bump-revision 0" };
+  if (unsupported.length) {
+    return { amount: 0, markCompacted: false, reason: `not supported by the etcd restore tool on ${unsupported.join(", ")}` };
+  }
+  if (input.bumpOverride !== undefined) {
+    return { amount: input.bumpOverride, markCompacted: true, reason: `set with --bump-revision ${input.bumpOverride}` };
+  }
+  const { currentRevision } = input;
+  const snapRevision = input.snapshot.revision;
+  if (currentRevision !== undefined && snapRevision !== undefined) {
+    const gap = Math.max(currentRevision - snapRevision, 0);
+    const margin = Math.max(10_000, Math.ceil(gap / 10));
+    return {
+      amount: gap + margin,
+      markCompacted: true,
+      reason: `the running cluster is at revision ${currentRevision} and the snapshot at ${snapRevision}: the gap (${gap}) plus a margin of ${margin}, so Kubernetes watchers never see the revision go backwards`,
+    };
+  }
+  return {
+    amount: DEFAULT_BUMP,
+    markCompacted: true,
+    reason: `no running member reported its revision: etcd's recovery guide's ${DEFAULT_BUMP} (a week-old snapshot at up to 1,500 writes/s)`,
+  };
+}
+
+/** The plan as lines of text, for --dry-run and for the confirmation prompt. */
+export function formatPlan(plan: RestorePlan): string[] {
+  const src = plan.source.kind === "s3" ? `${plan.source.location}/${plan.source.key}` : `node ${plan.source.node} (${plan.source.key})`;
+  const lines = [
+    `Restore plan for snapshot [${plan.name}]`,
+    `  source:          ${src}`,
+    `  digest:          ${plan.snapshot.sha256 ? `sha256:${plan.snapshot.sha256}` : "computed when the file is prepared (no manifest)"}`,
+    `  revision:        ${plan.snapshot.revision ?? "unknown (no manifest)"}`,
+    `  served by:       ${plan.server}, fetched and checked by every other node`,
+    `  state file:      ${plan.stateSource === "archive" ? "the one inside the archive (when present)" : "the local one (--use-local-state)"}`,
+    `  cluster token:   ${plan.initialClusterToken} (new)`,
+    `  initial cluster: ${plan.initialCluster}`,
+    `  revision bump:   ${plan.bump.amount ? `+${plan.bump.amount}, marked compacted` : "none"} — ${plan.bump.reason}`,
+    "  members:",
+  ];
+  for (const m of plan.members) {
+    lines.push(`    ${m.name}  agent ${m.agent}  peer ${m.peerUrl}  ${m.tool} ${m.toolVersion}  (${m.mode})`);
+    lines.push(`      data dir ${m.dataDir}: rebuilt in ${m.stagingDir}, the current one kept as ${m.oldDataDir}`);
+    for (const hook of m.postRestore) lines.push(`      after restore: ${hook}`);
+  }
+  return lines;
+}
+
+function shortHash(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 8);
+}
