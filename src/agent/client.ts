@@ -6,7 +6,7 @@
 import type { IncomingMessage } from "node:http";
 import { request, Agent } from "node:https";
 import type { Readable } from "node:stream";
-import { RemoteError, NotFoundError, ChecksumMismatchError, UserError } from "../util/errors.js";
+import { ArchiveError, ChecksumMismatchError, NotFoundError, RemoteError, UserError } from "../util/errors.js";
 import type { TlsFiles } from "./http.js";
 
 export interface AgentClientOptions {
@@ -32,8 +32,9 @@ export class AgentClient {
       ca: options.tls.caPEM,
       cert: options.tls.certPEM,
       key: options.tls.keyPEM,
-      keepAlive: true,
-      maxSockets: 8,
+      // A fresh connection per request: calls are few, and a reused idle socket can be closed by the server at the
+      // very moment it is reused (ECONNRESET in the middle of a restore).
+      keepAlive: false,
     });
   }
 
@@ -136,6 +137,7 @@ function errorFromResponse(endpoint: string, status: number, text: string): Erro
   }
   const full = `agent ${endpoint}: ${message}`;
   if (status === 404) return new NotFoundError(full);
+  if (kind === "ArchiveError") return new ArchiveError(full);
   if (status === 422 || kind === "ChecksumMismatchError") return new ChecksumMismatchError(full);
   if (status === 400) return new UserError(full);
   return new RemoteError(full, status === 503 || status === 409);

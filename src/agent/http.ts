@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { TLSSocket } from "node:tls";
 import type { z } from "zod";
-import { ChecksumMismatchError, ConfigError, NotFoundError, UserError, describeError } from "../util/errors.js";
+import { ArchiveError, ChecksumMismatchError, ConfigError, NotFoundError, UserError, describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 
 export interface TlsFiles {
@@ -80,7 +80,7 @@ function statusFor(err: unknown): number {
   if (err instanceof HttpError) return err.status;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConfigError || err instanceof UserError) return 400;
-  if (err instanceof ChecksumMismatchError) return 422;
+  if (err instanceof ChecksumMismatchError || err instanceof ArchiveError) return 422;
   return 500;
 }
 

@@ -9,7 +9,8 @@ import type { AgentClient } from "../agent/client.js";
 import type { S3Settings } from "../agent/api.js";
 import { applyS3Flags, type ClusterConfig, type S3Flags } from "../config/cluster.js";
 import { buildRestorePlan, formatPlan, type Preflight, type RestorePlan, type RestoreSource } from "../restore/plan.js";
-import { distributeAndCompare, rebuildCluster, rollbackAll, type RestoreNode } from "../restore/apply.js";
+import { distributeAndCompare, rebuildCluster, rollbackAll, untouched, type RestoreNode } from "../restore/apply.js";
+import type { ClusterState } from "../config/state.js";
 import type { CatalogEntry } from "../snapshot/catalog.js";
 import { archiveKey, manifestKey, parseManifest, type Manifest } from "../snapshot/manifest.js";
 import { describeError, ExitCode, NotFoundError, UserError } from "../util/errors.js";
@@ -101,18 +102,15 @@ async function restore(name: string, cluster: OpenCluster, config: ClusterConfig
   }
   const server = agentOf(cluster, plan.server);
   phase(`prepare: ${plan.server} extracts and verifies the snapshot`);
-  const prepared = await server.json<{ sha256: string; size: number; stateFile: string | null }>(
-    "POST",
-    "/v1/restore/prepare",
-    { name, ...(located.source.kind === "s3" && located.s3 ? { s3: located.s3 } : {}) },
-    600_000,
+  const prepared = await untouched(() =>
+    server.json<{ sha256: string; size: number; stateFile: string | null }>(
+      "POST",
+      "/v1/restore/prepare",
+      { name, ...(located.source.kind === "s3" && located.s3 ? { s3: located.s3 } : {}) },
+      600_000,
+    ),
   );
-  const archived = !options.useLocalState && prepared.stateFile ? parseArchivedState(prepared.stateFile, name) : undefined;
-  if (archived) checkStateCertificates(archived, "archived", deps.clock());
-  else {
-    if (!options.useLocalState) deps.out.note(`no state file in snapshot [${name}]: falling back to the local state file`);
-    checkStateCertificates(cluster.state, "local", deps.clock());
-  }
+  const archived = await untouched(async () => chooseState(name, prepared.stateFile, cluster, options, deps));
   const nodes = cluster.agents.map(({ node, client }) => restoreNode(node.memberName, node.agent.endpoint, client));
   const applyDeps = {
     nodes,
@@ -134,6 +132,23 @@ async function restore(name: string, cluster: OpenCluster, config: ClusterConfig
   notes.forEach((n) => deps.out.note(n));
   timings.push([current, Date.now() - phaseStart]);
   report(plan, result, timings, deps);
+}
+
+/** The archive's state file (RKE >= 1.1.4) unless --use-local-state; its certificates are checked here. */
+function chooseState(
+  name: string,
+  stateFile: string | null,
+  cluster: OpenCluster,
+  options: RestoreOptions,
+  deps: CliDeps,
+): ClusterState | undefined {
+  const archived = !options.useLocalState && stateFile ? parseArchivedState(stateFile, name) : undefined;
+  if (archived) checkStateCertificates(archived, "archived", deps.clock());
+  else {
+    if (!options.useLocalState) deps.out.note(`no state file in snapshot [${name}]: falling back to the local state file`);
+    checkStateCertificates(cluster.state, "local", deps.clock());
+  }
+  return archived;
 }
 
 function report(

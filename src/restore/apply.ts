@@ -9,7 +9,7 @@
  *   start       every member starts; wait until all are up with one leader, a new cluster ID, revision >= snapshot's
  *   finish      post-restore hooks on every node
  */
-import { ChecksumMismatchError, ExitCode, UserError, describeError } from "../util/errors.js";
+import { ArchiveError, ChecksumMismatchError, ExitCode, UserError, describeError } from "../util/errors.js";
 import type { RestorePlan } from "./plan.js";
 
 export interface Digest {
@@ -84,11 +84,12 @@ export async function distributeAndCompare(plan: RestorePlan, sha256: string, de
 /** Stop, rebuild, start, wait healthy, finish; on failure, roll every node back and restart the old cluster. */
 export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: ApplyDeps): Promise<ApplyResult> {
   deps.phase("stop every member");
-  await Promise.all(deps.nodes.map((n) => n.stopMember()));
   try {
+    await everyNode(deps.nodes, (n) => n.stopMember());
     deps.phase("rebuild every data directory from the snapshot (old ones kept)");
-    const applied = await Promise.all(
-      deps.nodes.map(async (n) => {
+    const applied = await everyNode(
+      deps.nodes,
+      async (n) => {
         const r = await n.apply({
           name: plan.name,
           sha256,
@@ -98,10 +99,10 @@ export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: Ap
           stamp: plan.stamp,
         });
         return [n.name, r.oldDataDir ?? ""] as const;
-      }),
+      },
     );
     deps.phase("start every member and wait for a healthy cluster");
-    await Promise.all(deps.nodes.map((n) => n.startMember()));
+    await everyNode(deps.nodes, (n) => n.startMember());
     const healthy = await waitHealthy(plan, deps);
     deps.phase("post-restore hooks");
     const hooks = (await Promise.all(deps.nodes.map(async (n) => (await n.finish(plan.name)).map((h) => ({ node: n.name, ...h }))))).flat();
@@ -110,6 +111,17 @@ export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: Ap
     const rollback = await rollbackAll(deps);
     throw new RestoreFailedError(`restore failed: ${describeError(err)}; ${rollback}`, { cause: err });
   }
+}
+
+/**
+ * Runs `fn` on every node and waits for ALL of them, even after one fails: a rollback must never start while another
+ * node is still swapping its data directory. Throws one error naming every node that failed.
+ */
+async function everyNode<T>(nodes: readonly RestoreNode[], fn: (n: RestoreNode) => Promise<T>): Promise<T[]> {
+  const settled = await Promise.allSettled(nodes.map(fn));
+  const failed = settled.flatMap((r, i) => (r.status === "rejected" ? [`${nodes[i]?.name}: ${describeError(r.reason)}`] : []));
+  if (failed.length) throw new Error(failed.join("; "));
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 /** Puts every node's old data directory back and starts the old cluster. Returns a sentence saying how it went. */
@@ -148,12 +160,15 @@ async function waitHealthy(plan: RestorePlan, deps: ApplyDeps): Promise<{ cluste
   }
 }
 
-async function untouched<T>(fn: () => Promise<T>): Promise<T> {
+/** Runs a step that happens before any member is stopped; its error says the running cluster is untouched. */
+export async function untouched<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     const message = `${describeError(err)}; the running cluster is untouched`;
     if (err instanceof ChecksumMismatchError) throw new ChecksumMismatchError(message, { cause: err });
+    if (err instanceof ArchiveError) throw new ArchiveError(message, { cause: err });
+    if (err instanceof UserError) throw new UserError(message, err.exitCode, { cause: err });
     throw new Error(message, { cause: err });
   }
 }

@@ -123,10 +123,11 @@ export function planBump(input: PlanInput): RestorePlan["bump"] {
       reason: `the running cluster is at revision ${currentRevision} and the snapshot at ${snapRevision}: the gap (${gap}) plus a margin of ${margin}, so Kubernetes watchers never see the revision go backwards`,
     };
   }
+  const unknown = snapRevision === undefined ? "the snapshot's revision is unknown (no manifest)" : "no running member reported its revision";
   return {
     amount: DEFAULT_BUMP,
     markCompacted: true,
-    reason: `no running member reported its revision: etcd's recovery guide's ${DEFAULT_BUMP} (a week-old snapshot at up to 1,500 writes/s)`,
+    reason: `${unknown}: etcd's recovery guide's ${DEFAULT_BUMP} (a week-old snapshot at up to 1,500 writes/s)`,
   };
 }
 

@@ -1,0 +1,200 @@
+/**
+ * Whole-cluster restore against a real 3-member TLS sandbox for one etcd series: each case asserts what the
+ * operator would check afterwards (keys, health, cluster ID, revision, old data kept, nothing touched on failure).
+ */
+import assert from "node:assert/strict";
+import { chmod, copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { createReadStream } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { pipeline } from "node:stream/promises";
+import { createWriteStream } from "node:fs";
+import { ZipWriter } from "../../src/archive/zip.js";
+import { findEtcdTools } from "../../src/etcd/binaries.js";
+import { jsonOf, runCli } from "./cli.js";
+import { startTestSandbox, type TestSandbox } from "./sandbox.js";
+
+interface Health {
+  nodes: { node: string; ok: boolean; clusterId?: string; revision?: number }[];
+  healthy: number;
+}
+
+export function restoreSuite(series: string): void {
+  let sb: TestSandbox;
+  let snapRevision = 0;
+  const nodeDir = (i: number) => join(sb.dir, "nodes", `node${i + 1}`);
+  const snapDir = (i: number) => join(nodeDir(i), "snapshots");
+  const health = async () => jsonOf<Health>(await sb.cli(["-o", "json", "etcd", "health", "-c", sb.config]));
+  const count = async (prefix: string) => (await sb.etcd(0)).count(prefix);
+  const restore = (args: string[]) => sb.cli(["-o", "json", "etcd", "snapshot-restore", "-c", sb.config, "--yes", "--timeout", "60", ...args]);
+
+  before(async () => {
+    sb = await startTestSandbox({ series });
+    const etcd = await sb.etcd(0);
+    for (let i = 0; i < 50; i++) await etcd.put(`/before/${i}`, `value-${i}`);
+    const save = await sb.cli(["etcd", "snapshot-save", "-c", sb.config, "--name", "snap1"]);
+    assert.equal(save.code, 0, save.stderr);
+    snapRevision = (await etcd.status()).revision;
+    for (let i = 0; i < 20; i++) await etcd.put(`/after/${i}`, `later-${i}`);
+  });
+  after(() => sb?.down());
+
+  test(`${series}: --dry-run prints the plan and changes nothing`, async () => {
+    const before = await health();
+    const dirs = await readdir(nodeDir(0));
+    const run = await sb.cli(["-o", "json", "etcd", "snapshot-restore", "-c", sb.config, "--name", "snap1", "--dry-run"]);
+    assert.equal(run.code, 0, run.stderr);
+    const out = jsonOf<{ dryRun: boolean; plan: { members: unknown[]; initialClusterToken: string } }>(run);
+    assert.equal(out.dryRun, true);
+    assert.equal(out.plan.members.length, 3);
+    assert.deepEqual(await readdir(nodeDir(0)), dirs);
+    assert.equal(await count("/after/"), 20);
+    assert.deepEqual((await health()).nodes.map((n) => n.clusterId), before.nodes.map((n) => n.clusterId));
+  });
+
+  test(`${series}: restore from S3 with no local copies brings back exactly the data from before the snapshot`, async () => {
+    const oldId = (await health()).nodes[0]?.clusterId;
+    const oldRevision = (await (await sb.etcd(0)).status()).revision;
+    for (let i = 0; i < 3; i++) await rm(snapDir(i), { recursive: true, force: true });
+    const run = await restore(["--name", "snap1"]);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const out = jsonOf<{ plan: { source: { kind: string }; bump: { amount: number } }; result: { clusterId: string } }>(run);
+    assert.equal(out.plan.source.kind, "s3");
+    assert.equal(await count("/before/"), 50);
+    assert.equal(await count("/after/"), 0);
+    const h = await health();
+    assert.equal(h.healthy, 3);
+    assert.equal(new Set(h.nodes.map((n) => n.clusterId)).size, 1);
+    assert.notEqual(h.nodes[0]?.clusterId, oldId, "a restored cluster is a new logical cluster");
+    const revision = (await (await sb.etcd(1)).status()).revision;
+    if (series === "3.4") {
+      assert.equal(out.plan.bump.amount, 0, "etcd 3.4.23 has no --bump-revision");
+      assert.ok(revision >= snapRevision);
+    } else {
+      assert.ok(out.plan.bump.amount > 0);
+      assert.ok(revision > oldRevision, `revision ${revision} must pass the old cluster's ${oldRevision}`);
+    }
+    const kept = await readdir(nodeDir(0));
+    assert.ok(kept.some((d) => d.startsWith("etcd-data.old-")), `old data dir kept: ${kept.join(", ")}`);
+  });
+
+  test(`${series}: a corrupted copy stops the restore before any member is touched`, async () => {
+    await mkdir(snapDir(2), { recursive: true });
+    const save = await sb.cli(["etcd", "snapshot-save", "-c", sb.config, "--name", "snap2"]);
+    assert.equal(save.code, 0, save.stderr);
+    const etcd = await sb.etcd(0);
+    await etcd.put("/marker", "still-here");
+    const idBefore = (await health()).nodes[0]?.clusterId;
+    const archive = join(snapDir(2), "snap2.zip");
+    for (const i of [0, 1]) await rm(join(snapDir(i), "snap2.zip"));
+    const bytes = await readFile(archive);
+    bytes[Math.floor(bytes.length / 3)]! ^= 0xff;
+    await writeFile(archive, bytes);
+    const run = await restore(["--name", "snap2", "--local"]);
+    assert.equal(run.code, 4, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stderr, /untouched|differs|did not verify|CRC|checksum/i);
+    assert.equal(await etcd.get("/marker"), "still-here");
+    const h = await health();
+    assert.equal(h.healthy, 3);
+    assert.equal(h.nodes[0]?.clusterId, idBefore);
+  });
+
+  test(`${series}: restore from a single node's local copy of an RKE-layout archive`, async () => {
+    const tools = await findEtcdTools({ series });
+    const raw = join(sb.dir, "rke-db");
+    const agentDir = join(nodeDir(1), "agent");
+    const host = sb.info.nodes[1]!.host;
+    execFileSync(tools.etcdctl, [
+      `--endpoints=https://${host}:2379`,
+      `--cacert=${join(agentDir, "ca.pem")}`,
+      `--cert=${join(agentDir, "etcd-client.pem")}`,
+      `--key=${join(agentDir, "etcd-client-key.pem")}`,
+      "snapshot",
+      "save",
+      raw,
+    ], { env: { ...process.env, ETCDCTL_API: "3" }, stdio: "ignore" });
+    const etcd = await sb.etcd(0);
+    await etcd.put("/not-in-rke-archive", "x");
+    const zip = new ZipWriter();
+    const written = pipeline(zip.output, createWriteStream(join(snapDir(1), "rke_etcd_snapshot_test.zip"), { mode: 0o600 }));
+    await zip.addEntry("/backup/rke_etcd_snapshot_test", createReadStream(raw));
+    await zip.finish();
+    await written;
+    const run = await restore(["--name", "rke_etcd_snapshot_test", "--local"]);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const out = jsonOf<{ plan: { source: { kind: string; node: string } } }>(run);
+    assert.deepEqual([out.plan.source.kind, out.plan.source.node], ["node", "etcd-node2"]);
+    assert.match(run.stderr, /no state file in snapshot/);
+    assert.equal(await (await sb.etcd(2)).get("/not-in-rke-archive"), undefined);
+    assert.equal(await (await sb.etcd(2)).get("/marker"), "still-here");
+    assert.equal((await health()).healthy, 3);
+  });
+
+  test(`${series}: a member whose rebuild fails leads to a clean rollback of every node`, async () => {
+    const etcd = await sb.etcd(0);
+    await etcd.put("/rollback-marker", "old-cluster");
+    const idBefore = (await health()).nodes[0]?.clusterId;
+    // Fault injection on node3 only: its etcd tools folder gets a restore tool that fails like a full disk would.
+    const real = await findEtcdTools({ series });
+    const broken = join(sb.dir, "broken-bin");
+    await mkdir(broken, { recursive: true });
+    await symlink(real.etcd, join(broken, "etcd"));
+    for (const tool of ["etcdutl", "etcdctl"]) {
+      const script = `#!/bin/sh\ncase "$*" in *--help*) exec ${real[tool === "etcdutl" ? "etcdutl" : "etcdctl"] ?? real.etcdctl} "$@";; esac\ncase "$*" in *"snapshot restore"*) echo "no space left on device (simulated)" >&2; exit 1;; esac\nexec ${tool === "etcdutl" ? (real.etcdutl ?? real.etcdctl) : real.etcdctl} "$@"\n`;
+      await writeFile(join(broken, tool), script);
+      await chmod(join(broken, tool), 0o755);
+    }
+    const node = sb.info.nodes[2]!;
+    const agentJson = join(node.agentDir, "agent.json");
+    const cfg = JSON.parse(await readFile(agentJson, "utf8")) as { etcd: { managed: { binaryDir?: string } } };
+    cfg.etcd.managed.binaryDir = broken;
+    await writeFile(agentJson, JSON.stringify(cfg));
+    await restartAgent(sb, 2);
+    const run = await restore(["--name", "snap1"]);
+    assert.equal(run.code, 5, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stderr, /no space left on device \(simulated\)/);
+    assert.match(run.stderr, /rolled back/);
+    const h = await health();
+    assert.equal(h.healthy, 3, JSON.stringify(h));
+    assert.equal(h.nodes[0]?.clusterId, idBefore, "the old cluster is back");
+    assert.equal(await (await sb.etcd(2)).get("/rollback-marker"), "old-cluster");
+    const dirs = await readdir(nodeDir(0));
+    assert.ok(!dirs.some((d) => d.includes(".restore-")), `no staging dir left: ${dirs.join(", ")}`);
+  });
+}
+
+/** Restarts one agent of the sandbox (SIGTERM, then start it again detached) and waits until it answers. */
+export async function restartAgent(sb: TestSandbox, index: number): Promise<void> {
+  const node = sb.info.nodes[index]!;
+  process.kill(node.pid, "SIGTERM");
+  while (alive(node.pid)) await new Promise((r) => setTimeout(r, 100));
+  const { spawn } = await import("node:child_process");
+  const { openSync } = await import("node:fs");
+  const { BIN } = await import("./cli.js");
+  const fd = openSync(join(node.agentDir, "agent.log"), "a");
+  const child = spawn(process.execPath, [BIN, "agent", "--dir", node.agentDir], { detached: true, stdio: ["ignore", fd, fd] });
+  child.unref();
+  node.pid = child.pid!;
+  const file = join(sb.dir, "sandbox.json");
+  const info = JSON.parse(await readFile(file, "utf8")) as { nodes: { pid: number }[] };
+  info.nodes[index]!.pid = node.pid;
+  await writeFile(file, JSON.stringify(info));
+  for (let i = 0; i < 100; i++) {
+    const h = await runCli(["-o", "json", "etcd", "health", "-c", sb.config]);
+    if (h.code === 0) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error("agent did not come back");
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export { copyFile };

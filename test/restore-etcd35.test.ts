@@ -1,0 +1,3 @@
+import { restoreSuite } from "./helpers/restore-suite.js";
+
+restoreSuite("3.5");

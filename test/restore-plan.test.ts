@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { buildRestorePlan, DEFAULT_BUMP, formatPlan, type PlanInput, type Preflight } from "../src/restore/plan.js";
+
+const members = ["a", "b", "c"].map((n, i) => ({
+  name: `etcd-${n}`,
+  agent: `127.0.0.${i + 2}:7443`,
+  peerUrl: `https://127.0.0.${i + 2}:2380`,
+  clientUrl: `https://127.0.0.${i + 2}:2379`,
+  dataDir: `/var/lib/etcd-${n}`,
+  postRestore: n === "a" ? ["systemctl restart kube-apiserver"] : [],
+}));
+
+const preflight = (supports: boolean, tool: Preflight["tool"] = "etcdutl"): Preflight[] =>
+  members.map((m) => ({ node: m.name, mode: "managed", tool, toolVersion: "3.5.30", supportsBumpRevision: supports, dataDirExists: true }));
+
+const base = (over: Partial<PlanInput> = {}): PlanInput => ({
+  name: "snap1",
+  source: { kind: "s3", location: "s3://b/f (http://127.0.0.9:9000)", key: "snap1.zip" },
+  members,
+  preflight: preflight(true),
+  snapshot: { sha256: "a".repeat(64), revision: 1000, size: 20512 },
+  currentRevision: 5000,
+  stateSource: "archive",
+  now: new Date("2026-11-27T10:15:02.123Z"),
+  ...over,
+});
+
+test("plan: every member gets the same initial cluster, a new token, and a staging and old dir beside its data dir", () => {
+  const plan = buildRestorePlan(base());
+  assert.equal(plan.initialCluster, "etcd-a=https://127.0.0.2:2380,etcd-b=https://127.0.0.3:2380,etcd-c=https://127.0.0.4:2380");
+  assert.match(plan.initialClusterToken, /^lifeboat-20261127t101502z-[0-9a-f]{8}$/);
+  assert.notEqual(plan.initialClusterToken, "etcd-cluster-1");
+  assert.equal(plan.stamp, "20261127T101502Z");
+  assert.deepEqual(
+    plan.members.map((m) => [m.stagingDir, m.oldDataDir]),
+    ["a", "b", "c"].map((n) => [`/var/lib/etcd-${n}.restore-20261127T101502Z`, `/var/lib/etcd-${n}.old-20261127T101502Z`]),
+  );
+  assert.equal(plan.server, "etcd-a", "from S3, the first node in cluster.yml order serves");
+});
+
+test("plan: a local source is served by the node that holds it", () => {
+  const plan = buildRestorePlan(base({ source: { kind: "node", node: "etcd-c", key: "snap1.zip" } }));
+  assert.equal(plan.server, "etcd-c");
+});
+
+test("plan: bump = revision gap plus a margin when the running cluster reported its revision", () => {
+  const plan = buildRestorePlan(base());
+  assert.equal(plan.bump.amount, 4000 + 10_000);
+  assert.equal(plan.bump.markCompacted, true);
+  assert.match(plan.bump.reason, /revision 5000 and the snapshot at 1000/);
+  const big = buildRestorePlan(base({ currentRevision: 1_001_000 }));
+  assert.equal(big.bump.amount, 1_000_000 + 100_000, "the margin grows with the gap (10%)");
+});
+
+test("plan: bump falls back to etcd's documented amount when no member answered", () => {
+  const plan = buildRestorePlan(base({ currentRevision: undefined }));
+  assert.equal(plan.bump.amount, DEFAULT_BUMP);
+  assert.match(plan.bump.reason, /recovery guide/);
+});
+
+test("plan: bump is off when any member's tool lacks --bump-revision, or with --bump-revision 0", () => {
+  const old = preflight(true);
+  old[1] = { ...old[1]!, tool: "etcdctl", toolVersion: "3.4.23", supportsBumpRevision: false };
+  const plan = buildRestorePlan(base({ preflight: old }));
+  assert.equal(plan.bump.amount, 0);
+  assert.equal(plan.bump.markCompacted, false);
+  assert.match(plan.bump.reason, /etcd-b \(etcdctl 3\.4\.23\)/);
+  assert.equal(buildRestorePlan(base({ bumpOverride: 0 })).bump.amount, 0);
+  assert.equal(buildRestorePlan(base({ bumpOverride: 777 })).bump.amount, 777);
+});
+
+test("plan: the printed plan names source, digest, token, every member, its tool and hooks", () => {
+  const text = formatPlan(buildRestorePlan(base())).join("\n");
+  for (const needle of ["snap1.zip", `sha256:${"a".repeat(64)}`, "etcd-b", "etcdutl 3.5.30", "systemctl restart kube-apiserver", "kept as"]) {
+    assert.ok(text.includes(needle), `plan text lacks ${needle}`);
+  }
+});
+
+test("plan: refuses a member without preflight", () => {
+  assert.throws(() => buildRestorePlan(base({ preflight: preflight(true).slice(0, 2) })), /no preflight for etcd-c/);
+});
