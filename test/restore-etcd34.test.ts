@@ -1,3 +1,4 @@
-import { restoreSuite } from "./helpers/restore-suite.js";
+import { restoreElsewhereSuite, restoreSuite } from "./helpers/restore-suite.js";
 
 restoreSuite("3.4");
+restoreElsewhereSuite("3.4");

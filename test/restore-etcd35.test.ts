@@ -1,3 +1,4 @@
-import { restoreSuite } from "./helpers/restore-suite.js";
+import { restoreElsewhereSuite, restoreSuite } from "./helpers/restore-suite.js";
 
 restoreSuite("3.5");
+restoreElsewhereSuite("3.5");

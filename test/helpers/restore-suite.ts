@@ -7,7 +7,7 @@ import { chmod, copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } fro
 import { execFileSync } from "node:child_process";
 import { createReadStream } from "node:fs";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import { pipeline } from "node:stream/promises";
 import { createWriteStream } from "node:fs";
 import { ZipWriter } from "../../src/archive/zip.js";
@@ -21,6 +21,10 @@ interface Health {
 }
 
 export function restoreSuite(series: string): void {
+  describe(`restore on etcd ${series}`, () => cases(series));
+}
+
+function cases(series: string): void {
   let sb: TestSandbox;
   let snapRevision = 0;
   const nodeDir = (i: number) => join(sb.dir, "nodes", `node${i + 1}`);
@@ -161,6 +165,55 @@ export function restoreSuite(series: string): void {
     assert.equal(await (await sb.etcd(2)).get("/rollback-marker"), "old-cluster");
     const dirs = await readdir(nodeDir(0));
     assert.ok(!dirs.some((d) => d.includes(".restore-")), `no staging dir left: ${dirs.join(", ")}`);
+  });
+}
+
+/** Cases that need a second cluster: verify, and a restore onto other nodes (new addresses) from one archive. */
+export function restoreElsewhereSuite(series: string): void {
+  describe(`verify and restore elsewhere on etcd ${series}`, () => elsewhereCases(series));
+}
+
+function elsewhereCases(series: string): void {
+  let first: TestSandbox;
+  let second: TestSandbox;
+  before(async () => {
+    [first, second] = await Promise.all([startTestSandbox({ series }), startTestSandbox({ series })]);
+    const etcd = await first.etcd(0);
+    for (let i = 0; i < 30; i++) await etcd.put(`/moved/${i}`, `v${i}`);
+    const save = await first.cli(["etcd", "snapshot-save", "-c", first.config, "--name", "moving"]);
+    assert.equal(save.code, 0, save.stderr);
+  });
+  after(async () => {
+    await Promise.allSettled([first?.down(), second?.down()]);
+  });
+
+  test(`${series}: snapshot-verify restores into a throwaway etcd and reports revision and keys`, async () => {
+    const run = await first.cli(["-o", "json", "etcd", "snapshot-verify", "-c", first.config, "--name", "moving"]);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const report = jsonOf<{ ok: boolean; keys: number; revision: number; etcdVersion: string }>(run);
+    assert.equal(report.ok, true);
+    assert.equal(report.keys, 30);
+    assert.ok(report.revision >= 30);
+    assert.ok(report.etcdVersion.startsWith(series), report.etcdVersion);
+    const left = await readdir(join(first.dir, "nodes", "node1", "restore")).catch(() => [] as string[]);
+    assert.ok(!left.some((f) => f.startsWith("verify-") || f === "moving"), `verify cleaned up: ${left.join(", ")}`);
+  });
+
+  test(`${series}: restore onto a different set of nodes (new addresses) from one node that holds the archive`, async () => {
+    const target = join(second.dir, "nodes", "node2", "snapshots");
+    await mkdir(target, { recursive: true });
+    for (const f of ["moving.zip", "moving.manifest.json"]) await copyFile(join(first.dir, "nodes", "node1", "snapshots", f), join(target, f));
+    assert.notEqual(first.info.nodes[0]?.host, second.info.nodes[0]?.host);
+    const run = await second.cli(["-o", "json", "etcd", "snapshot-restore", "-c", second.config, "--name", "moving", "--local", "--yes"]);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    for (const i of [0, 1, 2]) assert.equal(await (await second.etcd(i)).count("/moved/"), 30);
+    const members = await (await second.etcd(2)).memberList();
+    assert.deepEqual(
+      members.map((m) => m.peerURLs[0]).sort(),
+      second.info.nodes.map((n) => `https://${n.host}:2380`).sort(),
+      "the restored cluster's members are the new nodes",
+    );
+    assert.match(run.stderr, /another CA/, "the archived state (first cluster's CA) is kept aside, not installed");
   });
 }
 
