@@ -18,6 +18,7 @@ import { createAgentServer } from "./http.js";
 import { splitHostPort } from "./client.js";
 import { agentRouter } from "./service.js";
 import { toolsFinder } from "./restore-routes.js";
+import { RecurringAgent } from "./recurring.js";
 
 export interface RunningAgent {
   config: AgentConfig;
@@ -37,7 +38,19 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
     ...(etcdTls ? { tls: etcdTls } : {}),
     timeoutMs: 10_000,
   });
+  const recurring = new RecurringAgent({
+    node: config.node,
+    dir: config.dir,
+    version,
+    etcd,
+    local: new LocalStore(config.snapshotDir),
+    makeS3: (s) => s3Store(s),
+    log: alog,
+    clock: () => new Date(),
+    sleep: (ms) => sleep(ms),
+  });
   const router = agentRouter({
+    recurring,
     config,
     etcd,
     member,
@@ -54,6 +67,7 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
   server.listen(port, host);
   await once(server, "listening");
   if (member.mode === "managed") await member.start();
+  await recurring.start();
   alog.info("agent listening", { listen: config.listen, etcd: config.etcd.clientUrl, mode: member.mode });
   let stopping: Promise<void> | undefined;
   const stop = () =>
@@ -61,8 +75,10 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
       alog.info("agent stopping");
       server.close();
       server.closeAllConnections();
+      await recurring.stop();
       if (member.mode === "managed") await member.stop();
       etcd.close();
+      alog.info("agent stopped");
     })());
   return { config, server, stop };
 }

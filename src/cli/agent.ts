@@ -11,4 +11,7 @@ export async function runAgent(options: { dir: string }, _deps: CliDeps): Promis
   const signal = await Promise.race([once(process, "SIGTERM"), once(process, "SIGINT")]);
   log.info("signal received", { signal: String(signal[0] ?? "") });
   await agent.stop();
+  // Shutdown is complete (member stopped, server closed); gRPC's reconnect timers would otherwise keep the process
+  // alive for several more seconds.
+  process.exit(0);
 }

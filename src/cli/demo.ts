@@ -1,7 +1,8 @@
 /**
  * `lifeboat demo` (`npm run demo`): a disaster-recovery drill on a fresh loopback sandbox. Brings the cluster up,
  * writes sample data, checks health through the agents, saves a snapshot on every node (and once to S3), lists it,
- * and tears everything down, printing how long each phase took.
+ * writes more data, destroys every member's data and two nodes' local snapshots, restores from S3, checks that exactly
+ * the data from before the snapshot is back, and tears everything down, printing how long each phase took.
  */
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -16,6 +17,9 @@ import { runHealth } from "./health.js";
 import { runSnapshotList } from "./snapshot-list.js";
 import { runSnapshotSave } from "./snapshot-save.js";
 import { startSandbox } from "./sandbox.js";
+import { runSnapshotRestore } from "./snapshot-restore.js";
+import { openCluster } from "./cluster.js";
+import { rm } from "node:fs/promises";
 
 export async function runDemo(options: { keep: boolean; etcdSeries?: string }, deps: CliDeps): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "lifeboat-demo-"));
@@ -39,6 +43,20 @@ export async function runDemo(options: { keep: boolean; etcdSeries?: string }, d
     await phase("health of each member, through its agent", () => runHealth({ config }, track));
     await phase("snapshot-save on every node, one upload to S3", () => runSnapshotSave({ config, name: "demo-before-disaster" }, track));
     await phase("snapshot-list: every node and S3", () => runSnapshotList({ config }, track));
+    await phase("write more data (200 keys under /after/) that the restore must not bring back", () =>
+      writeSample(config, deps, 200, "/after/"),
+    );
+    await phase("disaster: stop every member, destroy every data dir and two nodes' local snapshots", () =>
+      disaster(config, deps),
+    );
+    await phase("snapshot-restore from S3", () => runSnapshotRestore({ config, name: "demo-before-disaster", yes: true }, track));
+    await phase("check: exactly the data from before the snapshot, cluster healthy", async () => {
+      await runHealth({ config }, track);
+      const before = await countKeys(config, deps, "/demo/");
+      const after = await countKeys(config, deps, "/after/");
+      deps.out.line(`/demo/ keys: ${before} (expected 1000)   /after/ keys: ${after} (expected 0)`);
+      if (before !== 1000 || after !== 0) track.setExitCode(ExitCode.failure);
+    });
   } finally {
     if (!options.keep) await phase("sandbox down", () => sandboxDown(dir, { purge: true }));
     else deps.out.line(`\nsandbox kept running in ${dir}; stop it with: lifeboat sandbox down --dir ${dir}`);
@@ -49,19 +67,47 @@ export async function runDemo(options: { keep: boolean; etcdSeries?: string }, d
   deps.setExitCode(exitCode);
 }
 
-async function writeSample(configPath: string, deps: CliDeps, count: number): Promise<void> {
+/** Stops every member through its agent, then deletes its data directory and (on two nodes) its snapshots. */
+async function disaster(configPath: string, deps: CliDeps): Promise<void> {
+  const cluster = await openCluster(configPath, deps.out);
+  try {
+    await Promise.all(cluster.agents.map(({ client }) => client.json("POST", "/v1/member/stop", undefined, 60_000)));
+    for (const [i, { node }] of cluster.agents.entries()) {
+      await rm(node.dataDir, { recursive: true, force: true });
+      if (i > 0) await rm(node.snapshotDir, { recursive: true, force: true });
+      deps.out.line(`${node.memberName}: member stopped, ${node.dataDir} deleted${i > 0 ? `, ${node.snapshotDir} deleted` : ""}`);
+    }
+  } finally {
+    cluster.close();
+  }
+}
+
+async function countKeys(configPath: string, deps: CliDeps, prefix: string): Promise<number> {
+  const etcd = await memberClient(configPath, deps, 2);
+  try {
+    return await etcd.count(prefix);
+  } finally {
+    etcd.close();
+  }
+}
+
+async function memberClient(configPath: string, deps: CliDeps, index: number): Promise<EtcdMemberClient> {
   const { config, state } = await loadConfigAndState(configPath, deps.out);
   const ca = lookupCert(state, CA_CERT_NAME);
   const client = lookupCert(state, NODE_CERT_NAME);
-  const first = config.etcdNodes[0];
-  if (!ca || !client?.keyPEM || !first) throw new Error("sandbox state file lacks its certificates");
-  const etcd = await EtcdMemberClient.connect({
-    endpoint: first.clientUrl,
+  const node = config.etcdNodes[index];
+  if (!ca || !client?.keyPEM || !node) throw new Error("sandbox state file lacks its certificates");
+  return EtcdMemberClient.connect({
+    endpoint: node.clientUrl,
     tls: { caPEM: ca.certificatePEM, certPEM: client.certificatePEM, keyPEM: client.keyPEM },
   });
+}
+
+async function writeSample(configPath: string, deps: CliDeps, count: number, prefix = "/demo/"): Promise<void> {
+  const etcd = await memberClient(configPath, deps, 0);
   try {
-    for (let i = 0; i < count; i++) await etcd.put(`/demo/key-${String(i).padStart(5, "0")}`, JSON.stringify({ i, at: Date.now() }));
-    deps.out.line(`wrote ${count} keys through ${first.memberName}; ${await etcd.count("/demo/")} keys under /demo/`);
+    for (let i = 0; i < count; i++) await etcd.put(`${prefix}key-${String(i).padStart(5, "0")}`, JSON.stringify({ i, at: Date.now() }));
+    deps.out.line(`wrote ${count} keys; ${await etcd.count(prefix)} keys under ${prefix}`);
   } finally {
     etcd.close();
   }
