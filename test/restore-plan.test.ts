@@ -12,7 +12,14 @@ const members = ["a", "b", "c"].map((n, i) => ({
 }));
 
 const preflight = (supports: boolean, tool: Preflight["tool"] = "etcdutl"): Preflight[] =>
-  members.map((m) => ({ node: m.name, mode: "managed", tool, toolVersion: "3.5.30", supportsBumpRevision: supports, dataDirExists: true }));
+  members.map((m) => ({
+    node: m.name,
+    mode: "managed",
+    tool,
+    toolVersion: "3.5.30",
+    supportsBumpRevision: supports,
+    dataDirExists: true,
+  }));
 
 const base = (over: Partial<PlanInput> = {}): PlanInput => ({
   name: "snap1",
@@ -28,13 +35,19 @@ const base = (over: Partial<PlanInput> = {}): PlanInput => ({
 
 test("plan: every member gets the same initial cluster, a new token, and a staging and old dir beside its data dir", () => {
   const plan = buildRestorePlan(base());
-  assert.equal(plan.initialCluster, "etcd-a=https://127.0.0.2:2380,etcd-b=https://127.0.0.3:2380,etcd-c=https://127.0.0.4:2380");
+  assert.equal(
+    plan.initialCluster,
+    "etcd-a=https://127.0.0.2:2380,etcd-b=https://127.0.0.3:2380,etcd-c=https://127.0.0.4:2380",
+  );
   assert.match(plan.initialClusterToken, /^lifeboat-20261127t101502z-[0-9a-f]{8}$/);
   assert.notEqual(plan.initialClusterToken, "etcd-cluster-1");
   assert.equal(plan.stamp, "20261127T101502Z");
   assert.deepEqual(
     plan.members.map((m) => [m.stagingDir, m.oldDataDir]),
-    ["a", "b", "c"].map((n) => [`/var/lib/etcd-${n}.restore-20261127T101502Z`, `/var/lib/etcd-${n}.old-20261127T101502Z`]),
+    ["a", "b", "c"].map((n) => [
+      `/var/lib/etcd-${n}.restore-20261127T101502Z`,
+      `/var/lib/etcd-${n}.old-20261127T101502Z`,
+    ]),
   );
   assert.equal(plan.server, "etcd-a", "from S3, the first node in cluster.yml order serves");
 });
@@ -72,7 +85,14 @@ test("plan: bump is off when any member's tool lacks --bump-revision, or with --
 
 test("plan: the printed plan names source, digest, token, every member, its tool and hooks", () => {
   const text = formatPlan(buildRestorePlan(base())).join("\n");
-  for (const needle of ["snap1.zip", `sha256:${"a".repeat(64)}`, "etcd-b", "etcdutl 3.5.30", "systemctl restart kube-apiserver", "kept as"]) {
+  for (const needle of [
+    "snap1.zip",
+    `sha256:${"a".repeat(64)}`,
+    "etcd-b",
+    "etcdutl 3.5.30",
+    "systemctl restart kube-apiserver",
+    "kept as",
+  ]) {
     assert.ok(text.includes(needle), `plan text lacks ${needle}`);
   }
 });

@@ -6,7 +6,14 @@
 import type { IncomingMessage } from "node:http";
 import { request, Agent } from "node:https";
 import type { Readable } from "node:stream";
-import { ArchiveError, ChecksumMismatchError, NotFoundError, RemoteError, UserError } from "../util/errors.js";
+import {
+  ArchiveError,
+  ChecksumMismatchError,
+  NotFoundError,
+  RemoteError,
+  UserError,
+  describeError,
+} from "../util/errors.js";
 import type { TlsFiles } from "./http.js";
 
 export interface AgentClientOptions {
@@ -46,7 +53,8 @@ export class AgentClient {
   async json<T>(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<T> {
     const res = await this.send(method, path, body, timeoutMs);
     const text = await readAll(res);
-    if (res.statusCode !== undefined && res.statusCode >= 300) throw errorFromResponse(this.endpoint, res.statusCode, text);
+    if (res.statusCode !== undefined && res.statusCode >= 300)
+      throw errorFromResponse(this.endpoint, res.statusCode, text);
     return (text.length ? JSON.parse(text) : {}) as T;
   }
 
@@ -60,14 +68,22 @@ export class AgentClient {
       throw errorFromResponse(this.endpoint, res.statusCode, await readAll(res));
     }
     let buffered = "";
-    for await (const chunk of res as AsyncIterable<Buffer>) {
-      buffered += chunk.toString("utf8");
-      let nl: number;
-      while ((nl = buffered.indexOf("\n")) >= 0) {
-        const line = buffered.slice(0, nl).trim();
-        buffered = buffered.slice(nl + 1);
-        if (line) onEvent(JSON.parse(line));
+    try {
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        buffered += chunk.toString("utf8");
+        let nl: number;
+        while ((nl = buffered.indexOf("\n")) >= 0) {
+          const line = buffered.slice(0, nl).trim();
+          buffered = buffered.slice(nl + 1);
+          if (line) onEvent(JSON.parse(line));
+        }
       }
+    } catch (err) {
+      // A connection cut mid-response surfaces as a bare "aborted" (ECONNRESET): say which agent it was.
+      if ((err as NodeJS.ErrnoException).code !== "ECONNRESET") throw err;
+      throw new RemoteError(`agent ${this.endpoint} closed the response early (${describeError(err)})`, true, {
+        cause: err,
+      });
     }
     if (!res.complete) throw new RemoteError(`agent ${this.endpoint} closed the response early`, true);
   }
@@ -105,11 +121,15 @@ export class AgentClient {
           headers: payload ? { "content-type": "application/json", "content-length": payload.length } : {},
         },
         (res) => {
-          res.setTimeout(timeoutMs, () => res.destroy(new RemoteError(`agent ${this.endpoint} went silent for ${timeoutMs} ms`, true)));
+          res.setTimeout(timeoutMs, () =>
+            res.destroy(new RemoteError(`agent ${this.endpoint} went silent for ${timeoutMs} ms`, true)),
+          );
           resolve(res);
         },
       );
-      req.on("timeout", () => req.destroy(new RemoteError(`agent ${this.endpoint} did not answer within ${timeoutMs} ms`, true)));
+      req.on("timeout", () =>
+        req.destroy(new RemoteError(`agent ${this.endpoint} did not answer within ${timeoutMs} ms`, true)),
+      );
       req.on("error", (err) => reject(toRemoteError(this.endpoint, err)));
       req.end(payload);
     });

@@ -7,7 +7,14 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { TLSSocket } from "node:tls";
 import type { z } from "zod";
-import { ArchiveError, ChecksumMismatchError, ConfigError, NotFoundError, UserError, describeError } from "../util/errors.js";
+import {
+  ArchiveError,
+  ChecksumMismatchError,
+  ConfigError,
+  NotFoundError,
+  UserError,
+  describeError,
+} from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 
 export interface TlsFiles {
@@ -91,7 +98,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 }
 
 /** Reads and validates a JSON body of at most `limit` bytes. */
-export async function readJson<T extends z.ZodType>(req: IncomingMessage, schema: T, limit = 64 << 20): Promise<z.infer<T>> {
+export async function readJson<T extends z.ZodType>(
+  req: IncomingMessage,
+  schema: T,
+  limit = 64 << 20,
+): Promise<z.infer<T>> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -108,9 +119,12 @@ export async function readJson<T extends z.ZodType>(req: IncomingMessage, schema
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
-    throw new HttpError(400, `invalid request: ${first ? `${first.path.join(".") || "(body)"}: ${first.message}` : "?"}`);
+    throw new HttpError(
+      400,
+      `invalid request: ${first ? `${first.path.join(".") || "(body)"}: ${first.message}` : "?"}`,
+    );
   }
-  return parsed.data as z.infer<T>;
+  return parsed.data;
 }
 
 export interface AgentServerOptions {
@@ -141,7 +155,8 @@ async function dispatch(router: Router, req: IncomingMessage, res: ServerRespons
   const peer = (req.socket as TLSSocket).getPeerCertificate()?.subject?.CN ?? "?";
   const found = router.match(req.method ?? "GET", url.pathname);
   if (found === undefined) return sendJson(res, 404, { error: `no route ${url.pathname}`, kind: "NotFound" });
-  if (found === "method") return sendJson(res, 405, { error: `${req.method} not allowed on ${url.pathname}`, kind: "Method" });
+  if (found === "method")
+    return sendJson(res, 405, { error: `${req.method} not allowed on ${url.pathname}`, kind: "Method" });
   try {
     await found.handler({ req, res, params: found.params, url, peer: String(peer) });
   } catch (err) {

@@ -112,7 +112,13 @@ async function memberController(config: AgentConfig, log: Logger): Promise<Membe
       initialClusterToken: m.initialClusterToken,
       logFile: m.logFile,
       ...(serverTls
-        ? { tls: { caFile: resolveIn(config, serverTls.ca), certFile: resolveIn(config, serverTls.cert), keyFile: resolveIn(config, serverTls.key) } }
+        ? {
+            tls: {
+              caFile: resolveIn(config, serverTls.ca),
+              certFile: resolveIn(config, serverTls.cert),
+              keyFile: resolveIn(config, serverTls.key),
+            },
+          }
         : {}),
     },
     tools,

@@ -121,7 +121,12 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
     const body = await readJson(req, FinishRequest);
     const path = extractedPath(restoreDir, body.name);
     if (!(await exists(path))) throw new NotFoundError(`no prepared snapshot ${body.name} on ${config.node}`);
-    const report = await verifySnapshotOnLoopback({ snapshotPath: path, tools: await deps.tools(), workDir: restoreDir, log: deps.log });
+    const report = await verifySnapshotOnLoopback({
+      snapshotPath: path,
+      tools: await deps.tools(),
+      workDir: restoreDir,
+      log: deps.log,
+    });
     await rm(path, { force: true });
     sendJson(res, 200, { node: config.node, ...report });
   });
@@ -184,9 +189,12 @@ async function downloadFromS3(name: string, s3: Store, deps: RestoreRouteDeps) {
   if (!found) {
     key = name;
     await s3.stat(key).catch((err: unknown) => {
-      throw new NotFoundError(`snapshot ${name} is not in ${s3.location} (looked for ${archiveKey(name)} and ${name})`, {
-        cause: err,
-      });
+      throw new NotFoundError(
+        `snapshot ${name} is not in ${s3.location} (looked for ${archiveKey(name)} and ${name})`,
+        {
+          cause: err,
+        },
+      );
     });
   }
   const path = join(dir, key);
@@ -245,11 +253,14 @@ async function fetchFromPeer(body: z.infer<typeof FetchRequest>, deps: RestoreRo
 async function apply(body: z.infer<typeof ApplyRequest>, deps: RestoreRouteDeps) {
   const { config } = deps;
   const state = await deps.member.state();
-  if (state !== "stopped") throw new HttpError(409, `member ${config.node} is ${state}; stop it before applying a restore`);
+  if (state !== "stopped")
+    throw new HttpError(409, `member ${config.node} is ${state}; stop it before applying a restore`);
   const snapshotPath = extractedPath(config.restoreDir, body.name);
   const digest = await verifySnapshotFile(snapshotPath);
   if (digest.sha256 !== body.sha256) {
-    throw new ChecksumMismatchError(`snapshot ${body.name} on ${config.node}: sha256 ${digest.sha256}, expected ${body.sha256}`);
+    throw new ChecksumMismatchError(
+      `snapshot ${body.name} on ${config.node}: sha256 ${digest.sha256}, expected ${body.sha256}`,
+    );
   }
   const stale = await removeStaleStaging(config.etcd.dataDir);
   if (stale.length) deps.log.info("removed leftovers of an earlier restore attempt", { stale });

@@ -3,7 +3,10 @@ import { writeAgentBundle } from "../agent/bundle.js";
 import type { CliDeps } from "./main.js";
 import { loadConfigAndState } from "./cluster.js";
 
-export async function runCertNode(options: { config: string; node: string; out: string }, deps: CliDeps): Promise<void> {
+export async function runCertNode(
+  options: { config: string; node: string; out: string },
+  deps: CliDeps,
+): Promise<void> {
   const { config, state } = await loadConfigAndState(options.config, deps.out);
   const dir = await writeAgentBundle({ config, state, memberName: options.node, outDir: options.out });
   deps.out.line(`wrote agent folder ${dir} for ${options.node}; start it with: lifeboat agent --dir ${dir}`);

@@ -1,11 +1,22 @@
 /** Every command and its flags, in one place. Each action calls a `run…(options, deps)` function. */
-import { Command, InvalidArgumentError, Option } from "commander";
+import { InvalidArgumentError, Option, type Command } from "commander";
+import type { S3Flags } from "../config/cluster.js";
+import type { SaveCommandOptions } from "./snapshot-save.js";
+import type { RestoreOptions } from "./snapshot-restore.js";
+
+type ListCommandOptions = { config: string } & S3Flags;
+type VerifyCommandOptions = { config: string; name: string; local?: boolean } & S3Flags;
 import type { CliDeps } from "./main.js";
 import { defaultConfigPath } from "./cluster.js";
+import type { S3Flags } from "../config/cluster.js";
+import type { SchedulePushOptions } from "./schedule.js";
+import type { DeleteCommandOptions } from "./snapshot-delete.js";
+import type { PruneCommandOptions } from "./snapshot-prune.js";
 
 type Deps = () => CliDeps;
 
-const configOption = () => new Option("-c, --config <file>", "cluster.yml (env RKE_CONFIG)").default(defaultConfigPath());
+const configOption = () =>
+  new Option("-c, --config <file>", "cluster.yml (env RKE_CONFIG)").default(defaultConfigPath());
 
 /** RKE's S3 flags; with --s3 they replace the file's s3backupconfig. */
 function addS3Flags(cmd: Command): Command {
@@ -29,14 +40,17 @@ export function registerCommands(program: Command, deps: Deps): void {
       .description("take a snapshot on every etcd node, keep it locally, upload it once to S3")
       .addOption(configOption())
       .option("--name <name>", "snapshot name (default rke_etcd_snapshot_<RFC3339 local time>)"),
-  ).action(async (opts: Parameters<typeof import("./snapshot-save.js").runSnapshotSave>[0]) => {
+  ).action(async (opts: SaveCommandOptions) => {
     const { runSnapshotSave } = await import("./snapshot-save.js");
     await runSnapshotSave(opts, deps());
   });
 
   addS3Flags(
-    etcd.command("snapshot-list").description("list snapshots on every node and in S3, from their manifests").addOption(configOption()),
-  ).action(async (opts: Parameters<typeof import("./snapshot-list.js").runSnapshotList>[0]) => {
+    etcd
+      .command("snapshot-list")
+      .description("list snapshots on every node and in S3, from their manifests")
+      .addOption(configOption()),
+  ).action(async (opts: ListCommandOptions) => {
     const { runSnapshotList } = await import("./snapshot-list.js");
     await runSnapshotList(opts, deps());
   });
@@ -56,7 +70,7 @@ export function registerCommands(program: Command, deps: Deps): void {
       .option("--rollback", "put back every node's data directory from before the last restore")
       .option("--bump-revision <n>", "raise the revision by n (0: off; default: computed, see the plan)", parseWhole)
       .option("--timeout <seconds>", "how long the restored cluster may take to be healthy", parseWhole),
-  ).action(async (opts: Parameters<typeof import("./snapshot-restore.js").runSnapshotRestore>[0]) => {
+  ).action(async (opts: RestoreOptions) => {
     const { runSnapshotRestore } = await import("./snapshot-restore.js");
     await runSnapshotRestore(opts, deps());
   });
@@ -68,7 +82,7 @@ export function registerCommands(program: Command, deps: Deps): void {
       .addOption(configOption())
       .requiredOption("--name <name>", "snapshot to verify")
       .option("--local", "use the nodes' local copies even when S3 is configured"),
-  ).action(async (opts: Parameters<typeof import("./snapshot-verify.js").runSnapshotVerify>[0]) => {
+  ).action(async (opts: VerifyCommandOptions) => {
     const { runSnapshotVerify } = await import("./snapshot-verify.js");
     await runSnapshotVerify(opts, deps());
   });
@@ -151,6 +165,63 @@ export function registerCommands(program: Command, deps: Deps): void {
       const { runDemo } = await import("./demo.js");
       await runDemo(opts, deps());
     });
+
+  registerScheduleCommands(etcd, deps);
+}
+
+/** Recurring snapshots, retention and visibility: schedule push, snapshot-status, snapshot-prune, snapshot-delete. */
+function registerScheduleCommands(etcd: Command, deps: Deps): void {
+  const schedule = etcd.command("schedule").description("recurring snapshots on every etcd node");
+  addS3Flags(
+    schedule
+      .command("push")
+      .description(
+        "send cluster.yml's schedule, retention, S3 settings and webhook to every agent (snapshot: false removes it)",
+      )
+      .addOption(configOption())
+      .option(
+        "--interval <duration>",
+        "run every DURATION (e.g. 30s, 15m, 2h) instead of cluster.yml's interval or cron",
+      )
+      .option("--jitter <duration>", "random delay of each run, at most a tenth of the interval (default 5s)"),
+  ).action(async (opts: SchedulePushOptions) => {
+    const { runSchedulePush } = await import("./schedule.js");
+    await runSchedulePush(opts, deps());
+  });
+
+  addS3Flags(
+    etcd
+      .command("snapshot-status")
+      .description("per node and for S3: last success, last failure and why, next run, snapshots kept")
+      .addOption(configOption()),
+  ).action(async (opts: { config: string } & S3Flags) => {
+    const { runSnapshotStatus } = await import("./snapshot-status.js");
+    await runSnapshotStatus(opts, deps());
+  });
+
+  addS3Flags(
+    etcd
+      .command("snapshot-prune")
+      .description("apply cluster.yml's retention on every node and in S3, printing each decision and its reasons")
+      .addOption(configOption())
+      .option("--dry-run", "print what would be removed, and why; remove nothing", false)
+      .option("--include-one-time", "let retention remove one-time snapshots too (kept by default)", false),
+  ).action(async (opts: PruneCommandOptions) => {
+    const { runSnapshotPrune } = await import("./snapshot-prune.js");
+    await runSnapshotPrune(opts, deps());
+  });
+
+  addS3Flags(
+    etcd
+      .command("snapshot-delete")
+      .description("delete snapshots by name on every node and in S3 (manifest first)")
+      .argument("<name...>", "snapshot names, without .zip")
+      .addOption(configOption())
+      .option("--force", "also delete the last good snapshot of a location", false),
+  ).action(async (names: string[], opts: DeleteCommandOptions) => {
+    const { runSnapshotDelete } = await import("./snapshot-delete.js");
+    await runSnapshotDelete(names, opts, deps());
+  });
 }
 
 function parseWhole(value: string): number {

@@ -41,7 +41,9 @@ export async function runDemo(options: { keep: boolean; etcdSeries?: string }, d
     const config = info.configPath;
     await phase("write sample data (1000 keys under /demo/)", () => writeSample(config, deps, 1000));
     await phase("health of each member, through its agent", () => runHealth({ config }, track));
-    await phase("snapshot-save on every node, one upload to S3", () => runSnapshotSave({ config, name: "demo-before-disaster" }, track));
+    await phase("snapshot-save on every node, one upload to S3", () =>
+      runSnapshotSave({ config, name: "demo-before-disaster" }, track),
+    );
     await phase("snapshot-list: every node and S3", () => runSnapshotList({ config }, track));
     await phase("write more data (200 keys under /after/) that the restore must not bring back", () =>
       writeSample(config, deps, 200, "/after/"),
@@ -49,7 +51,9 @@ export async function runDemo(options: { keep: boolean; etcdSeries?: string }, d
     await phase("disaster: stop every member, destroy every data dir and two nodes' local snapshots", () =>
       disaster(config, deps),
     );
-    await phase("snapshot-restore from S3", () => runSnapshotRestore({ config, name: "demo-before-disaster", yes: true }, track));
+    await phase("snapshot-restore from S3", () =>
+      runSnapshotRestore({ config, name: "demo-before-disaster", yes: true }, track),
+    );
     await phase("check: exactly the data from before the snapshot, cluster healthy", async () => {
       await runHealth({ config }, track);
       const before = await countKeys(config, deps, "/demo/");
@@ -63,7 +67,9 @@ export async function runDemo(options: { keep: boolean; etcdSeries?: string }, d
   }
   deps.out.line("\n== timings");
   for (const [title, ms] of phases) deps.out.line(`${(ms / 1000).toFixed(2).padStart(7)} s  ${title}`);
-  deps.out.line(exitCode === ExitCode.ok ? "\ndemo finished: every step succeeded" : `\ndemo finished with exit code ${exitCode}`);
+  deps.out.line(
+    exitCode === ExitCode.ok ? "\ndemo finished: every step succeeded" : `\ndemo finished with exit code ${exitCode}`,
+  );
   deps.setExitCode(exitCode);
 }
 
@@ -75,7 +81,9 @@ async function disaster(configPath: string, deps: CliDeps): Promise<void> {
     for (const [i, { node }] of cluster.agents.entries()) {
       await rm(node.dataDir, { recursive: true, force: true });
       if (i > 0) await rm(node.snapshotDir, { recursive: true, force: true });
-      deps.out.line(`${node.memberName}: member stopped, ${node.dataDir} deleted${i > 0 ? `, ${node.snapshotDir} deleted` : ""}`);
+      deps.out.line(
+        `${node.memberName}: member stopped, ${node.dataDir} deleted${i > 0 ? `, ${node.snapshotDir} deleted` : ""}`,
+      );
     }
   } finally {
     cluster.close();
@@ -106,7 +114,8 @@ async function memberClient(configPath: string, deps: CliDeps, index: number): P
 async function writeSample(configPath: string, deps: CliDeps, count: number, prefix = "/demo/"): Promise<void> {
   const etcd = await memberClient(configPath, deps, 0);
   try {
-    for (let i = 0; i < count; i++) await etcd.put(`${prefix}key-${String(i).padStart(5, "0")}`, JSON.stringify({ i, at: Date.now() }));
+    for (let i = 0; i < count; i++)
+      await etcd.put(`${prefix}key-${String(i).padStart(5, "0")}`, JSON.stringify({ i, at: Date.now() }));
     deps.out.line(`wrote ${count} keys; ${await etcd.count(prefix)} keys under ${prefix}`);
   } finally {
     etcd.close();

@@ -20,7 +20,11 @@ export interface Writable {
   isTTY?: boolean;
 }
 
-export function createOutput(format: OutputFormat, stdout: Writable = process.stdout, stderr: Writable = process.stderr): Output {
+export function createOutput(
+  format: OutputFormat,
+  stdout: Writable = process.stdout,
+  stderr: Writable = process.stderr,
+): Output {
   let progressShown = false;
   const clearProgress = () => {
     if (progressShown) stderr.write("\r\x1b[K");

@@ -17,14 +17,20 @@ export function checkStateCertificates(state: ClusterState, origin: string, now:
   const failures: string[] = [];
   for (const [name, entry] of Object.entries(bundle)) {
     if (NOT_CHECKED.has(name) || !entry.certificatePEM) continue;
-    const check = checkCertificate(entry.certificatePEM, { now, ...(ca && name !== CA_CERT_NAME ? { caPEM: ca } : {}) });
+    const check = checkCertificate(entry.certificatePEM, {
+      now,
+      ...(ca && name !== CA_CERT_NAME ? { caPEM: ca } : {}),
+    });
     if (!check.ok) failures.push(`Certificate [${name}] failed verification: ${check.reason}`);
   }
   if (failures.length) throw new UserError(`invalid certs in the ${origin} state file: ${failures.join("; ")}`);
 }
 
 export function parseArchivedState(base64: string, name: string): ClusterState {
-  return parseState(Buffer.from(base64, "base64").toString("utf8"), `/etc/kubernetes/${name}.rkestate (in the archive)`);
+  return parseState(
+    Buffer.from(base64, "base64").toString("utf8"),
+    `/etc/kubernetes/${name}.rkestate (in the archive)`,
+  );
 }
 
 /**
@@ -41,14 +47,17 @@ export async function recordRestore(o: {
   const notes: string[] = [];
   let next = o.local;
   if (o.archived) {
-    const sameCa = lookupCert(o.archived, CA_CERT_NAME)?.certificatePEM === lookupCert(o.local, CA_CERT_NAME)?.certificatePEM;
+    const sameCa =
+      lookupCert(o.archived, CA_CERT_NAME)?.certificatePEM === lookupCert(o.local, CA_CERT_NAME)?.certificatePEM;
     if (sameCa) {
       next = mergeLifeboatCerts(o.archived, o.local);
       notes.push(`state file ${o.statePath} replaced by the one from the archive (same CA)`);
     } else {
       const beside = `${o.statePath}.from-snapshot`;
       await writeFileAtomic(beside, JSON.stringify(o.archived, null, 2) + "\n");
-      notes.push(`the archive's state file belongs to another CA: kept the local one, saved the archive's as ${beside}`);
+      notes.push(
+        `the archive's state file belongs to another CA: kept the local one, saved the archive's as ${beside}`,
+      );
     }
   }
   const restores = [...(next.lifeboat?.restores ?? []), o.record];

@@ -46,26 +46,41 @@ export async function waitHealthy(configPath: string, timeoutMs: number, deps: C
   }
 }
 
-export async function runSandboxUp(options: { dir: string; nodes: number; etcdSeries?: string }, deps: CliDeps): Promise<void> {
+export async function runSandboxUp(
+  options: { dir: string; nodes: number; etcdSeries?: string },
+  deps: CliDeps,
+): Promise<void> {
   const started = Date.now();
   const info = await startSandbox(options, deps);
   deps.out.line(`sandbox up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${info.dir}`);
   deps.out.line(`  cluster.yml  ${info.configPath}`);
   deps.out.line(`  S3           ${info.s3.endpoint} bucket ${SANDBOX_BUCKET}`);
-  deps.out.line(table(["MEMBER", "ADDRESS", "AGENT PID"], info.nodes.map((n) => [n.name, n.host, String(n.pid)])));
+  deps.out.line(
+    table(
+      ["MEMBER", "ADDRESS", "AGENT PID"],
+      info.nodes.map((n) => [n.name, n.host, String(n.pid)]),
+    ),
+  );
   deps.out.line(`try: lifeboat etcd health --config ${info.configPath}`);
   deps.out.result(info);
 }
 
 export async function runSandboxStatus(options: { dir: string }, deps: CliDeps): Promise<void> {
   const info = await readSandbox(options.dir);
-  if (!info) throw new UserError(`no sandbox in ${options.dir} (start one with: lifeboat sandbox up --dir ${options.dir})`);
+  if (!info)
+    throw new UserError(`no sandbox in ${options.dir} (start one with: lifeboat sandbox up --dir ${options.dir})`);
   const cluster = await openCluster(info.configPath, deps.out, 5_000);
   try {
     const health = await clusterHealth(cluster);
     const rows = info.nodes.map((n) => {
       const h = health.find((x) => x.node === n.name);
-      return [n.name, n.host, isAlive(n.pid) ? `running (${n.pid})` : "DEAD", h?.ok ? "healthy" : `UNHEALTHY ${h?.reason ?? ""}`, h?.isLeader ? "yes" : ""];
+      return [
+        n.name,
+        n.host,
+        isAlive(n.pid) ? `running (${n.pid})` : "DEAD",
+        h?.ok ? "healthy" : `UNHEALTHY ${h?.reason ?? ""}`,
+        h?.isLeader ? "yes" : "",
+      ];
     });
     rows.push(["s3", info.s3.endpoint, isAlive(info.s3.pid) ? `running (${info.s3.pid})` : "DEAD", "", ""]);
     deps.out.line(table(["PROCESS", "ADDRESS", "AGENT", "MEMBER", "LEADER"], rows));
@@ -83,7 +98,12 @@ export async function runSandboxDown(options: { dir: string; purge: boolean }, d
 }
 
 export async function runS3Server(options: { host: string; port: number; data: string }): Promise<void> {
-  const server = await startS3Server({ host: options.host, port: options.port, dir: options.data, buckets: [SANDBOX_BUCKET] });
+  const server = await startS3Server({
+    host: options.host,
+    port: options.port,
+    dir: options.data,
+    buckets: [SANDBOX_BUCKET],
+  });
   await Promise.race([once(process, "SIGTERM"), once(process, "SIGINT")]);
   await server.stop();
 }

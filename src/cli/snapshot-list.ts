@@ -57,7 +57,9 @@ export async function runSnapshotList(options: { config: string } & S3Flags, dep
         createdOf(s),
         s.manifest ? String(s.manifest.etcd.revision) : "-",
         formatBytes(s.size),
-        s.status === "ok" ? `ok sha256:${s.manifest?.snapshot.sha256.slice(0, 12) ?? ""}` : `${s.status}${s.reason ? ` (${s.reason})` : ""}`,
+        s.status === "ok"
+          ? `ok sha256:${s.manifest?.snapshot.sha256.slice(0, 12) ?? ""}`
+          : `${s.status}${s.reason ? ` (${s.reason})` : ""}`,
       ]),
     ),
   );

@@ -45,7 +45,8 @@ export async function runSnapshotRestore(options: RestoreOptions, deps: CliDeps)
     if (options.rollback) return await rollbackCommand(cluster, deps);
     const name = options.name;
     if (!name) throw new UserError("--name: you must specify the snapshot name to restore");
-    if (name.endsWith(".zip")) throw new UserError(`--name: give the snapshot name without .zip (${name.slice(0, -4)})`);
+    if (name.endsWith(".zip"))
+      throw new UserError(`--name: give the snapshot name without .zip (${name.slice(0, -4)})`);
     const config = await applyS3Flags(cluster.config, options);
     await restore(name, cluster, config, options, deps);
   } finally {
@@ -53,7 +54,13 @@ export async function runSnapshotRestore(options: RestoreOptions, deps: CliDeps)
   }
 }
 
-async function restore(name: string, cluster: OpenCluster, config: ClusterConfig, options: RestoreOptions, deps: CliDeps) {
+async function restore(
+  name: string,
+  cluster: OpenCluster,
+  config: ClusterConfig,
+  options: RestoreOptions,
+  deps: CliDeps,
+) {
   const timings: [string, number][] = [];
   let phaseStart = Date.now();
   let current = "locate the snapshot";
@@ -66,7 +73,9 @@ async function restore(name: string, cluster: OpenCluster, config: ClusterConfig
   deps.out.line(`[restore] ${current}`);
   const located = await locate(name, cluster, config, options, deps);
   const health = await clusterHealth(cluster);
-  const preflight = await Promise.all(cluster.agents.map(({ client }) => client.json<Preflight>("GET", "/v1/restore/preflight")));
+  const preflight = await Promise.all(
+    cluster.agents.map(({ client }) => client.json<Preflight>("GET", "/v1/restore/preflight")),
+  );
   const revisions = health.flatMap((h) => (h.revision === undefined ? [] : [h.revision]));
   const plan = buildRestorePlan({
     name,
@@ -127,7 +136,13 @@ async function restore(name: string, cluster: OpenCluster, config: ClusterConfig
     statePath: cluster.statePath,
     local: cluster.state,
     archived,
-    record: { snapshot: name, at: deps.clock().toISOString(), sha256: prepared.sha256, clusterId: result.clusterId, stamp: plan.stamp },
+    record: {
+      snapshot: name,
+      at: deps.clock().toISOString(),
+      sha256: prepared.sha256,
+      clusterId: result.clusterId,
+      stamp: plan.stamp,
+    },
   });
   notes.forEach((n) => deps.out.note(n));
   timings.push([current, Date.now() - phaseStart]);
@@ -145,7 +160,8 @@ function chooseState(
   const archived = !options.useLocalState && stateFile ? parseArchivedState(stateFile, name) : undefined;
   if (archived) checkStateCertificates(archived, "archived", deps.clock());
   else {
-    if (!options.useLocalState) deps.out.note(`no state file in snapshot [${name}]: falling back to the local state file`);
+    if (!options.useLocalState)
+      deps.out.note(`no state file in snapshot [${name}]: falling back to the local state file`);
     checkStateCertificates(cluster.state, "local", deps.clock());
   }
   return archived;
@@ -158,15 +174,24 @@ function report(
   deps: CliDeps,
 ): void {
   for (const h of result.hooks) deps.out.line(`hook on ${h.node}: \`${h.command}\` exited ${h.code}`);
-  for (const [node, dir] of Object.entries(result.oldDataDirs)) if (dir) deps.out.line(`old data of ${node} kept in ${dir}`);
+  for (const [node, dir] of Object.entries(result.oldDataDirs))
+    if (dir) deps.out.line(`old data of ${node} kept in ${dir}`);
   for (const [title, ms] of timings) deps.out.line(`  ${formatDuration(ms).padStart(9)}  ${title}`);
-  deps.out.line(`Finished restoring snapshot [${plan.name}] on all etcd hosts: cluster ${result.clusterId}, revision ${result.revision}`);
+  deps.out.line(
+    `Finished restoring snapshot [${plan.name}] on all etcd hosts: cluster ${result.clusterId}, revision ${result.revision}`,
+  );
   deps.out.result({ plan, result, timings: Object.fromEntries(timings) });
   if (result.hooks.some((h) => h.code !== 0)) deps.setExitCode(ExitCode.partial);
 }
 
 /** S3 first (exact key) unless --local; otherwise, or when S3 lacks it, the first node in cluster.yml order that has it. */
-export async function locate(name: string, cluster: OpenCluster, config: ClusterConfig, options: RestoreOptions, deps: CliDeps): Promise<Located> {
+export async function locate(
+  name: string,
+  cluster: OpenCluster,
+  config: ClusterConfig,
+  options: RestoreOptions,
+  deps: CliDeps,
+): Promise<Located> {
   const s3 = config.backup.s3;
   if (s3 && !options.local) {
     const store = openS3(s3);
@@ -178,7 +203,11 @@ export async function locate(name: string, cluster: OpenCluster, config: Cluster
         });
         if (!found) continue;
         const manifest = await readManifest(store, manifestKey(name));
-        return { source: { kind: "s3", location: describeS3(s3), key }, s3: s3Settings(s3), ...(manifest ? { manifest } : {}) };
+        return {
+          source: { kind: "s3", location: describeS3(s3), key },
+          s3: s3Settings(s3),
+          ...(manifest ? { manifest } : {}),
+        };
       }
       deps.out.note(`snapshot [${name}] is not in ${describeS3(s3)}: falling back to the nodes' local copies`);
     } catch (err) {
@@ -188,9 +217,15 @@ export async function locate(name: string, cluster: OpenCluster, config: Cluster
     }
   }
   for (const { node, client } of cluster.agents) {
-    const listing = await client.json<{ snapshots: CatalogEntry[] }>("GET", "/v1/snapshots").catch(() => ({ snapshots: [] }));
+    const listing = await client
+      .json<{ snapshots: CatalogEntry[] }>("GET", "/v1/snapshots")
+      .catch(() => ({ snapshots: [] }));
     const entry = listing.snapshots.find((s) => s.name === name && s.status !== "broken");
-    if (entry) return { source: { kind: "node", node: node.memberName, key: entry.key }, ...(entry.manifest ? { manifest: entry.manifest } : {}) };
+    if (entry)
+      return {
+        source: { kind: "node", node: node.memberName, key: entry.key },
+        ...(entry.manifest ? { manifest: entry.manifest } : {}),
+      };
   }
   throw new UserError(`snapshot [${name}] was found neither in S3 nor on any etcd node`, ExitCode.failure);
 }
@@ -208,7 +243,8 @@ async function readManifest(store: ReturnType<typeof openS3>, key: string): Prom
 
 async function confirm(plan: RestorePlan, options: RestoreOptions, deps: CliDeps): Promise<void> {
   if (options.yes) return;
-  if (!process.stdin.isTTY) throw new UserError("a restore stops every etcd member: pass --yes to confirm (stdin is not a terminal)");
+  if (!process.stdin.isTTY)
+    throw new UserError("a restore stops every etcd member: pass --yes to confirm (stdin is not a terminal)");
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     const answer = await rl.question(`Stop all ${plan.members.length} members and restore [${plan.name}]? Type yes: `);
@@ -245,7 +281,8 @@ function restoreNode(name: string, agent: string, client: AgentClient): RestoreN
     startMember: async () => void (await client.json("POST", "/v1/member/start", undefined, 120_000)),
     apply: (req) => client.json("POST", "/v1/restore/apply", req, long),
     rollback: async () => void (await client.json("POST", "/v1/restore/rollback", undefined, 120_000)),
-    finish: async (snapshot) => (await client.json<{ hooks: [] }>("POST", "/v1/restore/finish", { name: snapshot }, long)).hooks,
+    finish: async (snapshot) =>
+      (await client.json<{ hooks: [] }>("POST", "/v1/restore/finish", { name: snapshot }, long)).hooks,
     health: () => client.json("GET", "/v1/health", undefined, 10_000),
   };
 }

@@ -47,7 +47,9 @@ export function rfc3339Local(d: Date): string {
   const pad = (n: number) => String(n).padStart(2, "0");
   const offset = -d.getTimezoneOffset();
   const zone =
-    offset === 0 ? "Z" : `${offset > 0 ? "+" : "-"}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
+    offset === 0
+      ? "Z"
+      : `${offset > 0 ? "+" : "-"}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`;
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}${zone}`;
 }
 
@@ -162,17 +164,40 @@ async function settleUpload(
   const chosen = outcomes.find((o) => o.report.uploader);
   const upload = chosen?.result?.upload;
   if (chosen && upload?.ok) return { location, ok: true, node: chosen.report.node, verified: upload.verified };
-  const why = upload && !upload.ok ? upload.error : (chosen?.report.reason ?? "no healthy node");
-  const reasons = [chosen ? `${chosen.report.node}: ${why}` : "no healthy node to upload"];
+  const failures: UploadFailure[] = [];
+  if (chosen) {
+    const error =
+      upload && !upload.ok ? upload.error : `no copy to upload: ${chosen.report.reason ?? "the save failed"}`;
+    failures.push({ node: chosen.report.node, error });
+  }
   for (const other of outcomes.filter((o) => o.result && o !== chosen)) {
     try {
-      const done = await other.client.json<{ verified: string }>("POST", `/v1/snapshots/${encodeURIComponent(name)}/upload`, { s3: settings }, 600_000);
+      const done = await other.client.json<{ verified: string }>(
+        "POST",
+        `/v1/snapshots/${encodeURIComponent(name)}/upload`,
+        { s3: settings },
+        600_000,
+      );
       return { location, ok: true, node: other.report.node, verified: done.verified };
     } catch (err) {
-      reasons.push(`${other.report.node}: ${describeError(err)}`);
+      const prefix = `agent ${other.client.endpoint}: `;
+      const error = describeError(err);
+      failures.push({ node: other.report.node, error: error.startsWith(prefix) ? error.slice(prefix.length) : error });
     }
   }
-  return { location, ok: false, reason: reasons.join("; ") };
+  return { location, ok: false, reason: failures.length ? summarizeFailures(failures) : "no healthy node to upload" };
+}
+
+interface UploadFailure {
+  node: string;
+  error: string;
+}
+
+/** Each distinct error once, with the nodes that met it: a bad bucket, key or endpoint fails the same way everywhere. */
+function summarizeFailures(failures: readonly UploadFailure[]): string {
+  const nodesByError = new Map<string, string[]>();
+  for (const f of failures) nodesByError.set(f.error, [...(nodesByError.get(f.error) ?? []), f.node]);
+  return [...nodesByError].map(([error, nodes]) => `${error} (tried from ${nodes.join(", ")})`).join("; ");
 }
 
 function print(report: SaveReport, deps: CliDeps): void {

@@ -6,7 +6,10 @@ import type { CliDeps } from "./main.js";
 import { openCluster } from "./cluster.js";
 import { agentOf, locate } from "./snapshot-restore.js";
 
-export async function runSnapshotVerify(options: { config: string; name: string; local?: boolean } & S3Flags, deps: CliDeps): Promise<VerifyReport> {
+export async function runSnapshotVerify(
+  options: { config: string; name: string; local?: boolean } & S3Flags,
+  deps: CliDeps,
+): Promise<VerifyReport> {
   const cluster = await openCluster(options.config, deps.out, 600_000);
   try {
     const config = await applyS3Flags(cluster.config, options);
@@ -21,7 +24,12 @@ export async function runSnapshotVerify(options: { config: string; name: string;
       600_000,
     );
     deps.out.line(`prepared on ${member} from ${prepared.from}: sha256:${prepared.sha256} (trailer verified)`);
-    const report = await agent.json<VerifyReport & { node: string }>("POST", "/v1/restore/verify", { name: options.name }, 600_000);
+    const report = await agent.json<VerifyReport & { node: string }>(
+      "POST",
+      "/v1/restore/verify",
+      { name: options.name },
+      600_000,
+    );
     deps.out.line(
       `${report.ok ? "restorable" : "NOT restorable"}: revision ${report.revision}, ${report.keys} keys, hash ${report.hash}, etcd ${report.etcdVersion}${report.reason ? ` (${report.reason})` : ""}`,
     );

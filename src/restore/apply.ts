@@ -34,7 +34,14 @@ export interface RestoreNode {
   digest(name: string): Promise<Digest>;
   stopMember(): Promise<void>;
   startMember(): Promise<void>;
-  apply(req: { name: string; sha256: string; initialCluster: string; initialClusterToken: string; bumpRevision: number; stamp: string }): Promise<{ oldDataDir?: string }>;
+  apply(req: {
+    name: string;
+    sha256: string;
+    initialCluster: string;
+    initialClusterToken: string;
+    bumpRevision: number;
+    stamp: string;
+  }): Promise<{ oldDataDir?: string }>;
   rollback(): Promise<void>;
   finish(name: string): Promise<{ command: string; code: number | null; output: string }[]>;
   health(): Promise<NodeHealthView>;
@@ -71,13 +78,19 @@ export async function distributeAndCompare(plan: RestorePlan, sha256: string, de
   const server = deps.nodes.find((n) => n.name === plan.server);
   if (!server) throw new Error(`the serving node ${plan.server} is not part of the restore`);
   deps.phase(`distribute: every node fetches the snapshot from ${server.name}`);
-  await untouched(() => Promise.all(deps.nodes.filter((n) => n !== server).map((n) => n.fetch(plan.name, server.agent, sha256))));
+  await untouched(() =>
+    Promise.all(deps.nodes.filter((n) => n !== server).map((n) => n.fetch(plan.name, server.agent, sha256))),
+  );
   deps.phase("checksum: every node re-hashes its copy");
-  const digests = await untouched(() => Promise.all(deps.nodes.map(async (n) => ({ node: n.name, digest: await n.digest(plan.name) }))));
+  const digests = await untouched(() =>
+    Promise.all(deps.nodes.map(async (n) => ({ node: n.name, digest: await n.digest(plan.name) }))),
+  );
   const differ = digests.filter((d) => d.digest.sha256 !== sha256);
   if (differ.length) {
     const list = differ.map((d) => `${d.node} has sha256:${d.digest.sha256}`).join(", ");
-    throw new ChecksumMismatchError(`etcd snapshots are not consistent: expected sha256:${sha256}, but ${list}; the running cluster is untouched`);
+    throw new ChecksumMismatchError(
+      `etcd snapshots are not consistent: expected sha256:${sha256}, but ${list}; the running cluster is untouched`,
+    );
   }
 }
 
@@ -87,25 +100,24 @@ export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: Ap
   try {
     await everyNode(deps.nodes, (n) => n.stopMember());
     deps.phase("rebuild every data directory from the snapshot (old ones kept)");
-    const applied = await everyNode(
-      deps.nodes,
-      async (n) => {
-        const r = await n.apply({
-          name: plan.name,
-          sha256,
-          initialCluster: plan.initialCluster,
-          initialClusterToken: plan.initialClusterToken,
-          bumpRevision: plan.bump.amount,
-          stamp: plan.stamp,
-        });
-        return [n.name, r.oldDataDir ?? ""] as const;
-      },
-    );
+    const applied = await everyNode(deps.nodes, async (n) => {
+      const r = await n.apply({
+        name: plan.name,
+        sha256,
+        initialCluster: plan.initialCluster,
+        initialClusterToken: plan.initialClusterToken,
+        bumpRevision: plan.bump.amount,
+        stamp: plan.stamp,
+      });
+      return [n.name, r.oldDataDir ?? ""] as const;
+    });
     deps.phase("start every member and wait for a healthy cluster");
     await everyNode(deps.nodes, (n) => n.startMember());
     const healthy = await waitHealthy(plan, deps);
     deps.phase("post-restore hooks");
-    const hooks = (await Promise.all(deps.nodes.map(async (n) => (await n.finish(plan.name)).map((h) => ({ node: n.name, ...h }))))).flat();
+    const hooks = (
+      await Promise.all(deps.nodes.map(async (n) => (await n.finish(plan.name)).map((h) => ({ node: n.name, ...h }))))
+    ).flat();
     return { ...healthy, hooks, oldDataDirs: Object.fromEntries(applied) };
   } catch (err) {
     const rollback = await rollbackAll(deps);
@@ -119,7 +131,9 @@ export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: Ap
  */
 async function everyNode<T>(nodes: readonly RestoreNode[], fn: (n: RestoreNode) => Promise<T>): Promise<T[]> {
   const settled = await Promise.allSettled(nodes.map(fn));
-  const failed = settled.flatMap((r, i) => (r.status === "rejected" ? [`${nodes[i]?.name}: ${describeError(r.reason)}`] : []));
+  const failed = settled.flatMap((r, i) =>
+    r.status === "rejected" ? [`${nodes[i]?.name}: ${describeError(r.reason)}`] : [],
+  );
   if (failed.length) throw new Error(failed.join("; "));
   return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
@@ -128,10 +142,15 @@ async function everyNode<T>(nodes: readonly RestoreNode[], fn: (n: RestoreNode) 
 export async function rollbackAll(deps: Pick<ApplyDeps, "nodes" | "phase">): Promise<string> {
   deps.phase("rollback: old data directories back in place, members restarted");
   const results = await Promise.allSettled(deps.nodes.map((n) => n.rollback()));
-  const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${deps.nodes[i]?.name}: ${describeError(r.reason)}`] : []));
+  const failed = results.flatMap((r, i) =>
+    r.status === "rejected" ? [`${deps.nodes[i]?.name}: ${describeError(r.reason)}`] : [],
+  );
   const started = await Promise.allSettled(deps.nodes.map((n) => n.startMember()));
-  const notStarted = started.flatMap((r, i) => (r.status === "rejected" ? [`${deps.nodes[i]?.name}: ${describeError(r.reason)}`] : []));
-  if (!failed.length && !notStarted.length) return "rolled back: every node has its old data and its member was restarted";
+  const notStarted = started.flatMap((r, i) =>
+    r.status === "rejected" ? [`${deps.nodes[i]?.name}: ${describeError(r.reason)}`] : [],
+  );
+  if (!failed.length && !notStarted.length)
+    return "rolled back: every node has its old data and its member was restarted";
   return `rollback incomplete (${[...failed, ...notStarted].join("; ")}); the old data directories are kept: run snapshot-restore --rollback`;
 }
 
@@ -140,7 +159,14 @@ async function waitHealthy(plan: RestorePlan, deps: ApplyDeps): Promise<{ cluste
   const minRevision = plan.snapshot.revision ?? 0;
   let last = "";
   for (;;) {
-    const views = await Promise.all(deps.nodes.map(async (n) => ({ node: n.name, h: await n.health().catch((e: unknown) => ({ reachable: false, hasLeader: false, error: describeError(e) }) as NodeHealthView) })));
+    const views = await Promise.all(
+      deps.nodes.map(async (n) => ({
+        node: n.name,
+        h: await n
+          .health()
+          .catch((e: unknown): NodeHealthView => ({ reachable: false, hasLeader: false, error: describeError(e) })),
+      })),
+    );
     const problems = views.flatMap(({ node, h }) => {
       if (!h.reachable) return [`${node} unreachable${h.error ? ` (${h.error})` : ""}`];
       if (!h.hasLeader) return [`${node} has no leader`];
@@ -148,14 +174,16 @@ async function waitHealthy(plan: RestorePlan, deps: ApplyDeps): Promise<{ cluste
       return [];
     });
     const ids = new Set(views.map((v) => v.h.clusterId));
-    if (!problems.length && ids.size !== 1) problems.push(`members disagree on the cluster ID (${[...ids].join(", ")})`);
+    if (!problems.length && ids.size !== 1)
+      problems.push(`members disagree on the cluster ID (${[...ids].join(", ")})`);
     const clusterId = views[0]?.h.clusterId ?? "";
     if (!problems.length && deps.oldClusterId && clusterId === deps.oldClusterId) {
       problems.push(`cluster ID ${clusterId} is still the old one`);
     }
     if (!problems.length) return { clusterId, revision: Math.max(...views.map((v) => v.h.revision ?? 0)) };
     last = problems.join("; ");
-    if (Date.now() > deadline) throw new Error(`the restored cluster was not healthy within ${deps.healthTimeoutMs / 1000} s: ${last}`);
+    if (Date.now() > deadline)
+      throw new Error(`the restored cluster was not healthy within ${deps.healthTimeoutMs / 1000} s: ${last}`);
     await deps.sleep(500);
   }
 }

@@ -21,7 +21,10 @@ export type RollbackRecord = z.infer<typeof RollbackRecordSchema>;
 
 /** A timestamp usable in a file name, e.g. 20261127T101502Z. */
 export function restoreStamp(now: Date): string {
-  return now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
+  return now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
 }
 
 export function stagingDirFor(dataDir: string, stamp: string): string {

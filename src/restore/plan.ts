@@ -5,9 +5,7 @@
 import { createHash } from "node:crypto";
 import { restoreStamp, stagingDirFor, oldDirFor } from "./node.js";
 
-export type RestoreSource =
-  | { kind: "s3"; location: string; key: string }
-  | { kind: "node"; node: string; key: string };
+export type RestoreSource = { kind: "s3"; location: string; key: string } | { kind: "node"; node: string; key: string };
 
 export interface PlanMemberInput {
   name: string;
@@ -104,13 +102,23 @@ export function buildRestorePlan(input: PlanInput): RestorePlan {
 
 /** How far the revision is raised, and why (printed with the plan). */
 export function planBump(input: PlanInput): RestorePlan["bump"] {
-  const unsupported = input.preflight.filter((p) => !p.supportsBumpRevision).map((p) => `${p.node} (${p.tool} ${p.toolVersion})`);
+  const unsupported = input.preflight
+    .filter((p) => !p.supportsBumpRevision)
+    .map((p) => `${p.node} (${p.tool} ${p.toolVersion})`);
   if (input.bumpOverride === 0) return { amount: 0, markCompacted: false, reason: "turned off with --bump-revision 0" };
   if (unsupported.length) {
-    return { amount: 0, markCompacted: false, reason: `not supported by the etcd restore tool on ${unsupported.join(", ")}` };
+    return {
+      amount: 0,
+      markCompacted: false,
+      reason: `not supported by the etcd restore tool on ${unsupported.join(", ")}`,
+    };
   }
   if (input.bumpOverride !== undefined) {
-    return { amount: input.bumpOverride, markCompacted: true, reason: `set with --bump-revision ${input.bumpOverride}` };
+    return {
+      amount: input.bumpOverride,
+      markCompacted: true,
+      reason: `set with --bump-revision ${input.bumpOverride}`,
+    };
   }
   const { currentRevision } = input;
   const snapRevision = input.snapshot.revision;
@@ -123,7 +131,10 @@ export function planBump(input: PlanInput): RestorePlan["bump"] {
       reason: `the running cluster is at revision ${currentRevision} and the snapshot at ${snapRevision}: the gap (${gap}) plus a margin of ${margin}, so Kubernetes watchers never see the revision go backwards`,
     };
   }
-  const unknown = snapRevision === undefined ? "the snapshot's revision is unknown (no manifest)" : "no running member reported its revision";
+  const unknown =
+    snapRevision === undefined
+      ? "the snapshot's revision is unknown (no manifest)"
+      : "no running member reported its revision";
   return {
     amount: DEFAULT_BUMP,
     markCompacted: true,
@@ -133,7 +144,10 @@ export function planBump(input: PlanInput): RestorePlan["bump"] {
 
 /** The plan as lines of text, for --dry-run and for the confirmation prompt. */
 export function formatPlan(plan: RestorePlan): string[] {
-  const src = plan.source.kind === "s3" ? `${plan.source.location}/${plan.source.key}` : `node ${plan.source.node} (${plan.source.key})`;
+  const src =
+    plan.source.kind === "s3"
+      ? `${plan.source.location}/${plan.source.key}`
+      : `node ${plan.source.node} (${plan.source.key})`;
   const lines = [
     `Restore plan for snapshot [${plan.name}]`,
     `  source:          ${src}`,

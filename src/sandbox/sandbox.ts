@@ -72,12 +72,21 @@ export async function sandboxUp(options: SandboxOptions, hooks: SandboxHooks): P
   const entry = options.entry ?? process.argv[1] ?? "";
   const s3Dir = join(dir, "s3");
   await mkdir(s3Dir, { recursive: true });
-  const s3Pid = startChild(entry, ["sandbox", "s3-server", "--host", s3Host, "--port", String(PORTS.s3), "--data", s3Dir], join(dir, "s3.log"));
+  const s3Pid = startChild(
+    entry,
+    ["sandbox", "s3-server", "--host", s3Host, "--port", String(PORTS.s3), "--data", s3Dir],
+    join(dir, "s3.log"),
+  );
   const agentDirOf = (member: string) => join(dir, "nodes", member.replace(/^etcd-/, ""), "agent");
   await hooks.prepareAgents(configPath, agentDirOf);
   const nodes = names.map((n, i) => {
     const agentDir = agentDirOf(`etcd-${n}`);
-    return { name: `etcd-${n}`, host: memberHosts[i]!, agentDir, pid: startChild(entry, ["agent", "--dir", agentDir], join(agentDir, "agent.log")) };
+    return {
+      name: `etcd-${n}`,
+      host: memberHosts[i]!,
+      agentDir,
+      pid: startChild(entry, ["agent", "--dir", agentDir], join(agentDir, "agent.log")),
+    };
   });
   const info: SandboxInfo = { dir, configPath, s3: { endpoint: `http://${s3Host}:${PORTS.s3}`, pid: s3Pid }, nodes };
   await writeFile(sandboxFile(dir), JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });

@@ -82,7 +82,10 @@ function fromManifest(
   return { ...base, size, modified, status: "ok", manifest };
 }
 
-async function readManifest(store: Store, key: string): Promise<{ ok: true; manifest: Manifest } | { ok: false; reason: string }> {
+async function readManifest(
+  store: Store,
+  key: string,
+): Promise<{ ok: true; manifest: Manifest } | { ok: false; reason: string }> {
   try {
     const stream = await store.get(key);
     const chunks: Buffer[] = [];

@@ -98,9 +98,7 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
       size: written.bytes,
       sha256: written.sha256,
     },
-    stateFile: options.stateFile
-      ? { included: true, entry: stateEntryName(options.name) }
-      : { included: false },
+    stateFile: options.stateFile ? { included: true, entry: stateEntryName(options.name) } : { included: false },
     encryption: null,
     tool: { name: "lifeboat", version: options.toolVersion },
   };

@@ -28,7 +28,13 @@ export async function tee<T>(
   const hash = createHash("sha256");
   const lanes = consumers.map((c) => {
     const input = new PassThrough({ highWaterMark: 1 << 20 });
-    const lane = { consumer: c, input, failed: false, error: undefined as unknown, done: undefined as unknown as Promise<T> };
+    const lane = {
+      consumer: c,
+      input,
+      failed: false,
+      error: undefined as unknown,
+      done: undefined as unknown as Promise<T>,
+    };
     lane.done = c.run(input).catch((err: unknown) => {
       lane.failed = true;
       lane.error = err;

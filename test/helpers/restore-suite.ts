@@ -31,7 +31,8 @@ function cases(series: string): void {
   const snapDir = (i: number) => join(nodeDir(i), "snapshots");
   const health = async () => jsonOf<Health>(await sb.cli(["-o", "json", "etcd", "health", "-c", sb.config]));
   const count = async (prefix: string) => (await sb.etcd(0)).count(prefix);
-  const restore = (args: string[]) => sb.cli(["-o", "json", "etcd", "snapshot-restore", "-c", sb.config, "--yes", "--timeout", "60", ...args]);
+  const restore = (args: string[]) =>
+    sb.cli(["-o", "json", "etcd", "snapshot-restore", "-c", sb.config, "--yes", "--timeout", "60", ...args]);
 
   before(async () => {
     sb = await startTestSandbox({ series });
@@ -47,14 +48,27 @@ function cases(series: string): void {
   test(`${series}: --dry-run prints the plan and changes nothing`, async () => {
     const before = await health();
     const dirs = await readdir(nodeDir(0));
-    const run = await sb.cli(["-o", "json", "etcd", "snapshot-restore", "-c", sb.config, "--name", "snap1", "--dry-run"]);
+    const run = await sb.cli([
+      "-o",
+      "json",
+      "etcd",
+      "snapshot-restore",
+      "-c",
+      sb.config,
+      "--name",
+      "snap1",
+      "--dry-run",
+    ]);
     assert.equal(run.code, 0, run.stderr);
     const out = jsonOf<{ dryRun: boolean; plan: { members: unknown[]; initialClusterToken: string } }>(run);
     assert.equal(out.dryRun, true);
     assert.equal(out.plan.members.length, 3);
     assert.deepEqual(await readdir(nodeDir(0)), dirs);
     assert.equal(await count("/after/"), 20);
-    assert.deepEqual((await health()).nodes.map((n) => n.clusterId), before.nodes.map((n) => n.clusterId));
+    assert.deepEqual(
+      (await health()).nodes.map((n) => n.clusterId),
+      before.nodes.map((n) => n.clusterId),
+    );
   });
 
   test(`${series}: restore from S3 with no local copies brings back exactly the data from before the snapshot`, async () => {
@@ -63,7 +77,9 @@ function cases(series: string): void {
     for (let i = 0; i < 3; i++) await rm(snapDir(i), { recursive: true, force: true });
     const run = await restore(["--name", "snap1"]);
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
-    const out = jsonOf<{ plan: { source: { kind: string }; bump: { amount: number } }; result: { clusterId: string } }>(run);
+    const out = jsonOf<{ plan: { source: { kind: string }; bump: { amount: number } }; result: { clusterId: string } }>(
+      run,
+    );
     assert.equal(out.plan.source.kind, "s3");
     assert.equal(await count("/before/"), 50);
     assert.equal(await count("/after/"), 0);
@@ -80,7 +96,10 @@ function cases(series: string): void {
       assert.ok(revision > oldRevision, `revision ${revision} must pass the old cluster's ${oldRevision}`);
     }
     const kept = await readdir(nodeDir(0));
-    assert.ok(kept.some((d) => d.startsWith("etcd-data.old-")), `old data dir kept: ${kept.join(", ")}`);
+    assert.ok(
+      kept.some((d) => d.startsWith("etcd-data.old-")),
+      `old data dir kept: ${kept.join(", ")}`,
+    );
   });
 
   test(`${series}: a corrupted copy stops the restore before any member is touched`, async () => {
@@ -109,19 +128,26 @@ function cases(series: string): void {
     const raw = join(sb.dir, "rke-db");
     const agentDir = join(nodeDir(1), "agent");
     const host = sb.info.nodes[1]!.host;
-    execFileSync(tools.etcdctl, [
-      `--endpoints=https://${host}:2379`,
-      `--cacert=${join(agentDir, "ca.pem")}`,
-      `--cert=${join(agentDir, "etcd-client.pem")}`,
-      `--key=${join(agentDir, "etcd-client-key.pem")}`,
-      "snapshot",
-      "save",
-      raw,
-    ], { env: { ...process.env, ETCDCTL_API: "3" }, stdio: "ignore" });
+    execFileSync(
+      tools.etcdctl,
+      [
+        `--endpoints=https://${host}:2379`,
+        `--cacert=${join(agentDir, "ca.pem")}`,
+        `--cert=${join(agentDir, "etcd-client.pem")}`,
+        `--key=${join(agentDir, "etcd-client-key.pem")}`,
+        "snapshot",
+        "save",
+        raw,
+      ],
+      { env: { ...process.env, ETCDCTL_API: "3" }, stdio: "ignore" },
+    );
     const etcd = await sb.etcd(0);
     await etcd.put("/not-in-rke-archive", "x");
     const zip = new ZipWriter();
-    const written = pipeline(zip.output, createWriteStream(join(snapDir(1), "rke_etcd_snapshot_test.zip"), { mode: 0o600 }));
+    const written = pipeline(
+      zip.output,
+      createWriteStream(join(snapDir(1), "rke_etcd_snapshot_test.zip"), { mode: 0o600 }),
+    );
     await zip.addEntry("/backup/rke_etcd_snapshot_test", createReadStream(raw));
     await zip.finish();
     await written;
@@ -202,9 +228,21 @@ function elsewhereCases(series: string): void {
   test(`${series}: restore onto a different set of nodes (new addresses) from one node that holds the archive`, async () => {
     const target = join(second.dir, "nodes", "node2", "snapshots");
     await mkdir(target, { recursive: true });
-    for (const f of ["moving.zip", "moving.manifest.json"]) await copyFile(join(first.dir, "nodes", "node1", "snapshots", f), join(target, f));
+    for (const f of ["moving.zip", "moving.manifest.json"])
+      await copyFile(join(first.dir, "nodes", "node1", "snapshots", f), join(target, f));
     assert.notEqual(first.info.nodes[0]?.host, second.info.nodes[0]?.host);
-    const run = await second.cli(["-o", "json", "etcd", "snapshot-restore", "-c", second.config, "--name", "moving", "--local", "--yes"]);
+    const run = await second.cli([
+      "-o",
+      "json",
+      "etcd",
+      "snapshot-restore",
+      "-c",
+      second.config,
+      "--name",
+      "moving",
+      "--local",
+      "--yes",
+    ]);
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
     for (const i of [0, 1, 2]) assert.equal(await (await second.etcd(i)).count("/moved/"), 30);
     const members = await (await second.etcd(2)).memberList();
@@ -226,7 +264,10 @@ export async function restartAgent(sb: TestSandbox, index: number): Promise<void
   const { openSync } = await import("node:fs");
   const { BIN } = await import("./cli.js");
   const fd = openSync(join(node.agentDir, "agent.log"), "a");
-  const child = spawn(process.execPath, [BIN, "agent", "--dir", node.agentDir], { detached: true, stdio: ["ignore", fd, fd] });
+  const child = spawn(process.execPath, [BIN, "agent", "--dir", node.agentDir], {
+    detached: true,
+    stdio: ["ignore", fd, fd],
+  });
   child.unref();
   node.pid = child.pid!;
   const file = join(sb.dir, "sandbox.json");

@@ -1,0 +1,175 @@
+/**
+ * `lifeboat etcd schedule push`: sends every agent its recurring-snapshot schedule, retention policy, S3 settings
+ * and webhook from cluster.yml (what `rke up` did by recreating the etcd-rolling-snapshots container). Agents keep
+ * it in schedule.json; pushing again never resets their timer. `services.etcd.snapshot: false` removes it.
+ */
+import { readFile } from "node:fs/promises";
+import type { SchedulePush, ScheduleSpec } from "../agent/schedule-spec.js";
+import { describeEvery } from "../agent/schedule-spec.js";
+import { applyS3Flags, type ClusterConfig, type S3Flags } from "../config/cluster.js";
+import { formatDuration, parseDuration, retentionPolicyFromConfig, type RetentionPolicy } from "../retention/index.js";
+import { describeError, ExitCode, UserError } from "../util/errors.js";
+import type { CliDeps } from "./main.js";
+import { openCluster } from "./cluster.js";
+import { table } from "./output.js";
+import { describeS3, s3Settings } from "./s3.js";
+
+export interface SchedulePushOptions extends S3Flags {
+  config: string;
+  /** Replaces cluster.yml's interval (and cron) with a duration such as `30s`, `15m`, `2h`. */
+  interval?: string;
+  /** Upper bound of the random delay of each run (default 5s). */
+  jitter?: string;
+}
+
+export interface PushReport {
+  schedule: string | null;
+  retention: string | null;
+  s3: string | null;
+  nodes: { node: string; ok: boolean; since?: string; nextRun?: string; reason?: string }[];
+  exitCode: number;
+}
+
+export const DEFAULT_JITTER_MS = 5000;
+
+/** The body every agent receives, from the loaded config. Pure; throws UserError for a bad flag. */
+export function buildSchedulePush(
+  config: ClusterConfig,
+  stateFile: Buffer | undefined,
+  flags: Pick<SchedulePushOptions, "interval" | "jitter">,
+): SchedulePush {
+  const notifications = config.lifeboat.notifications ?? null;
+  if (!config.backup.recurring) return { schedule: null, notifications };
+  const interval = flags.interval === undefined ? undefined : wholeSeconds("--interval", flags.interval, 1000);
+  const every: ScheduleSpec["every"] =
+    interval === undefined && config.lifeboat.schedule
+      ? { type: "cron", expression: config.lifeboat.schedule.cron }
+      : { type: "interval", ms: interval ?? checkInterval(config.backup.intervalMs) };
+  const snap = config.lifeboat.snapshot;
+  const schedule: ScheduleSpec = {
+    every,
+    jitterMs: flags.jitter === undefined ? DEFAULT_JITTER_MS : wholeSeconds("--jitter", flags.jitter, 0),
+    retention: clusterRetention(config, { intervalMs: interval }),
+    compression: snap.compression === "none" ? "store" : "deflate",
+    retries: snap.retries,
+    retryPauseSeconds: snap.retryPauseSeconds,
+    timeoutSeconds: config.backup.timeoutSeconds,
+  };
+  if (snap.level !== undefined) schedule.level = snap.level;
+  if (config.backup.s3) schedule.s3 = s3Settings(config.backup.s3);
+  if (stateFile) schedule.stateFile = stateFile.toString("base64");
+  return { schedule, notifications };
+}
+
+/**
+ * The retention cluster.yml asks for: RKE's window (`retention × interval_hours`, or the legacy `retention`
+ * duration), scoped to lifeboat.cluster_id when set. With `intervalMs` (from --interval) and backup_config, the
+ * window follows the new interval: `retention` still counts intervals.
+ */
+export function clusterRetention(
+  config: ClusterConfig,
+  opts: { intervalMs?: number | undefined; includeOneTime?: boolean } = {},
+): RetentionPolicy {
+  const b = config.backup;
+  const clusterId = config.lifeboat.clusterId;
+  const scope = {
+    ...(clusterId === undefined ? {} : { clusterId }),
+    ...(opts.includeOneTime ? { includeOneTime: true } : {}),
+  };
+  if (opts.intervalMs !== undefined && b.source === "backup_config") {
+    const windowMs = (b.retentionCount ?? 6) * opts.intervalMs;
+    return retentionPolicyFromConfig({ policy: { type: "window", windowMs }, ...scope });
+  }
+  return retentionPolicyFromConfig({
+    retentionWindowMs: b.retentionWindowMs,
+    ...(b.source === "backup_config" ? { intervalHours: b.intervalHours, retentionCount: b.retentionCount } : {}),
+    ...scope,
+  });
+}
+
+function wholeSeconds(flag: string, text: string, min: number): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < min || ms % 1000 !== 0) {
+    throw new UserError(
+      `${flag}: "${text}" is not a duration of whole seconds${min ? ` of at least ${min / 1000}s` : ""} (e.g. 30s, 15m, 2h)`,
+    );
+  }
+  return ms;
+}
+
+function checkInterval(ms: number): number {
+  if (ms < 1000 || ms % 1000 !== 0) {
+    throw new UserError(`services.etcd.creation: the interval must be whole seconds of at least 1s (got ${ms} ms)`);
+  }
+  return ms;
+}
+
+export async function runSchedulePush(options: SchedulePushOptions, deps: CliDeps): Promise<PushReport> {
+  const cluster = await openCluster(options.config, deps.out);
+  try {
+    const config = await applyS3Flags(cluster.config, options);
+    const stateFile = await readFile(cluster.statePath).catch(() => undefined);
+    if (!stateFile)
+      deps.out.note(`warning: no state file at ${cluster.statePath}; recurring snapshots are taken without it`);
+    const body = buildSchedulePush(config, stateFile, options);
+    const nodes = await Promise.all(
+      cluster.agents.map(async ({ node, client }): Promise<PushReport["nodes"][number]> => {
+        try {
+          const view = await client.json<{ since?: string }>("PUT", "/v1/schedule", body);
+          const status = await client.json<{ nextRun: { at: string } | null }>("GET", "/v1/status");
+          return { node: node.memberName, ok: true, ...defined({ since: view.since, nextRun: status.nextRun?.at }) };
+        } catch (err) {
+          return { node: node.memberName, ok: false, reason: describeError(err) };
+        }
+      }),
+    );
+    const report = summarize(body, config, nodes);
+    print(report, deps);
+    return report;
+  } finally {
+    cluster.close();
+  }
+}
+
+function summarize(body: SchedulePush, config: ClusterConfig, nodes: PushReport["nodes"]): PushReport {
+  const failed = nodes.filter((n) => !n.ok).length;
+  const s = body.schedule;
+  const retention = s ? describePolicy(s.retention) : null;
+  return {
+    schedule: s ? describeEvery(s.every) : null,
+    retention,
+    s3: s?.s3 && config.backup.s3 ? describeS3(config.backup.s3) : null,
+    nodes,
+    exitCode: failed === 0 ? ExitCode.ok : failed === nodes.length ? ExitCode.failure : ExitCode.partial,
+  };
+}
+
+function describePolicy(p: RetentionPolicy): string {
+  if (p.type === "window") return `keep ${formatDuration(p.windowMs)}`;
+  if (p.type === "count") return `keep the newest ${p.keep}`;
+  return "tiered";
+}
+
+function print(report: PushReport, deps: CliDeps): void {
+  deps.out.line(
+    report.schedule
+      ? `Recurring snapshots ${report.schedule}, ${report.retention ?? ""}${report.s3 ? `, uploaded once per run to ${report.s3}` : ", local only"}`
+      : "Recurring snapshots are off (services.etcd.snapshot: false): schedule removed",
+  );
+  const rows = report.nodes.map((n) => [
+    n.node,
+    n.ok ? "pushed" : "FAILED",
+    n.since ?? "-",
+    n.nextRun ?? "-",
+    n.reason ?? "",
+  ]);
+  deps.out.line(table(["NODE", "RESULT", "SINCE", "NEXT RUN", "NOTE"], rows));
+  deps.out.result(report);
+  deps.setExitCode(report.exitCode);
+}
+
+function defined<T extends Record<string, string | undefined>>(fields: T): { [K in keyof T]?: string } {
+  const out: { [K in keyof T]?: string } = {};
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k as keyof T] = v;
+  return out;
+}
