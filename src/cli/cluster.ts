@@ -33,11 +33,21 @@ export async function loadConfigAndState(
   const existing = await readState(statePath);
   const pki = await ensureClusterPki(existing, loaded.config);
   for (const w of pki.warnings) out.note(`warning: ${w}`);
+  if (!existing && hasExternalMembers(loaded.config)) {
+    out.note(
+      `warning: there was no state file at ${statePath}, so a new cluster CA (kube-ca) was created. If RKE built this cluster, ` +
+        "put its cluster.rkestate back first (rke util get-state-file): RKE would otherwise roll this new CA out.",
+    );
+  }
   if (pki.changes.length) {
     await writeState(statePath, pki.state);
     out.note(`state file ${statePath}: ${pki.changes.map((c) => `${c.action} ${c.name}`).join(", ")}`);
   }
   return { config: loaded.config, state: pki.state, statePath };
+}
+
+function hasExternalMembers(config: ClusterConfig): boolean {
+  return config.etcdNodes.some((n) => n.etcd.mode === "external");
 }
 
 export async function openCluster(configPath: string, out: Output, timeoutMs = 30_000): Promise<OpenCluster> {

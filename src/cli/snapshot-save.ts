@@ -219,9 +219,10 @@ function print(report: SaveReport, deps: CliDeps): void {
   }
   const saved = report.nodes.filter((n) => n.ok).length;
   deps.out.line(
-    saved === report.nodes.length
+    (saved === report.nodes.length
       ? `Finished saving snapshot [${report.name}] on all etcd hosts`
-      : `Saved snapshot [${report.name}] on ${saved} of ${report.nodes.length} etcd hosts`,
+      : `Saved snapshot [${report.name}] on ${saved} of ${report.nodes.length} etcd hosts`) +
+      (report.s3 && !report.s3.ok ? ", but not in S3" : ""),
   );
   deps.out.result(report);
   deps.setExitCode(report.exitCode);
