@@ -1,8 +1,8 @@
 /**
  * Five-field cron expressions (minute hour day-of-month month day-of-week), evaluated in UTC so that every node
- * fires at the same instants whatever its time zone. Fields take `*`, `?`, numbers, `a-b`, `*​/n`, `a-b/n`, `a/n`,
- * lists, and month (JAN–DEC) and weekday (SUN–SAT) names; weekday 7 is Sunday. As in Vixie cron, when both the
- * day-of-month and the day-of-week are restricted a day matching either one fires.
+ * fires at the same instants whatever its time zone. Fields take `*`, `?`, numbers, ranges `a-b`, steps `a-b/n`
+ * and `a/n` (a star with a step too), lists, and month (JAN-DEC) and weekday (SUN-SAT) names; weekday 7 is Sunday.
+ * As in Vixie cron, when both the day-of-month and the day-of-week are restricted, a day matching either one fires.
  */
 import { UserError } from "../util/errors.js";
 
@@ -43,7 +43,13 @@ export function parseCron(expression: string): CronSchedule {
   const parts = expression.trim().split(/\s+/);
   if (parts.length !== 5) throw new UserError(`cron "${expression}": expected 5 fields, got ${parts.length}`);
   const sets = parts.map((text, i) => parseField(text, FIELDS[i]!, expression));
-  const [minutes, hours, doms, months, rawDows] = sets as [Set<number>, Set<number>, Set<number>, Set<number>, Set<number>];
+  const [minutes, hours, doms, months, rawDows] = sets as [
+    Set<number>,
+    Set<number>,
+    Set<number>,
+    Set<number>,
+    Set<number>,
+  ];
   const dows = new Set([...rawDows].map((d) => d % 7));
   const domRestricted = !isWildcard(parts[2]!);
   const dowRestricted = !isWildcard(parts[4]!);

@@ -18,6 +18,9 @@ import { S3Settings, SaveRequest, UploadRequest, type SaveEvent } from "./api.js
 import type { AgentConfig } from "./config.js";
 import { HttpError, readJson, Router, sendJson, type RequestContext, type TlsFiles } from "./http.js";
 import { registerRestoreRoutes } from "./restore-routes.js";
+import type { RecurringAgent } from "./recurring.js";
+import { SaveFlight } from "./recurring-flight.js";
+import { registerScheduleRoutes } from "./schedule-routes.js";
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -31,11 +34,13 @@ export interface AgentDeps {
   version: string;
   /** What the restore routes need beyond the rest: this agent's TLS (as a client of peers) and the etcd tools. */
   restore?: { tls: TlsFiles; tools: () => Promise<EtcdTools> };
+  /** Recurring snapshots, metrics and notifications; its save flight is shared with POST /v1/snapshots. */
+  recurring?: RecurringAgent;
 }
 
 export function agentRouter(deps: AgentDeps): Router {
   const router = new Router();
-  let saving: string | undefined;
+  const flight = deps.recurring?.flight ?? new SaveFlight();
 
   router.on("GET", "/v1/info", async ({ res }) => {
     sendJson(res, 200, {
@@ -44,7 +49,7 @@ export function agentRouter(deps: AgentDeps): Router {
       etcdMode: deps.member.mode,
       clientUrl: deps.config.etcd.clientUrl,
       snapshotDir: deps.config.snapshotDir,
-      saving: saving ?? null,
+      saving: flight.current ?? null,
     });
   });
 
@@ -70,12 +75,12 @@ export function agentRouter(deps: AgentDeps): Router {
 
   router.on("POST", "/v1/snapshots", async (ctx) => {
     const body = await readJson(ctx.req, SaveRequest);
-    if (saving) throw new HttpError(409, `snapshot ${saving} already in progress on ${deps.config.node}`);
-    saving = body.name;
+    const release = flight.tryAcquire(body.name);
+    if (!release) throw new HttpError(409, `snapshot ${flight.current} already in progress on ${deps.config.node}`);
     try {
       await streamSave(ctx, body, deps);
     } finally {
-      saving = undefined;
+      release();
     }
   });
 
@@ -93,6 +98,7 @@ export function agentRouter(deps: AgentDeps): Router {
   });
 
   if (deps.restore) registerRestoreRoutes(router, { ...deps, ...deps.restore });
+  if (deps.recurring) registerScheduleRoutes(router, deps.recurring, { ...deps, node: deps.config.node });
   return router;
 }
 
@@ -105,6 +111,7 @@ async function streamSave(ctx: RequestContext, body: SaveRequest, deps: AgentDep
     if (!res.writableFinished) abort.abort(new Error("client went away"));
   });
   let lastProgress = 0;
+  const startedAt = deps.clock();
   try {
     const result = await saveSnapshot(
       {
@@ -135,8 +142,10 @@ async function streamSave(ctx: RequestContext, body: SaveRequest, deps: AgentDep
       },
     );
     emit({ type: "result", result });
+    deps.recurring?.observeSave(body.name, body.kind, { ok: true, result, startedAt });
   } catch (err) {
     deps.log.warn("snapshot failed", { name: body.name, error: describeError(err) });
+    deps.recurring?.observeSave(body.name, body.kind, { ok: false, error: describeError(err), startedAt });
     emit({ type: "error", error: describeError(err), kind: err instanceof Error ? err.name : "Error" });
   }
   res.end();

@@ -3,17 +3,15 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import type { S3Flags } from "../config/cluster.js";
 import type { SaveCommandOptions } from "./snapshot-save.js";
 import type { RestoreOptions } from "./snapshot-restore.js";
-
-type ListCommandOptions = { config: string } & S3Flags;
-type VerifyCommandOptions = { config: string; name: string; local?: boolean } & S3Flags;
 import type { CliDeps } from "./main.js";
 import { defaultConfigPath } from "./cluster.js";
-import type { S3Flags } from "../config/cluster.js";
 import type { SchedulePushOptions } from "./schedule.js";
 import type { DeleteCommandOptions } from "./snapshot-delete.js";
 import type { PruneCommandOptions } from "./snapshot-prune.js";
 
 type Deps = () => CliDeps;
+type ListCommandOptions = { config: string } & S3Flags;
+type VerifyCommandOptions = { config: string; name: string; local?: boolean } & S3Flags;
 
 const configOption = () =>
   new Option("-c, --config <file>", "cluster.yml (env RKE_CONFIG)").default(defaultConfigPath());

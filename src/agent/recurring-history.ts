@@ -1,0 +1,84 @@
+/**
+ * What happened to this node's recent saves, kept in `schedule-state.json` in the agent's folder so that
+ * `snapshot-status` still shows the last failure and its reason after an agent restart. It holds no secrets.
+ * Losing the file loses history only: the schedule itself plans from the manifests.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { describeError } from "../util/errors.js";
+import { writeFileAtomic } from "../util/fs.js";
+import type { Logger } from "../util/log.js";
+
+export const HISTORY_FILE = "schedule-state.json";
+
+const Outcome = z.object({
+  result: z.enum(["uploaded", "failed", "not-uploader", "none"]),
+  reason: z.string().optional(),
+});
+
+const PruneSummary = z.object({ removed: z.number(), failed: z.number(), error: z.string().optional() });
+
+export const RunRecord = z.object({
+  name: z.string(),
+  kind: z.enum(["one-time", "recurring"]),
+  /** The slot of a recurring run. */
+  slot: z.string().optional(),
+  catchUp: z.boolean().optional(),
+  result: z.enum(["success", "failure", "skipped"]),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  reason: z.string().optional(),
+  size: z.number().optional(),
+  upload: Outcome.optional(),
+  pruned: z.object({ local: PruneSummary.nullable(), s3: PruneSummary.nullable() }).optional(),
+});
+export type RunRecord = z.infer<typeof RunRecord>;
+
+const HistoryFile = z.object({
+  version: z.literal(1),
+  lastRun: RunRecord.optional(),
+  lastFailure: RunRecord.optional(),
+});
+export type History = Omit<z.infer<typeof HistoryFile>, "version">;
+
+export class RunHistory {
+  private state: History = {};
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly dir: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Reads the file; a missing or unreadable one starts an empty history (and says so). */
+  async load(): Promise<void> {
+    const path = join(this.dir, HISTORY_FILE);
+    const text = await readFile(path, "utf8").catch(() => undefined);
+    if (text === undefined) return;
+    try {
+      const { version: _version, ...rest } = HistoryFile.parse(JSON.parse(text));
+      this.state = rest;
+    } catch (err) {
+      this.log.warn("ignoring an unreadable run history", { file: path, error: describeError(err) });
+    }
+  }
+
+  get(): History {
+    return this.state;
+  }
+
+  /**
+   * Records a finished (or skipped) save and persists the history; a write error is logged, never thrown. A save
+   * whose upload failed counts as the last failure too: the S3 copy is what a lost node is restored from.
+   */
+  async record(run: RunRecord): Promise<void> {
+    const failed = run.result === "failure" || run.upload?.result === "failed";
+    this.state = { ...this.state, lastRun: run, ...(failed ? { lastFailure: run } : {}) };
+    const text = JSON.stringify({ version: 1, ...this.state }, null, 2) + "\n";
+    this.writing = this.writing
+      .then(() => writeFileAtomic(join(this.dir, HISTORY_FILE), text, 0o600))
+      .catch((err: unknown) => this.log.warn("cannot write the run history", { error: describeError(err) }));
+    await this.writing;
+  }
+}

@@ -1,0 +1,241 @@
+/**
+ * Everything an agent does for recurring snapshots and visibility, wired in one place: the pushed schedule
+ * (schedule.json), the timer, the runs, the shared save flight, metrics, webhook notifications and the run
+ * history. startAgent creates one, hands `flight` and `observeSave` to the one-time save route, and starts it
+ * once the API listens.
+ */
+import type { EtcdMemberClient } from "../etcd/client.js";
+import { listCatalog, type CatalogEntry } from "../snapshot/catalog.js";
+import type { SaveResult } from "../snapshot/save.js";
+import type { Store } from "../store/store.js";
+import { describeError } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
+import type { S3Settings } from "./api.js";
+import { Notifier, type NotifierOptions, type NotifyEvent } from "./notify.js";
+import { SaveFlight } from "./recurring-flight.js";
+import { RunHistory, type History } from "./recurring-history.js";
+import { AgentMetrics } from "./recurring-metrics.js";
+import { recordSkip, runRecurring, type RecurringDeps } from "./recurring-run.js";
+import { realTimers, Scheduler, type SchedulerStatus, type Timers } from "./schedule.js";
+import { mergePush, publicView, type ScheduleDocument, type SchedulePush } from "./schedule-spec.js";
+import { readScheduleDocument, registerScheduleSecrets, writeScheduleDocument } from "./schedule-store.js";
+
+export interface RecurringAgentDeps {
+  node: string;
+  /** The agent's folder: schedule.json and schedule-state.json live here. */
+  dir: string;
+  version: string;
+  etcd: Pick<EtcdMemberClient, "health" | "status" | "snapshot" | "leaseGrant" | "leaseRevoke" | "txnPutIfAbsent">;
+  local: Store;
+  makeS3: (settings: S3Settings) => Store;
+  log: Logger;
+  clock: () => Date;
+  sleep: (ms: number) => Promise<void>;
+  timers?: Timers;
+  random?: () => number;
+  /** Overrides for the webhook sender (tests shorten the backoff). */
+  notifier?: Partial<Omit<NotifierOptions, "settings" | "log">>;
+}
+
+/** What `GET /v1/status` reports for this node. */
+export interface NodeStatus {
+  node: string;
+  time: string;
+  schedule: Record<string, unknown> | null;
+  scheduleError: string | null;
+  nextRun: SchedulerStatus["nextRun"] | null;
+  saving: string | null;
+  lastSuccess: { name: string; kind: string; createdAt: string; size: number } | null;
+  lastFailure: History["lastFailure"] | null;
+  lastRun: History["lastRun"] | null;
+  kept: { count: number; bytes: number; broken: number; withoutManifest: number };
+}
+
+export class RecurringAgent {
+  readonly flight = new SaveFlight();
+  readonly metrics: AgentMetrics;
+  readonly notifier: Notifier;
+  private readonly history: RunHistory;
+  private readonly scheduler: Scheduler;
+  private doc: ScheduleDocument | undefined;
+  private docError: string | undefined;
+  /** Pushes are applied one after the other. */
+  private pushing: Promise<unknown> = Promise.resolve();
+  private loading: Promise<void> | undefined;
+
+  constructor(private readonly deps: RecurringAgentDeps) {
+    this.metrics = new AgentMetrics(deps.node, deps.version, deps.clock);
+    this.history = new RunHistory(deps.dir, deps.log);
+    this.notifier = new Notifier({
+      ...deps.notifier,
+      settings: () => this.doc?.notifications ?? undefined,
+      log: deps.log,
+      onResult: (result) => this.metrics.notification(result),
+    });
+    const run: RecurringDeps = {
+      node: deps.node,
+      version: deps.version,
+      etcd: deps.etcd,
+      local: deps.local,
+      openS3: deps.makeS3,
+      flight: this.flight,
+      log: deps.log,
+      clock: deps.clock,
+      sleep: deps.sleep,
+      metrics: this.metrics,
+      notifier: this.notifier,
+      history: this.history,
+    };
+    this.scheduler = new Scheduler({
+      clock: deps.clock,
+      timers: deps.timers ?? realTimers,
+      random: deps.random ?? Math.random,
+      log: deps.log,
+      lastSuccess: () => this.lastRecurringSuccess(),
+      run: async (job) => void (await runRecurring(job, run)),
+      skipped: (job, reason) => void recordSkip(job, reason, run),
+    });
+  }
+
+  /** Loads the stored schedule and history (if not yet) and arms the timer; a missed slot runs at once. */
+  async start(): Promise<void> {
+    await this.load();
+    await this.apply();
+  }
+
+  /**
+   * Reads schedule.json and the run history once. Routes wait for it too, so an agent that serves before its
+   * member is up (and before `start`) already reports the stored schedule.
+   */
+  private load(): Promise<void> {
+    return (this.loading ??= (async () => {
+      await this.history.load();
+      try {
+        this.doc = await readScheduleDocument(this.deps.dir);
+      } catch (err) {
+        this.docError = describeError(err);
+        this.deps.log.error("the stored schedule is unreadable; recurring snapshots are off until the next push", {
+          error: this.docError,
+        });
+      }
+    })());
+  }
+
+  async stop(): Promise<void> {
+    await this.scheduler.stop();
+    await this.notifier.close();
+  }
+
+  /** Stores a pushed schedule and applies it; resolves with what GET /v1/schedule shows. */
+  push(body: SchedulePush): Promise<Record<string, unknown>> {
+    const next = this.pushing.then(async () => {
+      await this.load();
+      registerScheduleSecrets(body);
+      const doc = mergePush(this.doc, body, this.deps.clock());
+      await writeScheduleDocument(this.deps.dir, doc);
+      this.doc = doc;
+      this.docError = undefined;
+      await this.apply();
+      this.deps.log.info(doc?.schedule ? "schedule updated" : "schedule removed", { since: doc?.since ?? null });
+      return this.viewNow();
+    });
+    this.pushing = next.catch(() => undefined);
+    return next;
+  }
+
+  /** What GET /v1/schedule shows: the stored schedule without secrets. */
+  async view(): Promise<Record<string, unknown>> {
+    await this.load();
+    return this.viewNow();
+  }
+
+  private viewNow(): Record<string, unknown> {
+    return { node: this.deps.node, ...publicView(this.doc), error: this.docError ?? null };
+  }
+
+  /** Resolves when no recurring run is going. */
+  idle(): Promise<void> {
+    return this.scheduler.idle();
+  }
+
+  /** Called by the one-time save route after each save, for metrics, history and notifications. */
+  observeSave(
+    name: string,
+    kind: "one-time" | "recurring",
+    outcome: { ok: true; result: SaveResult; startedAt: Date } | { ok: false; error: string; startedAt: Date },
+  ): void {
+    const now = this.deps.clock();
+    const base = { name, kind, startedAt: outcome.startedAt.toISOString(), finishedAt: now.toISOString() };
+    const notify = (type: NotifyEvent["type"], extra: Partial<NotifyEvent>) =>
+      this.notifier.notify({ type, time: now.toISOString(), node: this.deps.node, name, kind, ...extra });
+    if (!outcome.ok) {
+      this.metrics.saveFinished(kind, false, now.getTime() - outcome.startedAt.getTime(), now);
+      void this.history.record({ ...base, result: "failure", reason: outcome.error });
+      return notify("snapshot.failed", { location: "local", reason: outcome.error });
+    }
+    const { manifest, upload, durationMs } = outcome.result;
+    const size = manifest.archive.size;
+    this.metrics.saveFinished(kind, true, durationMs, new Date(manifest.createdAt), size);
+    if (upload) this.metrics.uploadFinished(kind, upload.ok, now, size);
+    if (upload && !upload.ok) notify("upload.failed", { location: "s3", reason: upload.error });
+    const uploaded =
+      upload && (upload.ok ? { result: "uploaded" as const } : { result: "failed" as const, reason: upload.error });
+    void this.history.record({ ...base, result: "success", size, ...(uploaded ? { upload: uploaded } : {}) });
+    notify("snapshot.succeeded", { size });
+  }
+
+  /** This node's status, from its manifests, its history and the timer. */
+  async status(): Promise<NodeStatus> {
+    await this.load();
+    const entries = await this.catalog();
+    const own = entries.filter((e) => e.status === "ok" && e.manifest);
+    const newest = own.at(-1);
+    const history = this.history.get();
+    return {
+      node: this.deps.node,
+      time: this.deps.clock().toISOString(),
+      schedule: (publicView(this.doc)?.schedule as Record<string, unknown> | null | undefined) ?? null,
+      scheduleError: this.docError ?? null,
+      nextRun: this.scheduler.status().nextRun ?? null,
+      saving: this.flight.current ?? null,
+      lastSuccess: newest?.manifest
+        ? { name: newest.name, kind: newest.manifest.kind, createdAt: newest.manifest.createdAt, size: newest.size }
+        : null,
+      lastFailure: history.lastFailure ?? null,
+      lastRun: history.lastRun ?? null,
+      kept: {
+        count: own.length,
+        bytes: own.reduce((sum, e) => sum + e.size, 0),
+        broken: entries.filter((e) => e.status === "broken").length,
+        withoutManifest: entries.filter((e) => e.status === "no-manifest").length,
+      },
+    };
+  }
+
+  /** The Prometheus text, with the values that depend on the directory and the timer refreshed first. */
+  async renderMetrics(): Promise<string> {
+    const entries = await this.catalog().catch(() => undefined);
+    if (entries) this.metrics.catalog(entries);
+    const next = this.scheduler.status().nextRun;
+    this.metrics.schedule(next ? new Date(next.at) : undefined, this.flight.current !== undefined);
+    return this.metrics.registry.render();
+  }
+
+  private async apply(): Promise<void> {
+    const spec = this.doc?.schedule ?? undefined;
+    await this.scheduler.configure(spec && this.doc ? { spec, since: new Date(this.doc.since) } : undefined);
+  }
+
+  /** This node's copies in its directory, oldest first. */
+  private catalog(): Promise<CatalogEntry[]> {
+    return listCatalog(this.deps.local, `node:${this.deps.node}`);
+  }
+
+  private async lastRecurringSuccess(): Promise<Date | undefined> {
+    const entries = await this.catalog();
+    const times = entries
+      .filter((e) => e.status === "ok" && e.manifest?.kind === "recurring" && e.manifest.node === this.deps.node)
+      .map((e) => Date.parse(e.manifest!.createdAt));
+    return times.length ? new Date(Math.max(...times)) : undefined;
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The agent routes for recurring snapshots and visibility (docs/design.md "Recurring snapshots, retention and
+ * visibility"). All of them sit behind the agent's mutual TLS, /metrics included.
+ */
+import { pruneNode, PruneRequest } from "./prune.js";
+import type { RecurringAgent } from "./recurring.js";
+import { readJson, sendJson, type Router } from "./http.js";
+import { SchedulePush } from "./schedule-spec.js";
+import type { PruneDeps } from "./prune.js";
+
+/** Registers GET /metrics, GET and PUT /v1/schedule, GET /v1/status and POST /v1/prune. */
+export function registerScheduleRoutes(
+  router: Router,
+  recurring: RecurringAgent,
+  deps: Omit<PruneDeps, "metrics">,
+): void {
+  router.on("GET", "/metrics", async ({ res }) => {
+    const text = await recurring.renderMetrics();
+    res.writeHead(200, {
+      "content-type": "text/plain; version=0.0.4; charset=utf-8",
+      "content-length": Buffer.byteLength(text),
+    });
+    res.end(text);
+  });
+
+  router.on("GET", "/v1/schedule", async ({ res }) => {
+    sendJson(res, 200, await recurring.view());
+  });
+
+  router.on("PUT", "/v1/schedule", async ({ req, res }) => {
+    const body = await readJson(req, SchedulePush);
+    sendJson(res, 200, await recurring.push(body));
+  });
+
+  router.on("GET", "/v1/status", async ({ res }) => {
+    sendJson(res, 200, await recurring.status());
+  });
+
+  router.on("POST", "/v1/prune", async ({ req, res }) => {
+    const body = await readJson(req, PruneRequest);
+    sendJson(res, 200, await pruneNode(body, { ...deps, metrics: recurring.metrics }));
+  });
+}

@@ -1,0 +1,130 @@
+/**
+ * What `lifeboat etcd schedule push` sends to each agent, and what the agent keeps of it in `schedule.json`
+ * (mode 0600: it holds S3 credentials and the cluster state file). Validated at the edge with one schema.
+ */
+import { z } from "zod";
+import { formatDuration, retentionPolicySchema } from "../retention/index.js";
+import { S3Settings } from "./api.js";
+import { parseCron } from "./schedule-cron.js";
+
+/** How often recurring snapshots run: a fixed interval (whole seconds, aligned to the Unix epoch) or a cron expression. */
+export const Every = z.discriminatedUnion("type", [
+  z.object({
+    type: z.literal("interval"),
+    ms: z
+      .number()
+      .int()
+      .min(1000, "the interval must be at least 1s")
+      .refine((ms) => ms % 1000 === 0, "the interval must be whole seconds"),
+  }),
+  z.object({
+    type: z.literal("cron"),
+    expression: z.string().check(
+      z.superRefine((value, ctx) => {
+        try {
+          parseCron(value);
+        } catch (err) {
+          ctx.addIssue({ code: "custom", message: (err as Error).message, input: value });
+        }
+      }),
+    ),
+  }),
+]);
+export type Every = z.infer<typeof Every>;
+
+/** Where failure (and optionally success) events go. */
+export const NotifySettings = z.object({
+  webhookUrl: z.url({ protocol: /^https?$/ }),
+  headers: z.record(z.string(), z.string()).default({}),
+  onSuccess: z.boolean().default(false),
+});
+export type NotifySettings = z.infer<typeof NotifySettings>;
+
+export const ScheduleSpec = z.object({
+  every: Every,
+  /** Upper bound of the random delay added to each run (never more than a tenth of the period). */
+  jitterMs: z.number().int().min(0).max(3_600_000).default(5000),
+  /** Applied to this node's directory after every successful run, and to S3 by the run's uploader. */
+  retention: retentionPolicySchema,
+  /** Present when recurring snapshots go to S3 too; the uploader of each run is elected through etcd. */
+  s3: S3Settings.optional(),
+  compression: z.enum(["deflate", "store"]).default("deflate"),
+  level: z.number().int().min(0).max(9).optional(),
+  retries: z.number().int().min(0).max(20).default(4),
+  retryPauseSeconds: z.number().min(0).max(600).default(15),
+  /** A run that takes longer is aborted and counts as failed (RKE's `backup_config.timeout`). */
+  timeoutSeconds: z.number().int().min(1).max(86_400).default(300),
+  /** The cluster state file (base64) as of the push, embedded in every recurring archive. */
+  stateFile: z.string().optional(),
+});
+export type ScheduleSpec = z.infer<typeof ScheduleSpec>;
+
+/** The body of `PUT /v1/schedule`: null removes the schedule (`snapshot: false`) or the notifications. */
+export const SchedulePush = z.object({
+  schedule: ScheduleSpec.nullable(),
+  notifications: NotifySettings.nullable(),
+});
+export type SchedulePush = z.infer<typeof SchedulePush>;
+
+/** `schedule.json` in the agent's folder. */
+export const ScheduleDocument = SchedulePush.extend({
+  version: z.literal(1),
+  /**
+   * When this schedule was first pushed (kept across pushes that leave it enabled). Until a recurring snapshot
+   * exists, the first run is the first slot after this instant.
+   */
+  since: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+});
+export type ScheduleDocument = z.infer<typeof ScheduleDocument>;
+
+/** The document after a push: `since` survives a re-push, so pushing never resets the timer (unlike RKE). */
+export function mergePush(
+  existing: ScheduleDocument | undefined,
+  push: SchedulePush,
+  now: Date,
+): ScheduleDocument | undefined {
+  if (!push.schedule && !push.notifications) return undefined;
+  const keepSince = existing?.schedule && push.schedule;
+  return {
+    version: 1,
+    since: keepSince ? existing.since : now.toISOString(),
+    updatedAt: now.toISOString(),
+    schedule: push.schedule,
+    notifications: push.notifications,
+  };
+}
+
+/** For messages: `every 30s`, `every 12h`, or the cron expression (evaluated in UTC). */
+export function describeEvery(every: Every): string {
+  return every.type === "interval" ? `every ${formatDuration(every.ms)}` : `cron "${every.expression}" (UTC)`;
+}
+
+/** What may be shown to an operator: no credentials, no header values, no state file. */
+export function publicView(doc: ScheduleDocument | undefined): Record<string, unknown> | null {
+  if (!doc) return null;
+  const s = doc.schedule;
+  return {
+    since: doc.since,
+    updatedAt: doc.updatedAt,
+    schedule: s
+      ? {
+          every: s.every,
+          description: describeEvery(s.every),
+          jitterMs: s.jitterMs,
+          retention: s.retention,
+          s3: s.s3 ? { endpoint: s.s3.endpoint, bucket: s.s3.bucket, folder: s.s3.folder ?? null } : null,
+          compression: s.compression,
+          timeoutSeconds: s.timeoutSeconds,
+          stateFile: s.stateFile !== undefined,
+        }
+      : null,
+    notifications: doc.notifications
+      ? {
+          webhook: new URL(doc.notifications.webhookUrl).origin,
+          headers: Object.keys(doc.notifications.headers),
+          onSuccess: doc.notifications.onSuccess,
+        }
+      : null,
+  };
+}
