@@ -374,10 +374,25 @@ lifeboat:
       "lifeboat.snapshot.retry_pause_seconds: must be a whole number >= 0",
       "lifeboat.snapshot.compression: must be one of deflate, none",
       "lifeboat.snapshot.level: must be a whole number from 0 to 9",
-      "lifeboat.schedule.cron: required",
       "lifeboat.notifications.webhook_url: required",
       "lifeboat.notifications.headers: must be a mapping of header names to values",
     ]);
+  });
+
+  void it("reads lifeboat.schedule as exactly one of cron and interval (Go duration, at least 1s)", () => {
+    const base = "nodes:\n  - address: 10.0.0.1\n    role: [etcd]\nlifeboat:\n  schedule: ";
+    assert.deepEqual(parseClusterConfig(base + "{ interval: 30m }\n", "cluster.yml").config.lifeboat.schedule, {
+      intervalMs: 30 * 60_000,
+    });
+    assert.deepEqual(parseClusterConfig(base + '{ cron: "0 */6 * * *" }\n', "cluster.yml").config.lifeboat.schedule, {
+      cron: "0 */6 * * *",
+    });
+    assert.deepEqual(issuesOf(base + "{}\n"), ["lifeboat.schedule: give exactly one of cron and interval"]);
+    assert.deepEqual(issuesOf(base + '{ cron: "0 * * * *", interval: 1h }\n'), [
+      "lifeboat.schedule: give exactly one of cron and interval",
+    ]);
+    assert.deepEqual(issuesOf(base + "{ interval: 500ms }\n"), ["lifeboat.schedule.interval: must be at least 1s"]);
+    assert.match(issuesOf(base + "{ interval: 2d }\n")[0] ?? "", /^lifeboat\.schedule\.interval: "2d" is not a Go duration/);
   });
 
   void it("reports semantic errors: etcd role, addresses, URLs, paths, duplicates, commands, endpoint", () => {

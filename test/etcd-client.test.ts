@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type Socket } from "node:net";
+import { createServer as createTlsServer } from "node:tls";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { availableEtcdSeries } from "../src/etcd/binaries.js";
 import { EtcdMemberClient } from "../src/etcd/client.js";
+import { createCA, issueCertificate } from "../src/pki/pki.js";
 import { RemoteError } from "../src/util/errors.js";
 import { runCommand } from "../src/etcd/exec.js";
 import { startEtcdCluster, type TestCluster } from "./helpers/etcd-cluster.js";
@@ -173,6 +176,28 @@ for (const series of await availableEtcdSeries()) {
       assert.equal(await m3.controller.state(), "running");
       assert.equal((await c3.health()).reachable, true);
     });
+
+    test("a member that lost its quorum is reachable but reports no leader, without waiting for alarms", async () => {
+      const [m1, m2, m3] = cluster.members;
+      assert.ok(m1 && m2 && m3);
+      const c1 = await cluster.client(m1);
+      await Promise.all([m2.controller.stop(), m3.controller.stop()]);
+      let h = await c1.health();
+      for (let i = 0; i < 100 && h.hasLeader; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        h = await c1.health();
+      }
+      assert.equal(h.reachable, true);
+      assert.equal(h.hasLeader, false);
+      assert.equal(h.leaderId, "0");
+      assert.match(h.error ?? "", /no leader/);
+      assert.equal(h.members.length, 3);
+      const started = Date.now();
+      await c1.health();
+      assert.ok(Date.now() - started < c1.timeoutMs, "health does not wait for a quorum");
+      await Promise.all([m2.controller.start(), m3.controller.start()]);
+      assert.equal((await c1.health()).hasLeader, true);
+    });
   });
 }
 
@@ -181,10 +206,13 @@ test("an endpoint that is not a URL is a UserError", async () => {
 });
 
 test("a member that never answers fails with a deadline error naming the endpoint", async (t) => {
-  const { createServer } = await import("node:net");
-  const server = createServer(() => undefined);
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => sockets.add(socket));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  t.after(() => server.close());
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
   const address = server.address();
   assert.ok(address && typeof address === "object");
   const c = await EtcdMemberClient.connect({ endpoint: `http://127.0.0.1:${address.port}`, timeoutMs: 500 });
@@ -201,4 +229,22 @@ test("a member that never answers fails with a deadline error naming the endpoin
   const h = await c.health();
   assert.equal(h.reachable, false);
   assert.match(h.error ?? "", /500 ms/);
+});
+
+test("the server certificate is checked against the endpoint's IP", async (t) => {
+  const ca = await createCA("identity-test-ca");
+  const elsewhere = await issueCertificate(ca, { commonName: "other", ips: ["127.0.0.9"], usage: ["server"] });
+  const server = createTlsServer({ cert: elsewhere.certificatePEM, key: elsewhere.keyPEM, ALPNProtocols: ["h2"] });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(() => server.close());
+  const address = server.address();
+  assert.ok(address && typeof address === "object");
+  const endpoint = `https://127.0.0.1:${address.port}`;
+  const c = await EtcdMemberClient.connect({ endpoint, tls: { caPEM: ca.certificatePEM }, timeoutMs: 2000 });
+  t.after(() => c.close());
+  await assert.rejects(c.status(), (err: unknown) => {
+    assert.ok(err instanceof RemoteError);
+    assert.match(err.message, /127\.0\.0\.1 is not in the cert's list/);
+    return true;
+  });
 });

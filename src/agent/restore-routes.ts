@@ -34,6 +34,7 @@ import { S3Settings } from "./api.js";
 import { AgentClient } from "./client.js";
 import { HttpError, readJson, sendJson, type Router, type TlsFiles } from "./http.js";
 import type { AgentDeps } from "./service.js";
+import type { SaveFlight } from "./recurring-flight.js";
 
 const Name = z.string().min(1).max(200);
 const PrepareRequest = z.object({ name: Name, s3: S3Settings.optional() });
@@ -52,14 +53,41 @@ export interface RestoreRouteDeps extends AgentDeps {
   /** This agent's own certificate, used as a client certificate to fetch from a peer agent. */
   tls: TlsFiles;
   tools: () => Promise<EtcdTools>;
+  /** The node's single save flight: held from prepare/fetch until finish or rollback, so no snapshot runs meanwhile. */
+  flight: SaveFlight;
+}
+
+/** A restore that never finishes (the CLI died) gives the flight back after this long. */
+const HOLD_MS = 2 * 3_600_000;
+
+/** Holds the save flight for the duration of a restore on this node. */
+function restoreHold(flight: SaveFlight) {
+  let held: { release: () => void; timer: NodeJS.Timeout } | undefined;
+  const drop = () => {
+    if (!held) return;
+    clearTimeout(held.timer);
+    held.release();
+    held = undefined;
+  };
+  const hold = (name: string) => {
+    if (held) return;
+    const release = flight.tryAcquire(`restore of ${name}`);
+    if (!release) throw new HttpError(409, `snapshot ${flight.current} is being saved; retry the restore when it finishes`);
+    const timer = setTimeout(drop, HOLD_MS);
+    timer.unref();
+    held = { release, timer };
+  };
+  return { hold, drop };
 }
 
 export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): void {
   const { config } = deps;
   const restoreDir = config.restoreDir;
+  const { hold, drop } = restoreHold(deps.flight);
 
   router.on("POST", "/v1/restore/prepare", async ({ req, res }) => {
     const body = await readJson(req, PrepareRequest);
+    hold(body.name);
     sendJson(res, 200, await prepare(body.name, body.s3 ? deps.makeS3(body.s3) : undefined, deps));
   });
 
@@ -73,6 +101,7 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
 
   router.on("POST", "/v1/restore/fetch", async ({ req, res }) => {
     const body = await readJson(req, FetchRequest);
+    hold(body.name);
     sendJson(res, 200, await fetchFromPeer(body, deps));
   });
 
@@ -98,12 +127,14 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
 
   router.on("POST", "/v1/restore/apply", async ({ req, res }) => {
     const body = await readJson(req, ApplyRequest);
+    hold(body.name);
     sendJson(res, 200, await apply(body, deps));
   });
 
   router.on("POST", "/v1/restore/rollback", async ({ res }) => {
     if ((await deps.member.state()) !== "stopped") await deps.member.stop();
     const result = await rollbackDataDir(restoreDir);
+    drop();
     deps.log.warn("restore rolled back", { restored: result.restored });
     sendJson(res, 200, { node: config.node, ...result });
   });
@@ -114,6 +145,7 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
     await retireRollbackRecord(restoreDir);
     await rm(extractedPath(restoreDir, body.name), { force: true });
     await rm(join(restoreDir, "download"), { recursive: true, force: true });
+    drop();
     sendJson(res, 200, { node: config.node, hooks });
   });
 

@@ -97,7 +97,7 @@ export function agentRouter(deps: AgentDeps): Router {
     sendJson(res, 200, { node: deps.config.node, removed: keys });
   });
 
-  if (deps.restore) registerRestoreRoutes(router, { ...deps, ...deps.restore });
+  if (deps.restore) registerRestoreRoutes(router, { ...deps, ...deps.restore, flight });
   if (deps.recurring) registerScheduleRoutes(router, deps.recurring, { ...deps, node: deps.config.node });
   return router;
 }

@@ -42,9 +42,9 @@ export function buildSchedulePush(
   if (!config.backup.recurring) return { schedule: null, notifications };
   const interval = flags.interval === undefined ? undefined : wholeSeconds("--interval", flags.interval, 1000);
   const every: ScheduleSpec["every"] =
-    interval === undefined && config.lifeboat.schedule
+    interval === undefined && config.lifeboat.schedule && "cron" in config.lifeboat.schedule
       ? { type: "cron", expression: config.lifeboat.schedule.cron }
-      : { type: "interval", ms: interval ?? checkInterval(config.backup.intervalMs) };
+      : { type: "interval", ms: interval ?? configuredInterval(config) };
   const snap = config.lifeboat.snapshot;
   const schedule: ScheduleSpec = {
     every,
@@ -95,6 +95,12 @@ function wholeSeconds(flag: string, text: string, min: number): number {
     );
   }
   return ms;
+}
+
+/** `lifeboat.schedule.interval` when set, else RKE's interval (`interval_hours`, or the legacy `creation`). */
+function configuredInterval(config: ClusterConfig): number {
+  const own = config.lifeboat.schedule;
+  return own && "intervalMs" in own ? own.intervalMs : checkInterval(config.backup.intervalMs);
 }
 
 function checkInterval(ms: number): number {

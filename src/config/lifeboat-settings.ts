@@ -1,4 +1,5 @@
 /** Lifeboat's cluster-wide `lifeboat:` block: validation and defaults. */
+import { parseGoDuration } from "./duration.js";
 import { isAbsolute } from "node:path";
 import { registerSecret } from "../util/redact.js";
 import { parseHttpUrl } from "./endpoints.js";
@@ -27,7 +28,10 @@ export function resolveLifeboat(raw: RawClusterLifeboat | undefined, report: Rep
   };
   if (raw?.cluster_id) settings.clusterId = raw.cluster_id;
   if (tls) settings.etcdTls = tls;
-  if (raw?.schedule) settings.schedule = { cron: cron(raw.schedule.cron, report) };
+  if (raw?.schedule) {
+    const schedule = scheduleOf(raw.schedule, report);
+    if (schedule) settings.schedule = schedule;
+  }
   if (raw?.notifications) settings.notifications = notifications(raw.notifications, report);
   return settings;
 }
@@ -53,6 +57,25 @@ function etcdTls(raw: { ca_file: string; cert_file: string; key_file: string }, 
     }
   }
   return { caFile: raw.ca_file, certFile: raw.cert_file, keyFile: raw.key_file };
+}
+
+/** Exactly one of `cron` and `interval`. */
+function scheduleOf(
+  raw: { cron?: string | undefined; interval?: string | undefined },
+  report: Report,
+): LifeboatSettings["schedule"] {
+  if ((raw.cron === undefined) === (raw.interval === undefined)) {
+    report.issues.push({ path: "lifeboat.schedule", message: "give exactly one of cron and interval" });
+    return undefined;
+  }
+  if (raw.cron !== undefined) return { cron: cron(raw.cron, report) };
+  const parsed = parseGoDuration(raw.interval ?? "");
+  if (!parsed.ok || parsed.ms < 1000) {
+    const why = parsed.ok ? "must be at least 1s" : parsed.message;
+    report.issues.push({ path: "lifeboat.schedule.interval", message: why });
+    return undefined;
+  }
+  return { intervalMs: parsed.ms };
 }
 
 /** Standard five-field cron (minute hour day-of-month month day-of-week). */

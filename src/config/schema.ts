@@ -162,7 +162,7 @@ export const ClusterLifeboatSchema = z.object({
         .optional(),
     })
     .optional(),
-  schedule: z.object({ cron: text }).optional(),
+  schedule: z.object({ cron: text.optional(), interval: text.optional() }).optional(),
   notifications: z
     .object({
       webhook_url: text,

@@ -99,7 +99,8 @@ export type LifeboatSettings = {
   etcdTls?: { caFile: string; certFile: string; keyFile: string };
   s3: { addressing: S3Addressing; proxy?: string; sessionToken?: string };
   snapshot: { retries: number; retryPauseSeconds: number; compression: "deflate" | "none"; level?: number };
-  schedule?: { cron: string };
+  /** A cron expression (UTC) or a fixed interval (Go duration, e.g. `30m`: below an hour for a tight RPO). */
+  schedule?: { cron: string } | { intervalMs: number };
   notifications?: { webhookUrl: string; headers: Record<string, string>; onSuccess: boolean };
 };
 

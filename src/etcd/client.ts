@@ -4,7 +4,9 @@
  * are RemoteErrors that name the endpoint (transient for unavailable members and deadlines).
  */
 import { Client, credentials, type ChannelCredentials, type ClientOptions } from "@grpc/grpc-js";
+import { isIP } from "node:net";
 import type { Readable } from "node:stream";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { UserError } from "../util/errors.js";
 import { toRemoteError } from "./grpc-errors.js";
 import { memberHealth, type MemberHealth } from "./health.js";
@@ -54,6 +56,7 @@ export interface MemberInfo {
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
+const IP_SNI_PLACEHOLDER = "etcd-member.invalid";
 const CHANNEL_OPTIONS: ClientOptions = {
   "grpc.max_receive_message_length": -1,
   // A member that restarts should be reachable again within a second, not after grpc's default 1-120 s backoff.
@@ -73,11 +76,14 @@ export class EtcdMemberClient {
    * (or as `reachable: false` from `health()`). Throws UserError for a malformed endpoint or TLS material.
    */
   static connect(opts: EtcdClientOptions): Promise<EtcdMemberClient> {
-    const url = parseEndpoint(opts.endpoint);
-    const creds = channelCredentials(url, opts.tls);
-    const target = `${url.hostname}:${url.port || "2379"}`;
-    const client = new Client(target, creds, CHANNEL_OPTIONS);
-    return Promise.resolve(new EtcdMemberClient(url.origin, client, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS));
+    try {
+      const url = parseEndpoint(opts.endpoint);
+      const creds = channelCredentials(url, opts.tls);
+      const client = new Client(`${url.hostname}:${url.port || "2379"}`, creds, channelOptions(url));
+      return Promise.resolve(new EtcdMemberClient(url.origin, client, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS));
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   async status(): Promise<MemberStatus> {
@@ -263,15 +269,32 @@ function parseEndpoint(endpoint: string): URL {
   return url;
 }
 
+/** The host without IPv6 brackets. */
+function hostOf(url: URL): string {
+  return url.hostname.replace(/^\[(.*)\]$/, "$1");
+}
+
+/**
+ * Node warns (DEP0123) whenever TLS SNI is an IP address, and grpc-js always sends the target host as SNI. etcd
+ * ignores SNI, so for an IP endpoint a fixed name goes out as SNI while the certificate is still checked against
+ * the IP.
+ */
+function channelOptions(url: URL): ClientOptions {
+  if (url.protocol !== "https:" || isIP(hostOf(url)) === 0) return CHANNEL_OPTIONS;
+  return { ...CHANNEL_OPTIONS, "grpc.ssl_target_name_override": IP_SNI_PLACEHOLDER };
+}
+
 function channelCredentials(url: URL, tls: EtcdClientOptions["tls"]): ChannelCredentials {
   if (url.protocol === "http:") {
     if (tls) throw new UserError(`etcd endpoint ${url.origin} is plain http but TLS material was given`);
     return credentials.createInsecure();
   }
-  if (!tls) return credentials.createSsl();
+  const host = hostOf(url);
+  const verify = { checkServerIdentity: (_sni: string, cert: PeerCertificate) => checkServerIdentity(host, cert) };
+  if (!tls) return credentials.createSsl(null, null, null, verify);
   try {
     const pem = (s: string | undefined) => (s === undefined ? null : Buffer.from(s));
-    return credentials.createSsl(Buffer.from(tls.caPEM), pem(tls.keyPEM), pem(tls.certPEM));
+    return credentials.createSsl(Buffer.from(tls.caPEM), pem(tls.keyPEM), pem(tls.certPEM), verify);
   } catch (err) {
     // The message of a key parse error can quote the key: keep only a fixed text.
     throw new UserError(`invalid TLS material for etcd endpoint ${url.origin}`, undefined, {

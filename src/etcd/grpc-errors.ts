@@ -31,7 +31,7 @@ export function toRemoteError(err: unknown, ctx: CallContext): RemoteError {
   });
 }
 
-function describeCode(code: number, ctx: CallContext): string {
+function describeCode(code: Status, ctx: CallContext): string {
   switch (code) {
     case Status.UNAVAILABLE:
       return "failed, member unavailable";

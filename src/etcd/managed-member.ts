@@ -57,6 +57,7 @@ export class ManagedMember implements MemberController {
   private restartTimer: NodeJS.Timeout | undefined;
   private backoffMs: number;
   private restartCount = 0;
+  private starting: Promise<void> | undefined;
 
   constructor(
     readonly spec: MemberSpec,
@@ -77,7 +78,15 @@ export class ManagedMember implements MemberController {
     return this.restartCount;
   }
 
-  async start(): Promise<void> {
+  /** Concurrent calls share one attempt. */
+  start(): Promise<void> {
+    this.starting ??= this.startOnce().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private async startOnce(): Promise<void> {
     this.desired = "running";
     this.clearRestart();
     const run = this.current && !this.current.exit ? this.current : await this.spawn(false);
@@ -119,15 +128,15 @@ export class ManagedMember implements MemberController {
     } finally {
       await log.close();
     }
-    const run: Run = { proc, supervised, exited: Promise.resolve({ code: null, signal: null }) };
-    run.exited = new Promise<Exit>((resolve) => {
-      const done = (exit: Exit) => {
-        run.exit ??= exit;
-        resolve(run.exit);
-      };
-      proc.once("exit", (code, signal) => done({ code, signal }));
-      proc.once("error", (error) => done({ code: null, signal: null, error }));
-    });
+    let settle: (exit: Exit) => void = () => undefined;
+    const run: Run = { proc, supervised, exited: new Promise<Exit>((resolve) => (settle = resolve)) };
+    const done = (exit: Exit) => {
+      run.exit ??= exit;
+      settle(run.exit);
+    };
+    proc.once("exit", (code, signal) => done({ code, signal }));
+    // Without a pid the binary could not be spawned at all; other errors (a failed kill) do not end the process.
+    proc.on("error", (error) => (proc.pid === undefined ? done({ code: null, signal: null, error }) : undefined));
     this.current = run;
     void run.exited.then(() => this.onExit(run));
     if (proc.pid !== undefined) await writeFileAtomic(pidFileOf(spec), `${proc.pid}\n`, 0o644);
