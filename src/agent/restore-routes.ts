@@ -72,7 +72,8 @@ function restoreHold(flight: SaveFlight) {
   const hold = (name: string) => {
     if (held) return;
     const release = flight.tryAcquire(`restore of ${name}`);
-    if (!release) throw new HttpError(409, `snapshot ${flight.current} is being saved; retry the restore when it finishes`);
+    if (!release)
+      throw new HttpError(409, `snapshot ${flight.current} is being saved; retry the restore when it finishes`);
     const timer = setTimeout(drop, HOLD_MS);
     timer.unref();
     held = { release, timer };

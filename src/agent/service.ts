@@ -70,7 +70,10 @@ export function agentRouter(deps: AgentDeps): Router {
   }
 
   router.on("GET", "/v1/snapshots", async ({ res }) => {
-    sendJson(res, 200, { node: deps.config.node, snapshots: await listCatalog(deps.local, `node:${deps.config.node}`) });
+    sendJson(res, 200, {
+      node: deps.config.node,
+      snapshots: await listCatalog(deps.local, `node:${deps.config.node}`),
+    });
   });
 
   router.on("POST", "/v1/snapshots", async (ctx) => {

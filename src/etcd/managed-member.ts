@@ -8,7 +8,7 @@
  * the spec's pid file so that an outside harness can find orphans.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { unlinkSync } from "node:fs";
+import { readFileSync, unlinkSync } from "node:fs";
 import { mkdir, open, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -89,6 +89,7 @@ export class ManagedMember implements MemberController {
   private async startOnce(): Promise<void> {
     this.desired = "running";
     this.clearRestart();
+    if (!this.current || this.current.exit) await this.stopOrphan();
     const run = this.current && !this.current.exit ? this.current : await this.spawn(false);
     if (run.readyAt !== undefined) return;
     try {
@@ -213,12 +214,32 @@ export class ManagedMember implements MemberController {
     if (run.exit) return;
     run.proc.kill("SIGTERM");
     const stopTimeoutMs = this.opts.stopTimeoutMs ?? 10_000;
-    const timer = sleep(stopTimeoutMs, "timeout" as const);
-    if ((await Promise.race([run.exited, timer])) === "timeout") {
+    // The timer is cancelled once etcd exits: left running, it would keep the agent alive for the whole timeout.
+    const cancel = new AbortController();
+    const timer = sleep(stopTimeoutMs, "timeout" as const, { signal: cancel.signal }).catch(() => "cancelled" as const);
+    const winner = await Promise.race([run.exited, timer]);
+    cancel.abort();
+    if (winner === "timeout") {
       this.log.warn("etcd ignored SIGTERM; killing it", { member: this.spec.name, stopTimeoutMs });
       run.proc.kill("SIGKILL");
     }
     await run.exited;
+  }
+
+  /**
+   * An etcd left running by an earlier agent that died without stopping it (its pid is in the pid file and it is an
+   * etcd process) is stopped before a new one starts: otherwise the new etcd fails on the busy port while the orphan
+   * answers the readiness probe, unsupervised.
+   */
+  private async stopOrphan(): Promise<void> {
+    const pid = Number((await readFile(pidFileOf(this.spec), "utf8").catch(() => "")).trim());
+    if (!Number.isInteger(pid) || pid <= 0 || pid === this.current?.proc.pid || !isEtcdProcess(pid)) return;
+    this.log.warn("stopping an etcd left running by an earlier agent", { member: this.spec.name, pid });
+    process.kill(pid, "SIGTERM");
+    const deadline = Date.now() + (this.opts.stopTimeoutMs ?? 10_000);
+    while (isEtcdProcess(pid) && Date.now() < deadline) await sleep(100);
+    if (isEtcdProcess(pid)) process.kill(pid, "SIGKILL");
+    while (isEtcdProcess(pid)) await sleep(50);
   }
 
   private async failure(run: Run, what: string): Promise<CommandFailedError> {
@@ -273,5 +294,16 @@ function removeQuietly(file: string): void {
     unlinkSync(file);
   } catch {
     // Already gone.
+  }
+}
+
+/** True when `pid` is a running etcd (guards against a recycled pid in a stale pid file). */
+function isEtcdProcess(pid: number): boolean {
+  try {
+    const status = readFileSync(`/proc/${pid}/stat`, "utf8");
+    if (/\) Z /.test(status)) return false;
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0]?.endsWith("etcd") ?? false;
+  } catch {
+    return false;
   }
 }

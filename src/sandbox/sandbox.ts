@@ -105,8 +105,8 @@ export async function sandboxDown(dirOption: string, opts: { purge?: boolean } =
   const info = await readSandbox(dir);
   let stopped = 0;
   if (info) {
-    const agentPids = info.nodes.map((n) => n.pid);
-    stopped += await terminate(agentPids, 15_000);
+    // One at a time: members stopped all at once wait for each other (leadership transfer) for several seconds.
+    for (const n of info.nodes) stopped += await terminate([n.pid], 15_000);
     stopped += await terminate([info.s3.pid], 5_000);
     const etcdPids = await Promise.all(info.nodes.map((n) => readPid(join(n.agentDir, "..", "etcd.pid"))));
     const leftovers = etcdPids.filter((p): p is number => p !== undefined && isEtcd(p));
@@ -171,10 +171,16 @@ function startChild(entry: string, args: string[], logFile: string): number {
   }
 }
 
+/** True while `pid` runs; an exited process that its parent (often init, for detached children) has not reaped yet is a
+ * zombie and counts as gone. */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
   } catch {
     return false;
   }
