@@ -392,7 +392,10 @@ lifeboat:
       "lifeboat.schedule: give exactly one of cron and interval",
     ]);
     assert.deepEqual(issuesOf(base + "{ interval: 500ms }\n"), ["lifeboat.schedule.interval: must be at least 1s"]);
-    assert.match(issuesOf(base + "{ interval: 2d }\n")[0] ?? "", /^lifeboat\.schedule\.interval: "2d" is not a Go duration/);
+    assert.match(
+      issuesOf(base + "{ interval: 2d }\n")[0] ?? "",
+      /^lifeboat\.schedule\.interval: "2d" is not a Go duration/,
+    );
   });
 
   void it("reports semantic errors: etcd role, addresses, URLs, paths, duplicates, commands, endpoint", () => {
