@@ -3,6 +3,7 @@
  * managed (the sandbox: the agent's own child process, supervised and restarted when it dies) and external
  * (operator commands; here two shell scripts that start and stop a real single-member etcd).
  */
+import { isAlive } from "../src/sandbox/sandbox.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
@@ -35,15 +36,6 @@ interface Health {
 interface ClusterHealth {
   nodes: { node: string; ok: boolean; reason?: string }[];
   healthy: number;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function readPid(file: string): Promise<number | undefined> {

@@ -3,6 +3,7 @@
  * alive while it runs, `status` describes each member, a second `up` in the same folder is refused, and `down`
  * leaves no process behind, not even an etcd whose agent was killed.
  */
+import { isAlive as isRunning } from "../src/sandbox/sandbox.js";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
@@ -12,14 +13,8 @@ import { after, before, describe, test } from "node:test";
 import type { SandboxInfo } from "../src/sandbox/sandbox.js";
 import { jsonOf, runCli } from "./helpers/cli.js";
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+/** A process that exited but is not reaped yet (a zombie under init) counts as gone, as in the sandbox itself. */
+const isAlive = isRunning;
 
 /** Every process (other than this one) whose command line mentions `text`. */
 async function processesMentioning(text: string): Promise<string[]> {

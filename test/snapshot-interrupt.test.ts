@@ -4,6 +4,7 @@
  * lists as a snapshot (a hidden `.part` file may stay), the other nodes finish, another node uploads its copy, the
  * CLI exits 3, and the restarted agent saves again. The S3 secret appears in no output and no log.
  */
+import { isAlive } from "../src/sandbox/sandbox.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -23,15 +24,6 @@ import { startTestSandbox, type TestSandbox } from "./helpers/sandbox.js";
 const SECRET = `lifeboat-test-secret-${randomBytes(8).toString("hex")}`;
 /** Enough incompressible data that the stream takes seconds on every node (deflate cannot shrink it). */
 const DATA_MIB = 24;
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 void describe("snapshot-save interrupted by a killed agent", () => {
   let sb: TestSandbox;

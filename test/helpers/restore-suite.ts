@@ -2,6 +2,7 @@
  * Whole-cluster restore against a real 3-member TLS sandbox for one etcd series: each case asserts what the
  * operator would check afterwards (keys, health, cluster ID, revision, old data kept, nothing touched on failure).
  */
+import { isAlive as alive } from "../../src/sandbox/sandbox.js";
 import assert from "node:assert/strict";
 import { chmod, copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { execFileSync } from "node:child_process";
@@ -280,15 +281,6 @@ export async function restartAgent(sb: TestSandbox, index: number): Promise<void
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error("agent did not come back");
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export { copyFile };
