@@ -14,9 +14,9 @@ import type { PruneReport } from "../src/cli/snapshot-prune.js";
 import { formatInstant } from "../src/retention/index.js";
 import { listCatalog } from "../src/snapshot/catalog.js";
 import { parseManifest, serializeManifest, type Manifest } from "../src/snapshot/manifest.js";
-import { S3Store } from "../src/store/s3.js";
+import type { S3Store } from "../src/store/s3.js";
 import { jsonOf, type CliRun } from "./helpers/cli.js";
-import { startTestSandbox, type TestSandbox } from "./helpers/sandbox.js";
+import { sandboxS3, startTestSandbox, type TestSandbox } from "./helpers/sandbox.js";
 
 const HOUR = 3_600_000;
 let sb: TestSandbox;
@@ -70,14 +70,7 @@ async function present(): Promise<Record<string, string[]>> {
 
 before(async () => {
   sb = await startTestSandbox({ nodes: 2 });
-  s3 = new S3Store({
-    endpoint: sb.info.s3.endpoint,
-    bucket: "lifeboat",
-    folder: "sandbox",
-    accessKey: "S3RVER",
-    secretKey: "S3RVER",
-    addressing: "path",
-  });
+  s3 = sandboxS3(sb.info);
   await lifeboat(["etcd", "snapshot-save", "--name", "seed"]);
   const zip = await readFile(join(nodeDir(1), "seed.zip"));
   const seed = parseManifest(await readFile(join(nodeDir(1), "seed.manifest.json"), "utf8"));

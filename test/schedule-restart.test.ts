@@ -19,23 +19,13 @@ import { readState } from "../src/config/state.js";
 import { isAlive } from "../src/sandbox/sandbox.js";
 import type { CatalogEntry } from "../src/snapshot/catalog.js";
 import { BIN, jsonOf } from "./helpers/cli.js";
-import { startTestSandbox, type TestSandbox } from "./helpers/sandbox.js";
+import { startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
 
 const SLOT_MS = 5000;
 const RKE_RECURRING = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z_etcd$/;
 
 let sb: TestSandbox;
 let agent: AgentClient;
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 const recurring = async () =>
   (await agent.json<{ snapshots: CatalogEntry[] }>("GET", "/v1/snapshots")).snapshots.filter(

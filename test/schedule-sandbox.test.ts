@@ -27,10 +27,10 @@ import { formatInstant } from "../src/retention/index.js";
 import { isAlive } from "../src/sandbox/sandbox.js";
 import { listCatalog, type CatalogEntry } from "../src/snapshot/catalog.js";
 import { parseManifest, serializeManifest, type Manifest } from "../src/snapshot/manifest.js";
-import { S3Store } from "../src/store/s3.js";
+import type { S3Store } from "../src/store/s3.js";
 import { allocateLoopbackHosts } from "../src/util/net.js";
 import { BIN, jsonOf } from "./helpers/cli.js";
-import { startTestSandbox, type TestSandbox } from "./helpers/sandbox.js";
+import { sandboxS3, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
 
 const HOOK_PORT = 8392;
 const HOOK_TOKEN = "Bearer hook-secret-5f2c9a";
@@ -72,16 +72,6 @@ async function metricsOf(i: number): Promise<Map<string, number>> {
     if (m && !line.startsWith("#")) out.set(m[1]!, Number(m[2]));
   }
   return out;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(250);
-  }
 }
 
 /**
@@ -161,14 +151,7 @@ before(async () => {
   assert.ok(state);
   const tls = cliTls(state);
   agents = sb.info.nodes.map((n) => new AgentClient({ endpoint: `${n.host}:7443`, tls }));
-  s3 = new S3Store({
-    endpoint: sb.info.s3.endpoint,
-    bucket: "lifeboat",
-    folder: "sandbox",
-    accessKey: "S3RVER",
-    secretKey: "S3RVER",
-    addressing: "path",
-  });
+  s3 = sandboxS3(sb.info);
   await cli(["etcd", "snapshot-save", "--name", "seed"]);
   const seed = (await catalogOf(0)).find((e) => e.name === "seed");
   assert.ok(seed?.manifest);

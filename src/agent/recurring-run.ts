@@ -6,6 +6,7 @@
  *   uploaded and the upload verified -> record the outcome (history, metrics, webhook).
  * A failed run prunes nothing anywhere (rancher/rancher#18548), and never throws.
  */
+import { saveOptions } from "./save-options.js";
 import type { RetentionPolicy } from "../retention/index.js";
 import { listCatalog } from "../snapshot/catalog.js";
 import { executePrune, planPrune } from "../snapshot/prune.js";
@@ -96,18 +97,7 @@ async function save(job: ScheduleJob, remote: Store | undefined, deps: Recurring
   const { spec } = job;
   const signal = AbortSignal.any([job.signal, AbortSignal.timeout(spec.timeoutSeconds * 1000)]);
   return saveSnapshot(
-    {
-      name: job.name,
-      kind: "recurring",
-      node: deps.node,
-      stateFile: spec.stateFile === undefined ? undefined : Buffer.from(spec.stateFile, "base64"),
-      compression: spec.compression,
-      level: spec.level,
-      retries: spec.retries,
-      retryPauseMs: spec.retryPauseSeconds * 1000,
-      toolVersion: deps.version,
-      signal,
-    },
+    saveOptions(spec, { name: job.name, kind: "recurring", node: deps.node, version: deps.version, signal }),
     { source: deps.etcd, local: deps.local, remote, log: deps.log, clock: deps.clock, sleep: deps.sleep },
   );
 }

@@ -2,6 +2,7 @@
  * The agent's operations, one handler each, wired to a Router. State that matters (snapshots, the member's
  * data) lives on disk and in etcd; the only in-memory state is the single-flight flag for snapshot saves.
  */
+import { saveOptions } from "./save-options.js";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -117,34 +118,27 @@ async function streamSave(ctx: RequestContext, body: SaveRequest, deps: AgentDep
   let lastProgress = 0;
   const startedAt = deps.clock();
   try {
-    const result = await saveSnapshot(
-      {
-        name: body.name,
-        kind: body.kind,
-        node: deps.config.node,
-        stateFile: body.stateFile === undefined ? undefined : Buffer.from(body.stateFile, "base64"),
-        compression: body.compression,
-        level: body.level,
-        retries: body.retries,
-        retryPauseMs: body.retryPauseSeconds * 1000,
-        toolVersion: deps.version,
-        signal: abort.signal,
+    const run = {
+      name: body.name,
+      kind: body.kind,
+      node: deps.config.node,
+      version: deps.version,
+      signal: abort.signal,
+    };
+    const result = await saveSnapshot(saveOptions(body, run), {
+      source: deps.etcd,
+      local: deps.local,
+      remote: body.s3 ? deps.makeS3(body.s3) : undefined,
+      log: deps.log.child({ snapshot: body.name }),
+      clock: deps.clock,
+      sleep: deps.sleep,
+      onProgress: (bytes) => {
+        const now = Date.now();
+        if (now - lastProgress < 250) return;
+        lastProgress = now;
+        emit({ type: "progress", bytes });
       },
-      {
-        source: deps.etcd,
-        local: deps.local,
-        remote: body.s3 ? deps.makeS3(body.s3) : undefined,
-        log: deps.log.child({ snapshot: body.name }),
-        clock: deps.clock,
-        sleep: deps.sleep,
-        onProgress: (bytes) => {
-          const now = Date.now();
-          if (now - lastProgress < 250) return;
-          lastProgress = now;
-          emit({ type: "progress", bytes });
-        },
-      },
-    );
+    });
     emit({ type: "result", result });
     deps.recurring?.observeSave(body.name, body.kind, { ok: true, result, startedAt });
   } catch (err) {

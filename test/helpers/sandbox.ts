@@ -10,6 +10,7 @@ import { EtcdMemberClient } from "../../src/etcd/client.js";
 import { CA_CERT_NAME, lookupCert, NODE_CERT_NAME, readState } from "../../src/config/state.js";
 import { statePathFor } from "../../src/config/cluster.js";
 import { jsonOf, runCli, type CliRun } from "./cli.js";
+import { S3Store } from "../../src/store/s3.js";
 
 export interface TestSandbox {
   dir: string;
@@ -58,6 +59,33 @@ export async function startTestSandbox(opts: { nodes?: number; series?: string }
       if (down.code !== 0) throw new Error(`sandbox down failed: ${down.stderr}`);
     },
   };
+}
+
+/** Polls `probe` every 200 ms until it yields a value (not undefined/false); fails naming `what` after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false>,
+  timeoutMs = 45_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe().catch(() => undefined);
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The sandbox's S3 folder as a store (s3rver accepts any secret with its access key). */
+export function sandboxS3(info: SandboxInfo): S3Store {
+  return new S3Store({
+    endpoint: info.s3.endpoint,
+    bucket: "lifeboat",
+    folder: "sandbox",
+    accessKey: "S3RVER",
+    secretKey: "S3RVER",
+    addressing: "path",
+  });
 }
 
 export async function readText(path: string): Promise<string> {
