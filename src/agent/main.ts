@@ -9,7 +9,8 @@ import { findEtcdTools } from "../etcd/binaries.js";
 import { EtcdMemberClient } from "../etcd/client.js";
 import { ExternalMember, ManagedMember, type MemberController } from "../etcd/member.js";
 import { LocalStore } from "../store/local.js";
-import { S3Store } from "../store/s3.js";
+import { lazyStore } from "../store/lazy.js";
+import type { Store } from "../store/store.js";
 import { registerSecret } from "../util/redact.js";
 import type { Logger } from "../util/log.js";
 import type { S3Settings } from "./api.js";
@@ -83,11 +84,16 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
   return { config, server, stop };
 }
 
-function s3Store(settings: S3Settings): S3Store {
+/** S3 for one request or schedule; the SDK is loaded only when a store is first used. */
+function s3Store(settings: S3Settings): Store {
   registerSecret(settings.secretKey);
   registerSecret(settings.accessKey);
   registerSecret(settings.sessionToken);
-  return new S3Store(settings);
+  const folder = settings.folder ? `/${settings.folder}` : "";
+  return lazyStore("s3", `s3://${settings.bucket}${folder} (${settings.endpoint})`, async () => {
+    const { S3Store } = await import("../store/s3.js");
+    return new S3Store(settings);
+  });
 }
 
 async function memberController(config: AgentConfig, log: Logger): Promise<MemberController> {

@@ -3,8 +3,8 @@
  * failure after it rolls every node back to its old data directory and restarts the old cluster.
  *
  *   distribute  the server node's prepared file is fetched by every other node (trailer + sha256 checked)
- *   checksum    every node re-hashes its copy: all must be byte-identical, or stop naming the node that differs
- *   stop        every member stops
+ *   checksum    every copy's digest (fetches hash what they write): all must be identical, or stop naming the node
+ *   stop        every member stops, one after another
  *   rebuild     every node restores into a new directory and swaps it in (old one kept)
  *   start       every member starts; wait until all are up with one leader, a new cluster ID, revision >= snapshot's
  *   finish      post-restore hooks on every node
@@ -77,14 +77,19 @@ export class RestoreFailedError extends UserError {
 export async function distributeAndCompare(plan: RestorePlan, sha256: string, deps: ApplyDeps): Promise<void> {
   const server = deps.nodes.find((n) => n.name === plan.server);
   if (!server) throw new Error(`the serving node ${plan.server} is not part of the restore`);
-  deps.phase(`distribute: every node fetches the snapshot from ${server.name}`);
-  await untouched(() =>
-    Promise.all(deps.nodes.filter((n) => n !== server).map((n) => n.fetch(plan.name, server.agent, sha256))),
+  deps.phase(`distribute: every node fetches the snapshot from ${server.name} and hashes what it wrote`);
+  const fetched = await untouched(() =>
+    Promise.all(
+      deps.nodes
+        .filter((n) => n !== server)
+        .map(async (n) => ({ node: n.name, digest: await n.fetch(plan.name, server.agent, sha256) })),
+    ),
   );
-  deps.phase("checksum: every node re-hashes its copy");
-  const digests = await untouched(() =>
-    Promise.all(deps.nodes.map(async (n) => ({ node: n.name, digest: await n.digest(plan.name) }))),
-  );
+  deps.phase("checksum: every node's copy against the snapshot's digest");
+  // Each fetch hashed the bytes as it wrote them; the serving node's copy is re-hashed here. Every node hashes its
+  // copy from disk once more right before it rebuilds (apply), so nothing is restored from bytes that changed since.
+  const own = await untouched(async () => ({ node: server.name, digest: await server.digest(plan.name) }));
+  const digests = [own, ...fetched];
   const differ = digests.filter((d) => d.digest.sha256 !== sha256);
   if (differ.length) {
     const list = differ.map((d) => `${d.node} has sha256:${d.digest.sha256}`).join(", ");
@@ -98,7 +103,7 @@ export async function distributeAndCompare(plan: RestorePlan, sha256: string, de
 export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: ApplyDeps): Promise<ApplyResult> {
   deps.phase("stop every member");
   try {
-    await everyNode(deps.nodes, (n) => n.stopMember());
+    await stopOneByOne(deps.nodes);
     deps.phase("rebuild every data directory from the snapshot (old ones kept)");
     const applied = await everyNode(deps.nodes, async (n) => {
       const r = await n.apply({
@@ -123,6 +128,16 @@ export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: Ap
     const rollback = await rollbackAll(deps);
     throw new RestoreFailedError(`restore failed: ${describeError(err)}; ${rollback}`, { cause: err });
   }
+}
+
+/**
+ * Members stopped all at once wait on each other while shutting down (several seconds each); one after another,
+ * each stops in about a second. A failure still stops the rest before it is reported.
+ */
+async function stopOneByOne(nodes: readonly RestoreNode[]): Promise<void> {
+  const failed: string[] = [];
+  for (const n of nodes) await n.stopMember().catch((err: unknown) => failed.push(`${n.name}: ${describeError(err)}`));
+  if (failed.length) throw new Error(failed.join("; "));
 }
 
 /**
