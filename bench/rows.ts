@@ -1,0 +1,95 @@
+/** The table's rows: each case's series turned into ratios against its baseline and judged against issue 6's targets. */
+import { formatSize } from "./lib/args.js";
+import { compareRow, figureRow, sequence, type Row, type Series, type Target } from "./lib/results.js";
+import type { ListSeries } from "./cases/list.js";
+import type { RestoreSeries } from "./cases/restore.js";
+import type { SaveSubject } from "./cases/save.js";
+
+const MIB = 1024 ** 2;
+
+export const TARGETS = {
+  save: { max: 1.25, text: "<= 1.25x" },
+  rke: { max: 0.6, text: "<= 0.6x" },
+  s3: { max: 1.3, text: "<= 1.3x" },
+  memory: { max: 160 * MIB, text: "<= 160 MiB" },
+  flat: { max: 1.1, text: "<= 1.10x (flat)" },
+  restore: { max: 1.5, text: "<= 1.5x" },
+} satisfies Record<string, Target>;
+
+export function saveRows(s: Partial<Record<SaveSubject, Series>>): Row[] {
+  const rows: Row[] = [];
+  const { "lifeboat-local": local, "lifeboat-s3": s3, etcdctl, zip } = s;
+  if (local && etcdctl) {
+    rows.push(compareRow("1", "Save, local only, wall time", "wallMs", local, etcdctl, TARGETS.save));
+  }
+  for (const series of [local, s3]) {
+    if (series) rows.push(figureRow("1", `Agent CPU time (all threads) during ${series.label}`, "agentCpuMs", series));
+  }
+  if (local && etcdctl && zip) {
+    const rke = sequence("etcdctl snapshot save, then zip", etcdctl, zip);
+    rows.push(compareRow("2", "Save vs RKE's pipeline, wall time", "wallMs", local, rke, TARGETS.rke));
+  }
+  if (local && s3) {
+    rows.push(compareRow("3", "Save + S3 upload vs local only, wall time", "wallMs", s3, local, TARGETS.s3));
+  }
+  for (const series of [local, s3]) {
+    if (series) rows.push(figureRow("4", `Agent peak RSS during ${series.label}`, "agentRss", series, TARGETS.memory));
+  }
+  const idle = s3 ?? local;
+  if (idle) rows.push(figureRow("4", "Agent RSS before a save (idle)", "agentStartRss", idle));
+  for (const series of [local, s3]) {
+    if (series) rows.push(figureRow("4", `CLI peak RSS during ${series.label}`, "peakRss", series));
+  }
+  if (etcdctl) rows.push(figureRow("4", "etcdctl peak RSS (for scale)", "peakRss", etcdctl));
+  return rows;
+}
+
+/** Median output size of each save subject, for the notes: what each pipeline leaves on disk. */
+export function sizeNotes(s: Partial<Record<SaveSubject, Series>>): string[] {
+  const sizes = Object.entries(s).map(([k, v]) => {
+    const bytes = [...v.runs.map((r) => r.bytes ?? 0)].sort((a, b) => a - b)[v.runs.length >> 1] ?? 0;
+    return `${k} ${(bytes / MIB).toFixed(1)} MiB`;
+  });
+  return sizes.length ? [`Output sizes (archive, or etcdctl's file): ${sizes.join(", ")}.`] : [];
+}
+
+export function memoryAtRows(big: Series, main: Series, bigDb: number, mainDb: number): Row[] {
+  const bigLabelled = { ...big, label: `lifeboat-s3 at ${formatSize(bigDb)}` };
+  const mainLabelled = { ...main, label: `lifeboat-s3 at ${formatSize(mainDb)}` };
+  return [
+    figureRow("4", `Agent peak RSS during a save at ${formatSize(bigDb)}`, "agentRss", bigLabelled, TARGETS.memory),
+    compareRow("4", "Agent peak RSS, larger DB vs default DB", "agentRss", bigLabelled, mainLabelled, TARGETS.flat),
+  ];
+}
+
+export function listRows(list: ListSeries[]): Row[] {
+  return list.map((l) =>
+    compareRow(
+      "6",
+      `Listing ${l.count} snapshots in S3, wall time`,
+      "wallMs",
+      l.lifeboat,
+      l.bare,
+      undefined,
+      "reported",
+    ),
+  );
+}
+
+export function restoreRows(r: RestoreSeries): Row[] {
+  if (!r.lifeboat) {
+    return [
+      figureRow(
+        "5",
+        "3-member restore from S3, wall time",
+        "wallMs",
+        r.floor,
+        undefined,
+        "floor only: no restore command yet",
+      ),
+    ];
+  }
+  return [
+    compareRow("5", "3-member restore from S3 vs floor, wall time", "wallMs", r.lifeboat, r.floor, TARGETS.restore),
+  ];
+}
