@@ -127,6 +127,7 @@ async function restore(
     sleep: (ms: number) => sleep(ms),
     healthTimeoutMs: (options.timeout ?? config.backup.timeoutSeconds) * 1000,
     oldClusterId: health.find((h) => h.clusterId)?.clusterId,
+    leader: health.find((h) => h.isLeader)?.node,
   };
   await distributeAndCompare(plan, prepared.sha256, applyDeps);
   await confirm(plan, options, deps);

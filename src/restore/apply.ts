@@ -56,6 +56,8 @@ export interface ApplyDeps {
   healthTimeoutMs: number;
   /** The cluster ID before the restore, when known: the restored cluster must have a different one. */
   oldClusterId?: string | undefined;
+  /** The current leader, stopped first: a leader stopped after its followers waits out etcd's request timeout. */
+  leader?: string | undefined;
 }
 
 export interface ApplyResult {
@@ -103,7 +105,7 @@ export async function distributeAndCompare(plan: RestorePlan, sha256: string, de
 export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: ApplyDeps): Promise<ApplyResult> {
   deps.phase("stop every member");
   try {
-    await stopOneByOne(deps.nodes);
+    await stopOneByOne(leaderFirst(deps.nodes, deps.leader));
     deps.phase("rebuild every data directory from the snapshot (old ones kept)");
     const applied = await everyNode(deps.nodes, async (n) => {
       const r = await n.apply({
@@ -128,6 +130,10 @@ export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: Ap
     const rollback = await rollbackAll(deps);
     throw new RestoreFailedError(`restore failed: ${describeError(err)}; ${rollback}`, { cause: err });
   }
+}
+
+function leaderFirst(nodes: readonly RestoreNode[], leader: string | undefined): RestoreNode[] {
+  return [...nodes].sort((a, b) => Number(b.name === leader) - Number(a.name === leader));
 }
 
 /**

@@ -76,6 +76,9 @@ export async function sandboxUp(options: SandboxOptions, hooks: SandboxHooks): P
     entry,
     ["sandbox", "s3-server", "--host", s3Host, "--port", String(PORTS.s3), "--data", s3Dir],
     join(dir, "s3.log"),
+    // s3rver encrypts list continuation tokens with DES, which OpenSSL 3 keeps in its legacy provider: without it,
+    // every listing past 1,000 keys fails with a 500.
+    ["--openssl-legacy-provider"],
   );
   const agentDirOf = (member: string) => join(dir, "nodes", member.replace(/^etcd-/, ""), "agent");
   await hooks.prepareAgents(configPath, agentDirOf);
@@ -159,10 +162,13 @@ lifeboat:
 `;
 }
 
-function startChild(entry: string, args: string[], logFile: string): number {
+function startChild(entry: string, args: string[], logFile: string, nodeFlags: string[] = []): number {
   const fd = openSync(logFile, "a", 0o600);
   try {
-    const child = spawn(process.execPath, [entry, ...args], { detached: true, stdio: ["ignore", fd, fd] });
+    const child = spawn(process.execPath, [...nodeFlags, entry, ...args], {
+      detached: true,
+      stdio: ["ignore", fd, fd],
+    });
     child.unref();
     if (child.pid === undefined) throw new Error(`could not start ${args.join(" ")}`);
     return child.pid;

@@ -27,7 +27,11 @@ export class StreamDigest {
   private partBytes = 0;
   private readonly parts: Buffer[] = [];
 
-  constructor(private readonly partSize: number) {}
+  /** `hash: false` only counts bytes (a local write needs the size, not digests: each costs a pass over the data). */
+  constructor(
+    private readonly partSize: number,
+    private readonly opts: { hash: boolean } = { hash: true },
+  ) {}
 
   get bytes(): number {
     return this.size;
@@ -35,6 +39,7 @@ export class StreamDigest {
 
   update(chunk: Uint8Array): void {
     this.size += chunk.byteLength;
+    if (!this.opts.hash) return;
     this.md5.update(chunk);
     this.sha256.update(chunk);
     let offset = 0;

@@ -41,7 +41,7 @@ export class LocalStore implements Store {
     const target = this.pathOf(key);
     const { signal } = opts;
     await mkdir(dirname(target), { recursive: true, mode: 0o700 });
-    const digest = new StreamDigest(Number.MAX_SAFE_INTEGER);
+    const digest = new StreamDigest(Number.MAX_SAFE_INTEGER, { hash: false });
     const beforeCommit = () => {
       if (signal?.aborted) throw abortError(signal);
     };
