@@ -77,7 +77,8 @@ export async function runDemo(options: { keep: boolean; etcdSeries?: string }, d
 async function disaster(configPath: string, deps: CliDeps): Promise<void> {
   const cluster = await openCluster(configPath, deps.out);
   try {
-    await Promise.all(cluster.agents.map(({ client }) => client.json("POST", "/v1/member/stop", undefined, 60_000)));
+    // One at a time: members stopped together wait on each other for seconds (see docs/design.md R4).
+    for (const { client } of cluster.agents) await client.json("POST", "/v1/member/stop", undefined, 60_000);
     for (const [i, { node }] of cluster.agents.entries()) {
       await rm(node.dataDir, { recursive: true, force: true });
       if (i > 0) await rm(node.snapshotDir, { recursive: true, force: true });
