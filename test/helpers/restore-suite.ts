@@ -193,6 +193,44 @@ function cases(series: string): void {
     const dirs = await readdir(nodeDir(0));
     assert.ok(!dirs.some((d) => d.includes(".restore-")), `no staging dir left: ${dirs.join(", ")}`);
   });
+
+  test(`${series}: a member that fails to come up after the rebuild leads to a clean rollback`, async () => {
+    const etcd = await sb.etcd(0);
+    await etcd.put("/start-marker", "old-cluster");
+    const idBefore = (await health()).nodes[0]?.clusterId;
+    // Fault injection on node3 only: its etcd refuses to start while a restore is being applied on that node (the
+    // rollback record exists), as a member with a bad disk or a wrong flag would; after the rollback it starts again.
+    const real = await findEtcdTools({ series });
+    const bin = join(sb.dir, "cannot-start-bin");
+    await mkdir(bin, { recursive: true });
+    for (const tool of ["etcdutl", "etcdctl"] as const) if (real[tool]) await symlink(real[tool], join(bin, tool));
+    const record = join(nodeDir(2), "restore", "rollback.json");
+    const wrapper = `#!/bin/sh
+if [ -e "${record}" ]; then echo "member cannot start (simulated)" >&2; exit 1; fi
+exec ${real.etcd} "$@"
+`;
+    await writeFile(join(bin, "etcd"), wrapper);
+    await chmod(join(bin, "etcd"), 0o755);
+    const node = sb.info.nodes[2]!;
+    const agentJson = join(node.agentDir, "agent.json");
+    const cfg = JSON.parse(await readFile(agentJson, "utf8")) as { etcd: { managed: { binaryDir?: string } } };
+    cfg.etcd.managed.binaryDir = bin;
+    await writeFile(agentJson, JSON.stringify(cfg));
+    await restartAgent(sb, 2);
+    const run = await restore(["--name", "snap1"]);
+    assert.equal(run.code, 5, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stderr, /member cannot start \(simulated\)/);
+    assert.match(run.stderr, /rolled back: every node has its old data and its member was restarted/);
+    const h = await health();
+    assert.equal(h.healthy, 3, JSON.stringify(h));
+    assert.equal(h.nodes[0]?.clusterId, idBefore, "the old cluster is back");
+    for (const i of [0, 1, 2]) assert.equal(await (await sb.etcd(i)).get("/start-marker"), "old-cluster");
+    const failed = await readdir(nodeDir(2));
+    assert.ok(
+      failed.some((d) => d.includes(".failed-")),
+      `the restored data is kept for diagnosis: ${failed.join(", ")}`,
+    );
+  });
 }
 
 /** Cases that need a second cluster: verify, and a restore onto other nodes (new addresses) from one archive. */
