@@ -176,4 +176,16 @@ void describe("cli: help and unknown flags", () => {
       assert.match(run.stderr, message);
     });
   });
+
+  void test("a restore refuses, before touching anything, an external member without start and stop commands", async () => {
+    const own = await mkdtemp(join(tmpdir(), "lifeboat-cli-external-"));
+    after(() => rm(own, { recursive: true, force: true }));
+    const path = join(own, "external.yml");
+    const yml = ["nodes:", "  - address: 127.0.0.1", "    role: [etcd]", "    lifeboat: { agent: 127.0.0.1:1 }", ""];
+    await writeFile(path, yml.join("\n"));
+    const run = await runCli(["etcd", "snapshot-restore", "--config", path, "--name", "snap", "--yes"]);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /nodes\[0\]\.lifeboat\.etcd: start_command and stop_command are required to restore/);
+    assert.doesNotMatch(run.stderr, /\[restore\]|cannot reach agent/, "refused before any agent was asked");
+  });
 });

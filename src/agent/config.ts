@@ -39,8 +39,9 @@ export const AgentConfigSchema = z.object({
       .optional(),
     external: z
       .object({
-        startCommand: z.string().min(1, "required in external mode"),
-        stopCommand: z.string().min(1, "required in external mode"),
+        /** Empty when cluster.yml sets none: snapshots work, start/stop (and so restore) are refused. */
+        startCommand: z.string(),
+        stopCommand: z.string(),
         /** Exits 0 while the member runs; default: a TCP probe of the client URL. */
         statusCommand: z.string().optional(),
         /** Where etcdutl/etcdctl live for restores (default: Lifeboat's etcd cache, then PATH). */

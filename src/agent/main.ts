@@ -101,7 +101,11 @@ async function memberController(config: AgentConfig, log: Logger): Promise<Membe
   if (etcd.mode === "external") {
     if (!etcd.external) throw new Error("agent.json: etcd.external is required in external mode");
     const { startCommand, stopCommand, statusCommand } = etcd.external;
-    return new ExternalMember({ startCommand, stopCommand, statusCheck: statusCommand ?? tcpProbe(etcd.clientUrl) });
+    return new ExternalMember({
+      startCommand: startCommand || refuse("start_command"),
+      stopCommand: stopCommand || refuse("stop_command"),
+      statusCheck: statusCommand ?? tcpProbe(etcd.clientUrl),
+    });
   }
   if (!etcd.managed) throw new Error("agent.json: etcd.managed is required in managed mode");
   const m = etcd.managed;
@@ -130,6 +134,11 @@ async function memberController(config: AgentConfig, log: Logger): Promise<Membe
     tools,
     log,
   );
+}
+
+/** The command used when cluster.yml gives none: it fails, saying which key to set. */
+function refuse(key: string): string {
+  return `echo "lifeboat: this node has no lifeboat.etcd.${key} in cluster.yml (external mode)" >&2; exit 2`;
 }
 
 /** A status check for external mode: the member runs while its client port accepts connections. */
