@@ -3,7 +3,7 @@
  * the member that was chosen, and a status must describe that member. Every unary call has a deadline; failures
  * are RemoteErrors that name the endpoint (transient for unavailable members and deadlines).
  */
-import { Client, credentials, type ChannelCredentials, type ClientOptions } from "@grpc/grpc-js";
+import { Client, connectivityState, credentials, type ChannelCredentials, type ClientOptions } from "@grpc/grpc-js";
 import { isIP } from "node:net";
 import type { Readable } from "node:stream";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
@@ -57,6 +57,9 @@ export interface MemberInfo {
 
 const DEFAULT_TIMEOUT_MS = 5000;
 const IP_SNI_PLACEHOLDER = "etcd-member.invalid";
+/** How long a call waits for a channel in backoff to reconnect before trying anyway. */
+const RECONNECT_WAIT_MS = 1500;
+
 const CHANNEL_OPTIONS: ClientOptions = {
   "grpc.max_receive_message_length": -1,
   // A member that restarts should be reachable again within a second, not after grpc's default 1-120 s backoff.
@@ -203,7 +206,19 @@ export class EtcdMemberClient {
     this.grpc.close();
   }
 
-  private unary<K extends keyof Rpc>(name: K, req: Rpc[K][0], what: string): Promise<Rpc[K][1]> {
+  /**
+   * After the member was down, the channel sits in reconnect backoff and a call would fail at once with the old
+   * ECONNREFUSED although the member is back. Kick the channel and give it a moment (bounded) to connect first.
+   */
+  private async connected(): Promise<void> {
+    const channel = this.grpc.getChannel();
+    if (channel.getConnectivityState(true) === connectivityState.READY) return;
+    const waitMs = Math.min(this.timeoutMs, RECONNECT_WAIT_MS);
+    await new Promise<void>((resolve) => this.grpc.waitForReady(Date.now() + waitMs, () => resolve()));
+  }
+
+  private async unary<K extends keyof Rpc>(name: K, req: Rpc[K][0], what: string): Promise<Rpc[K][1]> {
+    await this.connected();
     const m = method(name);
     const ctx = { endpoint: this.endpoint, what, timeoutMs: this.timeoutMs };
     return new Promise((resolve, reject) => {
