@@ -33,12 +33,7 @@ function cases(series: string): void {
   const health = async () => jsonOf<Health>(await sb.cli(["-o", "json", "etcd", "health", "-c", sb.config]));
   const count = async (prefix: string) => (await sb.etcd(0)).count(prefix);
   const restore = (args: string[]) =>
-    // A failed start can take etcd's 60 s start timeout plus the rollback; under a full test run that passes 120 s.
-    sb.cli(
-      ["-o", "json", "etcd", "snapshot-restore", "-c", sb.config, "--yes", "--timeout", "60", ...args],
-      undefined,
-      300_000,
-    );
+    sb.cli(["-o", "json", "etcd", "snapshot-restore", "-c", sb.config, "--yes", "--timeout", "60", ...args]);
 
   before(async () => {
     sb = await startTestSandbox({ series });

@@ -17,8 +17,7 @@ export interface TestSandbox {
   info: SandboxInfo;
   config: string;
   /** Runs `lifeboat <args>`; `--config` is NOT added automatically. */
-  /** `timeoutMs` bounds the whole command (default 120 s); a restore on a loaded machine may need longer. */
-  cli(args: readonly string[], env?: NodeJS.ProcessEnv, timeoutMs?: number): Promise<CliRun>;
+  cli(args: readonly string[], env?: NodeJS.ProcessEnv): Promise<CliRun>;
   /** An etcd client (kube-node certificate) bound to member `index` (0-based, cluster.yml order). */
   etcd(index: number): Promise<EtcdMemberClient>;
   down(): Promise<void>;
@@ -38,7 +37,7 @@ export async function startTestSandbox(opts: { nodes?: number; series?: string }
     dir,
     info,
     config: info.configPath,
-    cli: (a, env, timeoutMs) => runCli(a, { ...(env ? { env } : {}), ...(timeoutMs ? { timeoutMs } : {}) }),
+    cli: (a, env) => runCli(a, env ? { env } : {}),
     etcd: async (index) => {
       const state = await readState(statePathFor(info.configPath));
       const ca = state && lookupCert(state, CA_CERT_NAME);
