@@ -176,7 +176,12 @@ function cases(series: string): void {
       await writeFile(join(broken, tool), script);
       await chmod(join(broken, tool), 0o755);
     }
-    await runAgentWithBinaries(sb, 2, broken);
+    const node = sb.info.nodes[2]!;
+    const agentJson = join(node.agentDir, "agent.json");
+    const cfg = JSON.parse(await readFile(agentJson, "utf8")) as { etcd: { managed: { binaryDir?: string } } };
+    cfg.etcd.managed.binaryDir = broken;
+    await writeFile(agentJson, JSON.stringify(cfg));
+    await restartAgent(sb, 2);
     const run = await restore(["--name", "snap1"]);
     assert.equal(run.code, 5, `${run.stdout}\n${run.stderr}`);
     assert.match(run.stderr, /no space left on device \(simulated\)/);
@@ -206,7 +211,12 @@ exec ${real.etcd} "$@"
 `;
     await writeFile(join(bin, "etcd"), wrapper);
     await chmod(join(bin, "etcd"), 0o755);
-    await runAgentWithBinaries(sb, 2, bin);
+    const node = sb.info.nodes[2]!;
+    const agentJson = join(node.agentDir, "agent.json");
+    const cfg = JSON.parse(await readFile(agentJson, "utf8")) as { etcd: { managed: { binaryDir?: string } } };
+    cfg.etcd.managed.binaryDir = bin;
+    await writeFile(agentJson, JSON.stringify(cfg));
+    await restartAgent(sb, 2);
     const run = await restore(["--name", "snap1"]);
     assert.equal(run.code, 5, `${run.stdout}\n${run.stderr}`);
     assert.match(run.stderr, /member cannot start \(simulated\)/);
@@ -282,15 +292,6 @@ function elsewhereCases(series: string): void {
     );
     assert.match(run.stderr, /another CA/, "the archived state (first cluster's CA) is kept aside, not installed");
   });
-}
-
-/** Points one managed agent at another etcd binary folder (fault injection) and restarts it. */
-async function runAgentWithBinaries(sb: TestSandbox, index: number, binaryDir: string): Promise<void> {
-  const agentJson = join(sb.info.nodes[index]!.agentDir, "agent.json");
-  const cfg = JSON.parse(await readFile(agentJson, "utf8")) as { etcd: { managed: { binaryDir?: string } } };
-  cfg.etcd.managed.binaryDir = binaryDir;
-  await writeFile(agentJson, JSON.stringify(cfg));
-  await restartAgent(sb, index);
 }
 
 /** Restarts one agent of the sandbox (SIGTERM, then start it again detached) and waits until it answers. */
