@@ -15,7 +15,6 @@ import { SnapshotVerifier, verifySnapshotFile } from "../archive/trailer.js";
 import { findEtcdTools, type EtcdTools } from "../etcd/binaries.js";
 import { runShell, lastLines } from "../etcd/exec.js";
 import { restoreSnapshotToDir, supportsBumpRevision } from "../etcd/restore-tool.js";
-import { fetchManifest } from "../snapshot/catalog.js";
 import { archiveKey, manifestKey, parseManifest, type Manifest } from "../snapshot/manifest.js";
 import {
   exists,
@@ -249,7 +248,10 @@ async function downloadFromS3(name: string, s3: Store, deps: RestoreRouteDeps) {
 
 async function readRemoteManifest(s3: Store, key: string): Promise<Manifest | undefined> {
   try {
-    const parsed = await fetchManifest(s3, key);
+    const stream = await s3.get(key);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+    const parsed = parseManifest(Buffer.concat(chunks).toString("utf8"));
     return parsed.ok ? parsed.manifest : undefined;
   } catch (err) {
     if (err instanceof NotFoundError) return undefined;

@@ -11,8 +11,8 @@ import { applyS3Flags, missingEtcdControl, type ClusterConfig, type S3Flags } fr
 import { buildRestorePlan, formatPlan, type Preflight, type RestorePlan, type RestoreSource } from "../restore/plan.js";
 import { distributeAndCompare, rebuildCluster, rollbackAll, untouched, type RestoreNode } from "../restore/apply.js";
 import type { ClusterState } from "../config/state.js";
-import { fetchManifest, type CatalogEntry } from "../snapshot/catalog.js";
-import { archiveKey, manifestKey, type Manifest } from "../snapshot/manifest.js";
+import type { CatalogEntry } from "../snapshot/catalog.js";
+import { archiveKey, manifestKey, parseManifest, type Manifest } from "../snapshot/manifest.js";
 import { ConfigError, describeError, ExitCode, NotFoundError, UserError } from "../util/errors.js";
 import type { CliDeps } from "./main.js";
 import { openCluster, type OpenCluster } from "./cluster.js";
@@ -234,8 +234,14 @@ export async function locate(
 }
 
 async function readManifest(store: ReturnType<typeof openS3>, key: string): Promise<Manifest | undefined> {
-  const parsed = await fetchManifest(store, key).catch(() => undefined);
-  return parsed?.ok ? parsed.manifest : undefined;
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of (await store.get(key)) as AsyncIterable<Buffer>) chunks.push(chunk);
+    const parsed = parseManifest(Buffer.concat(chunks).toString("utf8"));
+    return parsed.ok ? parsed.manifest : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function confirm(plan: RestorePlan, options: RestoreOptions, deps: CliDeps): Promise<void> {

@@ -7,8 +7,6 @@ import type { ObjectInfo, Store } from "../store/store.js";
 import { describeError } from "../util/errors.js";
 import { ARCHIVE_SUFFIX, MANIFEST_SUFFIX, parseManifest, type Manifest } from "./manifest.js";
 
-type ParsedManifest = ReturnType<typeof parseManifest>;
-
 export type CopyStatus = "ok" | "no-manifest" | "broken";
 
 export interface CatalogEntry {
@@ -84,25 +82,20 @@ function fromManifest(
   return { ...base, size, modified, status: "ok", manifest };
 }
 
-/** Reads and parses the manifest at `key` (at most 1 MiB). The store's errors (NotFoundError, ...) propagate. */
-export async function fetchManifest(store: Store, key: string): Promise<ParsedManifest> {
-  const stream = await store.get(key);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > 1 << 20) {
-      stream.destroy();
-      return { ok: false, reason: "over 1 MiB" };
-    }
-    chunks.push(chunk);
-  }
-  return parseManifest(Buffer.concat(chunks).toString("utf8"));
-}
-
-async function readManifest(store: Store, key: string): Promise<ParsedManifest> {
+async function readManifest(
+  store: Store,
+  key: string,
+): Promise<{ ok: true; manifest: Manifest } | { ok: false; reason: string }> {
   try {
-    return await fetchManifest(store, key);
+    const stream = await store.get(key);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > 1 << 20) return { ok: false, reason: "over 1 MiB" };
+      chunks.push(chunk);
+    }
+    return parseManifest(Buffer.concat(chunks).toString("utf8"));
   } catch (err) {
     return { ok: false, reason: describeError(err) };
   }
