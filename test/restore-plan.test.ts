@@ -100,3 +100,28 @@ test("plan: the printed plan names source, digest, token, every member, its tool
 test("plan: refuses a member without preflight", () => {
   assert.throws(() => buildRestorePlan(base({ preflight: preflight(true).slice(0, 2) })), /no preflight for etcd-c/);
 });
+
+test("plan: with every member down, what manifests and restore records know is a lower bound: etcd's default applies", () => {
+  const plan = buildRestorePlan(
+    base({ currentRevision: undefined, knownRevision: { revision: 90_000, from: "s3: newest" } }),
+  );
+  assert.equal(
+    plan.bump.amount,
+    DEFAULT_BUMP,
+    "an unknown current revision is never taken as 0 or as the newest manifest's",
+  );
+  assert.match(plan.bump.reason, /no running member reported its revision/);
+  assert.match(plan.bump.reason, /90000, from s3: newest/);
+});
+
+test("plan: with every member down, a known gap larger than etcd's default wins, with its margin", () => {
+  const known = DEFAULT_BUMP * 2;
+  const plan = buildRestorePlan(base({ currentRevision: undefined, knownRevision: { revision: known, from: "x" } }));
+  const gap = known - 1000;
+  assert.equal(plan.bump.amount, gap + Math.ceil(gap / 10));
+});
+
+test("plan: a live revision lower than one known elsewhere uses the higher (watchers never see it go backwards)", () => {
+  const plan = buildRestorePlan(base({ currentRevision: 5000, knownRevision: { revision: 50_000, from: "state" } }));
+  assert.equal(plan.bump.amount, 49_000 + 10_000);
+});

@@ -120,6 +120,38 @@ describe("scheduler timer", () => {
     await h.scheduler.stop();
   });
 
+  it("a pause cancels the run going now, skips slots with its reason, and resume picks up the grid again", async () => {
+    let cancelled = "";
+    const h = harness({
+      start: "2026-11-27T10:15:00Z",
+      // A run that would go on retrying its health check until cancelled.
+      run: (job) =>
+        new Promise<void>((resolve) =>
+          job.signal.addEventListener("abort", () => {
+            cancelled = String((job.signal.reason as Error).message);
+            resolve();
+          }),
+        ),
+    });
+    await h.scheduler.configure({ spec: hourly(), since: new Date(h.time.now) });
+    await h.time.advance(HOUR);
+    assert.equal(h.scheduler.status().running, "2026-11-27T11:00:00Z_etcd");
+    await h.scheduler.pause("a restore of snap1 is in progress");
+    assert.equal(cancelled, "cancelled: a restore of snap1 is in progress");
+    assert.equal(h.scheduler.status().running, undefined);
+    assert.equal(h.scheduler.status().paused, "a restore of snap1 is in progress");
+    await h.time.advance(HOUR);
+    assert.deepEqual(h.skips, [
+      { name: "2026-11-27T12:00:00Z_etcd", reason: "paused: a restore of snap1 is in progress" },
+    ]);
+    assert.equal(h.runs.length, 1);
+    h.scheduler.resume();
+    await h.time.advance(HOUR);
+    assert.equal(h.runs.length, 2);
+    assert.equal(h.runs[1]?.name, "2026-11-27T13:00:00Z_etcd");
+    await h.scheduler.stop();
+  });
+
   it("does not catch up when the last success is recent (a restart does not add a run)", async () => {
     const h = harness({ start: "2026-11-27T10:15:00Z", lastSuccess: "2026-11-27T10:00:01Z" });
     await h.scheduler.configure({ spec: hourly(), since: new Date("2026-11-20T00:00:00Z") });

@@ -50,7 +50,7 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
     clock: () => new Date(),
     sleep: (ms) => sleep(ms),
   });
-  const router = agentRouter({
+  const { router, sessions } = agentRouter({
     recurring,
     config,
     etcd,
@@ -76,6 +76,7 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
       alog.info("agent stopping");
       server.close();
       server.closeAllConnections();
+      await sessions.closeAny("the agent is stopping");
       await recurring.stop();
       if (member.mode === "managed") await member.stop();
       etcd.close();

@@ -11,6 +11,7 @@ import { writeFileAtomic } from "../util/fs.js";
 import type { Logger } from "../util/log.js";
 
 export const HISTORY_FILE = "schedule-state.json";
+const PROBLEMS_KEPT = 20;
 
 const Outcome = z.object({
   result: z.enum(["uploaded", "failed", "not-uploader", "none"]),
@@ -39,6 +40,8 @@ const HistoryFile = z.object({
   version: z.literal(1),
   lastRun: RunRecord.optional(),
   lastFailure: RunRecord.optional(),
+  /** The newest runs that did not succeed (skipped, cancelled, failed), newest last, at most PROBLEMS_KEPT. */
+  problems: z.array(RunRecord).optional(),
 });
 export type History = Omit<z.infer<typeof HistoryFile>, "version">;
 
@@ -74,7 +77,16 @@ export class RunHistory {
    */
   async record(run: RunRecord): Promise<void> {
     const failed = run.result === "failure" || run.upload?.result === "failed";
-    this.state = { ...this.state, lastRun: run, ...(failed ? { lastFailure: run } : {}) };
+    const problems =
+      failed || run.result !== "success"
+        ? [...(this.state.problems ?? []), run].slice(-PROBLEMS_KEPT)
+        : this.state.problems;
+    this.state = {
+      ...this.state,
+      lastRun: run,
+      ...(failed ? { lastFailure: run } : {}),
+      ...(problems ? { problems } : {}),
+    };
     const text = JSON.stringify({ version: 1, ...this.state }, null, 2) + "\n";
     this.writing = this.writing
       .then(() => writeFileAtomic(join(this.dir, HISTORY_FILE), text, 0o600))

@@ -43,7 +43,7 @@ type PruneSummary = NonNullable<RunRecord["pruned"]>["local"];
 /** Runs `job` and returns what was recorded. */
 export async function runRecurring(job: ScheduleJob, deps: RecurringDeps): Promise<RunRecord> {
   const startedAt = deps.clock();
-  const release = deps.flight.tryAcquire(job.name);
+  const release = deps.flight.tryAcquire(job.name, "recurring");
   if (!release) {
     const reason = `snapshot ${deps.flight.current ?? "?"} is being saved (one save at a time per node)`;
     deps.log.warn("recurring snapshot skipped", { name: job.name, reason });
@@ -72,6 +72,7 @@ async function attempt(job: ScheduleJob, startedAt: Date, deps: RecurringDeps): 
     return await succeeded(job, startedAt, result, ballot, remote, { ...deps, log });
   } catch (err) {
     if (ballot?.won) await ballot.release();
+    if (job.signal.aborted) return cancelled(job, startedAt, describeError(job.signal.reason), deps);
     return failed(job, startedAt, describeError(err), deps);
   } finally {
     closeStore(remote);
@@ -148,6 +149,13 @@ async function failed(job: ScheduleJob, startedAt: Date, reason: string, deps: R
   deps.log.warn("recurring snapshot failed; nothing is pruned", { name: job.name, reason });
   notify(deps, job, "snapshot.failed", { location: "local", reason });
   return finish(deps, { ...base(job, startedAt, deps), result: "failure", reason });
+}
+
+/** A run cancelled on purpose (a restore paused the schedule): recorded and counted as skipped, not failed. */
+async function cancelled(job: ScheduleJob, startedAt: Date, reason: string, deps: RecurringDeps): Promise<RunRecord> {
+  deps.log.warn("recurring snapshot cancelled; nothing is pruned", { name: job.name, reason });
+  deps.metrics.skipped("recurring");
+  return finish(deps, { ...base(job, startedAt, deps), result: "skipped", reason });
 }
 
 async function prune(

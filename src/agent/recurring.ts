@@ -48,6 +48,12 @@ export interface NodeStatus {
   lastSuccess: { name: string; kind: string; createdAt: string; size: number } | null;
   lastFailure: History["lastFailure"] | null;
   lastRun: History["lastRun"] | null;
+  /** The newest runs that did not succeed, newest last. */
+  problems: NonNullable<History["problems"]>;
+  /** Why recurring runs are paused now (a restore holds the node), if they are. */
+  paused: string | null;
+  /** The restore or verify session open on this node, if any (set by the agent's router). */
+  session?: unknown;
   kept: { count: number; bytes: number; broken: number; withoutManifest: number };
 }
 
@@ -153,6 +159,17 @@ export class RecurringAgent {
     return { node: this.deps.node, ...publicView(this.doc), error: this.docError ?? null };
   }
 
+  /** Pauses recurring runs (cancelling one that is going) until `resume`: a restore holds the node. */
+  pause(reason: string): Promise<void> {
+    this.deps.log.info("recurring snapshots paused", { reason });
+    return this.scheduler.pause(reason);
+  }
+
+  resume(): void {
+    this.scheduler.resume();
+    this.deps.log.info("recurring snapshots resumed");
+  }
+
   /** Resolves when no recurring run is going. */
   idle(): Promise<void> {
     return this.scheduler.idle();
@@ -203,6 +220,8 @@ export class RecurringAgent {
         : null,
       lastFailure: history.lastFailure ?? null,
       lastRun: history.lastRun ?? null,
+      problems: history.problems ?? [],
+      paused: this.scheduler.status().paused ?? null,
       kept: {
         count: own.length,
         bytes: own.reduce((sum, e) => sum + e.size, 0),

@@ -1,11 +1,12 @@
 /**
- * The agent's side of a restore (docs/design.md "Restore"): prepare the snapshot file (from this node's copies or
- * from S3), serve it to peers, fetch it from a peer, report its digest, and, once every node holds the same bytes
- * and the member is stopped, rebuild the data directory beside the old one and swap it in. Nothing here deletes a
- * member's data: the old directory is renamed, and a rollback puts it back.
+ * The agent's side of a restore (docs/design.md "Restore"): open a session (src/agent/restore-session.ts), prepare
+ * the snapshot file (from this node's copies or from S3), serve it to peers, fetch it from a peer, report its digest,
+ * and, once every node holds the same bytes and the member is stopped, rebuild the data directory beside the old one
+ * and swap it in. Nothing here deletes a member's data: the old directory is renamed, and a rollback puts it back.
+ * Every name is parsed by `SnapshotName` at the boundary, and every path is proven to stay in its folder.
  */
 import { createReadStream } from "node:fs";
-import { mkdir, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { createHash } from "node:crypto";
@@ -15,11 +16,13 @@ import { SnapshotVerifier, verifySnapshotFile } from "../archive/trailer.js";
 import { findEtcdTools, type EtcdTools } from "../etcd/binaries.js";
 import { runShell, lastLines } from "../etcd/exec.js";
 import { restoreSnapshotToDir, supportsBumpRevision } from "../etcd/restore-tool.js";
-import { archiveKey, manifestKey, parseManifest, type Manifest } from "../snapshot/manifest.js";
+import { fetchManifest } from "../snapshot/catalog.js";
+import { archiveKey, manifestKey, type Manifest } from "../snapshot/manifest.js";
 import {
   exists,
-  extractedPath,
+  latestRestoredRecord,
   readRollbackRecord,
+  reinstateRestoredRecord,
   removeStaleStaging,
   retireRollbackRecord,
   rollbackDataDir,
@@ -29,71 +32,72 @@ import {
 import { verifySnapshotOnLoopback } from "../restore/verify.js";
 import type { Store } from "../store/store.js";
 import { ChecksumMismatchError, NotFoundError } from "../util/errors.js";
-import { writeStreamAtomic } from "../util/fs.js";
-import { S3Settings } from "./api.js";
+import { insideDir, writeStreamAtomic } from "../util/fs.js";
+import { parseParam, S3Settings, SessionId, SnapshotName, Stamp } from "./api.js";
 import { AgentClient } from "./client.js";
 import { HttpError, readJson, sendJson, type Router, type TlsFiles } from "./http.js";
 import type { AgentDeps } from "./service.js";
-import type { SaveFlight } from "./recurring-flight.js";
+import type { RestoreSessions } from "./restore-session.js";
 
-const Name = z.string().min(1).max(200);
-const PrepareRequest = z.object({ name: Name, s3: S3Settings.optional() });
-const FetchRequest = z.object({ name: Name, peer: z.string().min(3), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
-const ApplyRequest = z.object({
-  name: Name,
-  sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  initialCluster: z.string().min(1),
-  initialClusterToken: z.string().min(1),
-  bumpRevision: z.number().int().min(0).default(0),
-  stamp: z.string().regex(/^[0-9A-Za-z]+$/),
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);
+const HostPort = z.string().regex(/^[0-9A-Za-z.-]{1,253}:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "expected host:port");
+const SessionRequest = z.object({
+  session: SessionId,
+  name: SnapshotName,
+  purpose: z.enum(["restore", "verify", "rollback"]),
 });
-const FinishRequest = z.object({ name: Name });
+const SessionRef = z.object({ session: SessionId });
+const Step = z.object({ session: SessionId, name: SnapshotName });
+const PrepareRequest = Step.extend({ s3: S3Settings.optional() });
+const FetchRequest = Step.extend({ peer: HostPort, sha256: Sha256 });
+const ApplyRequest = Step.extend({
+  sha256: Sha256,
+  initialCluster: z.string().min(1).max(65_536),
+  initialClusterToken: z.string().regex(/^[0-9A-Za-z._-]{1,200}$/),
+  bumpRevision: z.number().int().min(0).default(0),
+  stamp: Stamp,
+});
+/** `stamp`: undo that successful restore (its `restored-<stamp>.json`) when no restore is pending. */
+const RollbackRequest = SessionRef.extend({ stamp: Stamp.optional() });
 
 export interface RestoreRouteDeps extends AgentDeps {
   /** This agent's own certificate, used as a client certificate to fetch from a peer agent. */
   tls: TlsFiles;
   tools: () => Promise<EtcdTools>;
-  /** The node's single save flight: held from prepare/fetch until finish or rollback, so no snapshot runs meanwhile. */
-  flight: SaveFlight;
-}
-
-/** A restore that never finishes (the CLI died) gives the flight back after this long. */
-const HOLD_MS = 2 * 3_600_000;
-
-/** Holds the save flight for the duration of a restore on this node. */
-function restoreHold(flight: SaveFlight) {
-  let held: { release: () => void; timer: NodeJS.Timeout } | undefined;
-  const drop = () => {
-    if (!held) return;
-    clearTimeout(held.timer);
-    held.release();
-    held = undefined;
-  };
-  const hold = (name: string) => {
-    if (held) return;
-    const release = flight.tryAcquire(`restore of ${name}`);
-    if (!release)
-      throw new HttpError(409, `snapshot ${flight.current} is being saved; retry the restore when it finishes`);
-    const timer = setTimeout(drop, HOLD_MS);
-    timer.unref();
-    held = { release, timer };
-  };
-  return { hold, drop };
+  sessions: RestoreSessions;
 }
 
 export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): void {
-  const { config } = deps;
+  const { config, sessions } = deps;
   const restoreDir = config.restoreDir;
-  const { hold, drop } = restoreHold(deps.flight);
+  const snapshotPath = (name: string) => insideDir(restoreDir, name);
+  /** The prepared file of the open session: a peer may read only what this node is serving now. */
+  const served = (raw: string | undefined) => {
+    const name = parseParam(SnapshotName, raw, "snapshot name");
+    if (sessions.current?.name !== name) throw new NotFoundError(`no prepared snapshot ${name} on ${config.node}`);
+    return snapshotPath(name);
+  };
+
+  router.on("POST", "/v1/restore/session", async ({ req, res }) => {
+    const body = await readJson(req, SessionRequest);
+    // A rollback holds the node exactly as a restore does.
+    const purpose = body.purpose === "verify" ? "verify" : "restore";
+    sendJson(res, 200, { node: config.node, ...(await sessions.open(body.session, body.name, purpose)) });
+  });
+
+  router.on("POST", "/v1/restore/session/release", async ({ req, res }) => {
+    const body = await readJson(req, SessionRef);
+    sendJson(res, 200, { node: config.node, released: await sessions.close(body.session, "released by the CLI") });
+  });
 
   router.on("POST", "/v1/restore/prepare", async ({ req, res }) => {
     const body = await readJson(req, PrepareRequest);
-    hold(body.name);
+    sessions.require(body.session, body.name);
     sendJson(res, 200, await prepare(body.name, body.s3 ? deps.makeS3(body.s3) : undefined, deps));
   });
 
   router.on("GET", "/v1/restore/:name/file", async ({ res, params }) => {
-    const path = extractedPath(restoreDir, Name.parse(params.name));
+    const path = served(params.name);
     const info = await stat(path).catch(() => undefined);
     if (!info) throw new NotFoundError(`no prepared snapshot ${params.name} on ${config.node}`);
     res.writeHead(200, { "content-type": "application/octet-stream", "content-length": info.size });
@@ -102,17 +106,18 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
 
   router.on("POST", "/v1/restore/fetch", async ({ req, res }) => {
     const body = await readJson(req, FetchRequest);
-    hold(body.name);
+    sessions.require(body.session, body.name);
     sendJson(res, 200, await fetchFromPeer(body, deps));
   });
 
   router.on("GET", "/v1/restore/:name/digest", async ({ res, params }) => {
-    const digest = await verifySnapshotFile(extractedPath(restoreDir, Name.parse(params.name)));
+    const digest = await verifySnapshotFile(served(params.name));
     sendJson(res, 200, { node: config.node, ...digest });
   });
 
   router.on("GET", "/v1/restore/preflight", async ({ res }) => {
     const tools = await deps.tools();
+    const restored = await latestRestoredRecord(restoreDir);
     sendJson(res, 200, {
       node: config.node,
       mode: deps.member.mode,
@@ -123,54 +128,93 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
       dataDir: config.etcd.dataDir,
       dataDirExists: await exists(config.etcd.dataDir),
       pendingRollback: (await readRollbackRecord(restoreDir)) ?? null,
+      lastRestored: restored
+        ? { ...restored, oldDataDirExists: restored.oldDataDir ? await exists(restored.oldDataDir) : false }
+        : null,
+      session: sessions.current ?? null,
     });
   });
 
   router.on("POST", "/v1/restore/apply", async ({ req, res }) => {
     const body = await readJson(req, ApplyRequest);
-    hold(body.name);
+    sessions.require(body.session, body.name);
     sendJson(res, 200, await apply(body, deps));
   });
 
-  router.on("POST", "/v1/restore/rollback", async ({ res }) => {
-    if ((await deps.member.state()) !== "stopped") await deps.member.stop();
-    const result = await rollbackDataDir(restoreDir);
-    drop();
-    deps.log.warn("restore rolled back", { restored: result.restored });
-    sendJson(res, 200, { node: config.node, ...result });
+  router.on("POST", "/v1/restore/rollback", async ({ req, res }) => {
+    const body = await readJson(req, RollbackRequest);
+    const session = sessions.current;
+    if (session?.id !== body.session) throw new HttpError(409, `no open session ${body.session} on ${config.node}`);
+    sendJson(res, 200, { node: config.node, ...(await rollback(body.stamp, deps)) });
   });
 
   router.on("POST", "/v1/restore/finish", async ({ req, res }) => {
-    const body = await readJson(req, FinishRequest);
+    const body = await readJson(req, Step);
+    sessions.require(body.session, body.name);
     const hooks = await runHooks(config.postRestore, deps);
     await retireRollbackRecord(restoreDir);
-    await rm(extractedPath(restoreDir, body.name), { force: true });
-    await rm(join(restoreDir, "download"), { recursive: true, force: true });
-    drop();
+    await removeRestoreFiles(deps, "the restore finished");
     sendJson(res, 200, { node: config.node, hooks });
   });
 
   router.on("POST", "/v1/restore/verify", async ({ req, res }) => {
-    const body = await readJson(req, FinishRequest);
-    const path = extractedPath(restoreDir, body.name);
+    const body = await readJson(req, Step);
+    sessions.require(body.session, body.name);
+    const path = snapshotPath(body.name);
     if (!(await exists(path))) throw new NotFoundError(`no prepared snapshot ${body.name} on ${config.node}`);
-    const report = await verifySnapshotOnLoopback({
-      snapshotPath: path,
-      tools: await deps.tools(),
-      workDir: restoreDir,
-      log: deps.log,
-    });
-    await rm(path, { force: true });
-    sendJson(res, 200, { node: config.node, ...report });
+    try {
+      const report = await verifySnapshotOnLoopback({
+        snapshotPath: path,
+        tools: await deps.tools(),
+        workDir: restoreDir,
+        log: deps.log,
+      });
+      sendJson(res, 200, { node: config.node, ...report });
+    } finally {
+      await rm(path, { force: true });
+    }
   });
+}
+
+/**
+ * Removes what restores leave in the restore folder (extracted snapshots, downloads, verify folders, temp files) and
+ * stale staging directories; never the rollback record nor the records of finished restores.
+ */
+export async function removeRestoreFiles(deps: Pick<RestoreRouteDeps, "config" | "log">, reason: string) {
+  const dir = deps.config.restoreDir;
+  const keep = (n: string) => n === "rollback.json" || /^restored-[0-9A-Za-z]+\.json$/.test(n);
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const removed = names.filter((n) => !keep(n));
+  for (const n of removed) await rm(insideDir(dir, n), { recursive: true, force: true });
+  if (!(await readRollbackRecord(dir).catch(() => undefined))) {
+    removed.push(...(await removeStaleStaging(deps.config.etcd.dataDir)));
+  }
+  if (removed.length) deps.log.info("removed restore leftovers", { reason, removed: removed.length });
+}
+
+/**
+ * Puts the data directory from before the restore back: the pending one (a restore that failed or was cut off), or,
+ * with `stamp` and nothing pending, the one kept by that successful restore. The member is stopped first and left
+ * stopped: the CLI starts every member together.
+ */
+async function rollback(stamp: string | undefined, deps: RestoreRouteDeps) {
+  const dir = deps.config.restoreDir;
+  const pending = await readRollbackRecord(dir);
+  if (!pending && !stamp) return { restored: false, reason: "no restore is pending on this node" };
+  if (!pending && stamp) await reinstateRestoredRecord(dir, stamp);
+  if ((await deps.member.state()) !== "stopped") await deps.member.stop();
+  const result = await rollbackDataDir(dir);
+  await removeRestoreFiles(deps, "rolled back");
+  deps.log.warn("restore rolled back", { restored: result.restored, stamp: result.record?.stamp ?? null });
+  return result;
 }
 
 /** Finds `<name>` (archive or raw file) in S3 or in this node's snapshot directory and extracts the snapshot file. */
 async function prepare(name: string, s3: Store | undefined, deps: RestoreRouteDeps) {
   const { config } = deps;
   await mkdir(config.restoreDir, { recursive: true, mode: 0o700 });
-  const source = s3 ? await downloadFromS3(name, s3, deps) : await localSource(name, config.snapshotDir);
-  const dest = extractedPath(config.restoreDir, name);
+  const source = s3 ? await downloadFromS3(name, s3, deps) : await localSource(name, deps);
+  const dest = insideDir(config.restoreDir, name);
   const digest = await extractSnapshot(source.path, name, dest);
   if (source.manifest && source.manifest.snapshot.sha256 !== digest.sha256) {
     await rm(dest, { force: true });
@@ -193,44 +237,45 @@ async function prepare(name: string, s3: Store | undefined, deps: RestoreRouteDe
   };
 }
 
-async function localSource(name: string, dir: string): Promise<{ path: string; from: string; manifest?: Manifest }> {
+async function localSource(name: string, deps: RestoreRouteDeps) {
+  const dir = deps.config.snapshotDir;
   for (const candidate of [archiveKey(name), name]) {
-    const path = join(dir, candidate);
-    if (await exists(path)) {
-      const manifest = await readLocalManifest(join(dir, manifestKey(name)));
-      return { path, from: path, ...(manifest ? { manifest } : {}) };
-    }
+    const path = insideDir(dir, candidate);
+    if (!(await exists(path))) continue;
+    const manifest = await manifestOf(deps.local, name, `${deps.config.node}:${dir}`);
+    return { path, from: path, ...(manifest ? { manifest } : {}) };
   }
   throw new NotFoundError(`snapshot ${name} is not in ${dir}`);
 }
 
-async function readLocalManifest(path: string): Promise<Manifest | undefined> {
-  const { readFile } = await import("node:fs/promises");
-  const text = await readFile(path, "utf8").catch(() => undefined);
-  if (text === undefined) return undefined;
-  const parsed = parseManifest(text);
-  return parsed.ok ? parsed.manifest : undefined;
+/**
+ * The manifest of `name` in `store`: undefined when there is none (an RKE archive, a raw etcdctl file). One that is
+ * there but does not parse is an integrity failure, never "no manifest": it would switch the digest check off.
+ */
+async function manifestOf(store: Store, name: string, where: string): Promise<Manifest | undefined> {
+  const key = manifestKey(name);
+  const parsed = await fetchManifest(store, key).catch((err: unknown) => {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  });
+  if (!parsed || parsed.ok) return parsed?.manifest;
+  throw new ChecksumMismatchError(`the manifest ${key} in ${where} is broken (${parsed.reason})`);
 }
 
 /** Downloads the archive (exact key: `myname` never matches `myname1`), checking it against its manifest. */
 async function downloadFromS3(name: string, s3: Store, deps: RestoreRouteDeps) {
   const dir = join(deps.config.restoreDir, "download");
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const manifest = await readRemoteManifest(s3, manifestKey(name));
-  let key = archiveKey(name);
-  const found = await s3.stat(key).catch(() => undefined);
-  if (!found) {
-    key = name;
-    await s3.stat(key).catch((err: unknown) => {
-      throw new NotFoundError(
-        `snapshot ${name} is not in ${s3.location} (looked for ${archiveKey(name)} and ${name})`,
-        {
-          cause: err,
-        },
-      );
-    });
-  }
-  const path = join(dir, key);
+  const manifest = await manifestOf(s3, name, s3.location);
+  const key =
+    (await s3.stat(archiveKey(name)).then(
+      () => archiveKey(name),
+      (err: unknown) => {
+        if (err instanceof NotFoundError) return undefined;
+        throw err;
+      },
+    )) ?? (await rawKey(name, s3));
+  const path = insideDir(dir, key);
   const hash = createHash("sha256");
   const counter = new PassThrough();
   counter.on("data", (chunk: Buffer) => hash.update(chunk));
@@ -246,17 +291,13 @@ async function downloadFromS3(name: string, s3: Store, deps: RestoreRouteDeps) {
   return { path, from: `${s3.location}/${key}`, ...(manifest ? { manifest } : {}) };
 }
 
-async function readRemoteManifest(s3: Store, key: string): Promise<Manifest | undefined> {
-  try {
-    const stream = await s3.get(key);
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
-    const parsed = parseManifest(Buffer.concat(chunks).toString("utf8"));
-    return parsed.ok ? parsed.manifest : undefined;
-  } catch (err) {
-    if (err instanceof NotFoundError) return undefined;
-    throw err;
-  }
+async function rawKey(name: string, s3: Store): Promise<string> {
+  await s3.stat(name).catch((err: unknown) => {
+    throw new NotFoundError(`snapshot ${name} is not in ${s3.location} (looked for ${archiveKey(name)} and ${name})`, {
+      cause: err,
+    });
+  });
+  return name;
 }
 
 /** Streams the prepared file from a peer agent, verifying etcd's trailer and the expected sha256 before committing. */
@@ -267,7 +308,7 @@ async function fetchFromPeer(body: z.infer<typeof FetchRequest>, deps: RestoreRo
   try {
     const download = await client.download(`/v1/restore/${encodeURIComponent(body.name)}/file`);
     const verifier = new SnapshotVerifier(body.name);
-    const dest = extractedPath(config.restoreDir, body.name);
+    const dest = insideDir(config.restoreDir, body.name);
     await writeStreamAtomic(dest, download.body.pipe(verifier), {
       beforeCommit: () => {
         if (verifier.result.sha256 !== body.sha256) {
@@ -288,7 +329,7 @@ async function apply(body: z.infer<typeof ApplyRequest>, deps: RestoreRouteDeps)
   const state = await deps.member.state();
   if (state !== "stopped")
     throw new HttpError(409, `member ${config.node} is ${state}; stop it before applying a restore`);
-  const snapshotPath = extractedPath(config.restoreDir, body.name);
+  const snapshotPath = insideDir(config.restoreDir, body.name);
   const digest = await verifySnapshotFile(snapshotPath);
   if (digest.sha256 !== body.sha256) {
     throw new ChecksumMismatchError(
@@ -334,4 +375,14 @@ async function runHooks(commands: readonly string[], deps: RestoreRouteDeps) {
 export function toolsFinder(binaryDir: string | undefined): () => Promise<EtcdTools> {
   let found: Promise<EtcdTools> | undefined;
   return () => (found ??= findEtcdTools(binaryDir ? { dir: binaryDir } : {}));
+}
+
+/** Logs a session that ran out (the CLI died or was cut off): its files are removed, the flight given back. */
+export function sessionExpired(deps: Pick<AgentDeps, "log">) {
+  return (info: { id: string; name: string; purpose: string }) =>
+    deps.log.warn("restore session expired: the CLI stopped renewing it; its files are removed", {
+      session: info.id,
+      name: info.name,
+      purpose: info.purpose,
+    });
 }

@@ -7,12 +7,13 @@ import type { RecurringAgent } from "./recurring.js";
 import { readJson, sendJson, type Router } from "./http.js";
 import { SchedulePush } from "./schedule-spec.js";
 import type { PruneDeps } from "./prune.js";
+import type { SessionInfo } from "./restore-session.js";
 
 /** Registers GET /metrics, GET and PUT /v1/schedule, GET /v1/status and POST /v1/prune. */
 export function registerScheduleRoutes(
   router: Router,
   recurring: RecurringAgent,
-  deps: Omit<PruneDeps, "metrics">,
+  deps: Omit<PruneDeps, "metrics"> & { session: () => SessionInfo | undefined },
 ): void {
   router.on("GET", "/metrics", async ({ res }) => {
     const text = await recurring.renderMetrics();
@@ -33,7 +34,7 @@ export function registerScheduleRoutes(
   });
 
   router.on("GET", "/v1/status", async ({ res }) => {
-    sendJson(res, 200, await recurring.status());
+    sendJson(res, 200, { ...(await recurring.status()), session: deps.session() ?? null });
   });
 
   router.on("POST", "/v1/prune", async ({ req, res }) => {

@@ -52,6 +52,8 @@ const MAX_WAIT_MS = 60_000;
 
 export interface SchedulerStatus {
   enabled: boolean;
+  /** Why runs are paused (a restore holds the node), when they are. */
+  paused?: string;
   nextRun?: { at: string; slot: string; name: string; catchUp: boolean };
   running?: string;
 }
@@ -64,6 +66,7 @@ export class Scheduler {
   private next: PlannedRun | undefined;
   private timer: unknown;
   private running: { name: string; done: Promise<void>; abort: AbortController } | undefined;
+  private paused: string | undefined;
 
   constructor(private readonly deps: SchedulerDeps) {}
 
@@ -97,6 +100,21 @@ export class Scheduler {
     await running?.done;
   }
 
+  /**
+   * Pauses runs until `resume`: a run going now is cancelled (even one still in its health-check retries), and a
+   * slot that comes meanwhile is skipped with `reason`. Resolves once no run is going.
+   */
+  async pause(reason: string): Promise<void> {
+    this.paused = reason;
+    const running = this.running;
+    running?.abort.abort(new Error(`cancelled: ${reason}`));
+    await running?.done;
+  }
+
+  resume(): void {
+    this.paused = undefined;
+  }
+
   /** Resolves when no run is going (now or after the current one). */
   async idle(): Promise<void> {
     while (this.running) await this.running.done;
@@ -104,6 +122,7 @@ export class Scheduler {
 
   status(): SchedulerStatus {
     const out: SchedulerStatus = { enabled: this.spec !== undefined };
+    if (this.paused) out.paused = this.paused;
     if (this.spec && this.next) {
       const now = this.deps.clock();
       out.nextRun = {
@@ -161,8 +180,9 @@ export class Scheduler {
     const job = { name: recurringName(planned, now), slot: planned.slot, catchUp: planned.catchUp, spec };
     this.lastSlot = planned.slot;
     this.arm();
-    if (this.running) {
-      const reason = `the previous run (${this.running.name}) is still going`;
+    const busy = this.paused ?? (this.running && `the previous run (${this.running.name}) is still going`);
+    if (busy) {
+      const reason = this.paused ? `paused: ${busy}` : busy;
       this.deps.log.warn("recurring snapshot skipped", { name: job.name, reason });
       this.deps.skipped(job, reason);
       return;

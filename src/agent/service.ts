@@ -16,10 +16,11 @@ import type { Store } from "../store/store.js";
 import { describeError, NotFoundError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import type { S3Settings } from "./api.js";
-import { SaveRequest, UploadRequest, type SaveEvent } from "./api.js";
+import { parseParam, SaveRequest, SnapshotName, UploadRequest, type SaveEvent } from "./api.js";
+import { RestoreSessions } from "./restore-session.js";
 import type { AgentConfig } from "./config.js";
 import { HttpError, readJson, Router, sendJson, type RequestContext, type TlsFiles } from "./http.js";
-import { registerRestoreRoutes } from "./restore-routes.js";
+import { registerRestoreRoutes, removeRestoreFiles, sessionExpired } from "./restore-routes.js";
 import type { RecurringAgent } from "./recurring.js";
 import { SaveFlight } from "./recurring-flight.js";
 import { registerScheduleRoutes } from "./schedule-routes.js";
@@ -38,11 +39,23 @@ export interface AgentDeps {
   restore?: { tls: TlsFiles; tools: () => Promise<EtcdTools> };
   /** Recurring snapshots, metrics and notifications; its save flight is shared with POST /v1/snapshots. */
   recurring?: RecurringAgent;
+  /** How long a restore session lives without a renewal (tests shorten it). */
+  sessionLeaseMs?: number;
 }
 
-export function agentRouter(deps: AgentDeps): Router {
+/** The agent's routes, and the restore sessions they share (closed when the agent stops). */
+export function agentRouter(deps: AgentDeps): { router: Router; sessions: RestoreSessions } {
   const router = new Router();
   const flight = deps.recurring?.flight ?? new SaveFlight();
+  const sessions = new RestoreSessions({
+    flight,
+    pauseSchedule: (reason) => deps.recurring?.pause(reason) ?? Promise.resolve(),
+    resumeSchedule: () => deps.recurring?.resume(),
+    removeLeftovers: (reason) => removeRestoreFiles(deps, reason),
+    clock: deps.clock,
+    leaseMs: deps.sessionLeaseMs ?? SESSION_LEASE_MS,
+    onExpired: sessionExpired(deps),
+  });
 
   router.on("GET", "/v1/info", async ({ res }) => {
     sendJson(res, 200, {
@@ -52,6 +65,7 @@ export function agentRouter(deps: AgentDeps): Router {
       clientUrl: deps.config.etcd.clientUrl,
       snapshotDir: deps.config.snapshotDir,
       saving: flight.current ?? null,
+      session: sessions.current ?? null,
     });
   });
 
@@ -80,8 +94,8 @@ export function agentRouter(deps: AgentDeps): Router {
 
   router.on("POST", "/v1/snapshots", async (ctx) => {
     const body = await readJson(ctx.req, SaveRequest);
-    const release = flight.tryAcquire(body.name);
-    if (!release) throw new HttpError(409, `snapshot ${flight.current} already in progress on ${deps.config.node}`);
+    const release = await claimForSave(flight, body, ctx, deps);
+    if (!release) return;
     try {
       await streamSave(ctx, body, deps);
     } finally {
@@ -90,26 +104,67 @@ export function agentRouter(deps: AgentDeps): Router {
   });
 
   router.on("POST", "/v1/snapshots/:name/upload", async ({ req, res, params }) => {
+    const name = parseParam(SnapshotName, params.name, "snapshot name");
     const body = await readJson(req, UploadRequest);
-    sendJson(res, 200, await uploadExisting(params.name ?? "", deps.makeS3(body.s3), deps));
+    sendJson(res, 200, await uploadExisting(name, deps.makeS3(body.s3), deps));
   });
 
   router.on("DELETE", "/v1/snapshots/:name", async ({ res, params }) => {
-    const name = params.name ?? "";
+    const name = parseParam(SnapshotName, params.name, "snapshot name");
     const keys = [manifestKey(name), archiveKey(name)];
     // The manifest goes first: a half-deleted snapshot must never list as good.
     for (const key of keys) await deps.local.remove(key);
     sendJson(res, 200, { node: deps.config.node, removed: keys });
   });
 
-  if (deps.restore) registerRestoreRoutes(router, { ...deps, ...deps.restore, flight });
-  if (deps.recurring) registerScheduleRoutes(router, deps.recurring, { ...deps, node: deps.config.node });
-  return router;
+  if (deps.restore) registerRestoreRoutes(router, { ...deps, ...deps.restore, sessions });
+  if (deps.recurring)
+    registerScheduleRoutes(router, deps.recurring, {
+      ...deps,
+      node: deps.config.node,
+      session: () => sessions.current,
+    });
+  return { router, sessions };
+}
+
+/** A restore session lives this long without a renewal from its CLI (which renews every few seconds). */
+const SESSION_LEASE_MS = 60_000;
+
+/**
+ * Claims the flight for a one-time save. A recurring save that holds it is waited for (bounded by the request's
+ * `waitSeconds`; "waiting" events keep the CLI's silence timeout from firing); a restore or another one-time save is
+ * refused at once with 409. Resolves undefined when the wait ran out: the response then already says so.
+ */
+async function claimForSave(flight: SaveFlight, body: SaveRequest, ctx: RequestContext, deps: AgentDeps) {
+  const now = flight.tryAcquire(body.name, "one-time");
+  if (now) return now;
+  if (flight.held?.kind !== "recurring" || body.waitSeconds === 0)
+    throw new HttpError(409, `${flight.current} already in progress on ${deps.config.node}`);
+  const { res } = ctx;
+  const gone = new AbortController();
+  res.on("close", () => gone.abort());
+  res.writeHead(200, { "content-type": "application/x-ndjson" });
+  const waiting = () => res.write(JSON.stringify({ type: "waiting", for: flight.current ?? "" }) + "\n");
+  waiting();
+  const heartbeat = setInterval(waiting, 5_000);
+  try {
+    const release = await flight.acquire(body.name, "one-time", {
+      waitMs: body.waitSeconds * 1000,
+      mayWait: (h) => h.kind === "recurring",
+      signal: gone.signal,
+    });
+    if (release) return release;
+    const error = `${flight.current ?? "another save"} still holds ${deps.config.node} after ${body.waitSeconds} s`;
+    res.end(JSON.stringify({ type: "error", error, kind: "Busy" }) + "\n");
+    return undefined;
+  } finally {
+    clearInterval(heartbeat);
+  }
 }
 
 async function streamSave(ctx: RequestContext, body: SaveRequest, deps: AgentDeps): Promise<void> {
   const { res } = ctx;
-  res.writeHead(200, { "content-type": "application/x-ndjson" });
+  if (!res.headersSent) res.writeHead(200, { "content-type": "application/x-ndjson" });
   const emit = (event: SaveEvent) => res.write(JSON.stringify(event) + "\n");
   const abort = new AbortController();
   res.on("close", () => {

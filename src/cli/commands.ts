@@ -62,10 +62,14 @@ export function registerCommands(program: Command, deps: Deps): void {
       .addOption(configOption())
       .option("--name <name>", "snapshot to restore (required unless --rollback)")
       .option("--local", "use the nodes' local copies even when S3 is configured")
+      .option("--from-node <name>", "restore the copy on this etcd node (e.g. when another copy is broken)")
       .option("--use-local-state", "use the local state file, not the one inside the archive")
       .option("--dry-run", "print the restore plan and change nothing")
       .option("--yes", "do not ask for confirmation (required when stdin is not a terminal)")
-      .option("--rollback", "put back every node's data directory from before the last restore")
+      .option(
+        "--rollback",
+        "put back the data directories from before the last restore (an unfinished one, or the last successful one while its old data is kept); refuses when there is nothing to put back",
+      )
       .option("--bump-revision <n>", "raise the revision by n (0: off; default: computed, see the plan)", parseWhole)
       .option("--timeout <seconds>", "how long the restored cluster may take to be healthy", parseWhole),
   ).action(async (opts: RestoreOptions) => {
@@ -79,7 +83,8 @@ export function registerCommands(program: Command, deps: Deps): void {
       .description("prove a snapshot restores: restore it on one node into a throwaway etcd on loopback, then clean up")
       .addOption(configOption())
       .requiredOption("--name <name>", "snapshot to verify")
-      .option("--local", "use the nodes' local copies even when S3 is configured"),
+      .option("--local", "use the nodes' local copies even when S3 is configured")
+      .option("--from-node <name>", "verify the copy on this etcd node"),
   ).action(async (opts: VerifyCommandOptions) => {
     const { runSnapshotVerify } = await import("./snapshot-verify.js");
     await runSnapshotVerify(opts, deps());

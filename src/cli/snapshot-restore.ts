@@ -1,30 +1,32 @@
 /**
- * `lifeboat etcd snapshot-restore`: locate, prepare, serve, verify everywhere, then (and only then) stop every
- * member, rebuild every data directory beside the old one, start, wait healthy, run post-restore hooks.
- * `--dry-run` prints the plan; `--rollback` undoes the last restore on every node.
+ * `lifeboat etcd snapshot-restore`: locate, plan, confirm, hold every node (sessions), prepare, serve, verify
+ * everywhere, then (and only then) stop every member, rebuild every data directory beside the old one, start, wait
+ * healthy, run post-restore hooks. `--dry-run` prints the plan; `--rollback` is in restore-rollback.ts.
  */
 import { createInterface } from "node:readline/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AgentClient } from "../agent/client.js";
-import type { S3Settings } from "../agent/api.js";
+import { validateSnapshotName } from "../archive/names.js";
 import { applyS3Flags, missingEtcdControl, type ClusterConfig, type S3Flags } from "../config/cluster.js";
-import { buildRestorePlan, formatPlan, type Preflight, type RestorePlan, type RestoreSource } from "../restore/plan.js";
-import { distributeAndCompare, rebuildCluster, rollbackAll, untouched, type RestoreNode } from "../restore/apply.js";
+import { buildRestorePlan, formatPlan, type Preflight, type RestorePlan } from "../restore/plan.js";
+import { distributeAndCompare, rebuildCluster, untouched, type RestoreNode } from "../restore/apply.js";
 import type { ClusterState } from "../config/state.js";
-import type { CatalogEntry } from "../snapshot/catalog.js";
-import { archiveKey, manifestKey, parseManifest, type Manifest } from "../snapshot/manifest.js";
-import { ConfigError, describeError, ExitCode, NotFoundError, UserError } from "../util/errors.js";
+import { ConfigError, ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./main.js";
 import { openCluster, type OpenCluster } from "./cluster.js";
-import { clusterHealth } from "./health.js";
+import { clusterHealth, type NodeHealth } from "./health.js";
+import { knownRevision } from "./restore-revision.js";
+import { locate, type Located } from "./restore-locate.js";
+import { rollbackCommand } from "./restore-rollback.js";
+import { onInterrupt, openSessions, type Sessions } from "./restore-session.js";
 import { checkStateCertificates, parseArchivedState, recordRestore } from "./restore-state.js";
-import { describeS3, openS3, s3Settings } from "./s3.js";
 import { formatDuration } from "./output.js";
 
 export interface RestoreOptions extends S3Flags {
   config: string;
   name?: string;
   local?: boolean;
+  fromNode?: string;
   useLocalState?: boolean;
   dryRun?: boolean;
   yes?: boolean;
@@ -33,25 +35,44 @@ export interface RestoreOptions extends S3Flags {
   timeout?: number;
 }
 
-export interface Located {
-  source: RestoreSource;
-  manifest?: Manifest;
-  s3?: S3Settings;
-}
-
 export async function runSnapshotRestore(options: RestoreOptions, deps: CliDeps): Promise<void> {
+  const name = options.rollback ? undefined : checkedName(options.name);
   const cluster = await openCluster(options.config, deps.out, 600_000);
   try {
-    if (options.rollback) return await rollbackCommand(cluster, deps);
-    const name = options.name;
-    if (!name) throw new UserError("--name: you must specify the snapshot name to restore");
-    if (name.endsWith(".zip"))
-      throw new UserError(`--name: give the snapshot name without .zip (${name.slice(0, -4)})`);
+    if (!name) return await rollbackCommand(cluster, options, deps);
     const config = await applyS3Flags(cluster.config, options);
     await restore(name, cluster, config, options, deps);
   } finally {
     cluster.close();
   }
+}
+
+/** The one name rule for every command that takes a snapshot name (exit 2 before anything is asked). */
+export function checkedName(name: string | undefined): string {
+  if (!name) throw new UserError("--name: you must specify the snapshot name");
+  if (name.toLowerCase().endsWith(".zip"))
+    throw new UserError(`--name: give the snapshot name without .zip (${name.slice(0, -4)})`);
+  const why = validateSnapshotName(name, { allowRecurring: true });
+  if (why) throw new UserError(`--name ${JSON.stringify(name)}: ${why}`);
+  return name;
+}
+
+/** Prints the phases as they start and keeps their durations for the report. */
+function phases(first: string, deps: CliDeps) {
+  const timings: [string, number][] = [];
+  let current = first;
+  let start = Date.now();
+  deps.out.line(`[restore] ${first}`);
+  return {
+    timings,
+    next(title: string) {
+      timings.push([current, Date.now() - start]);
+      current = title;
+      start = Date.now();
+      deps.out.line(`[restore] ${title}`);
+    },
+    end: () => timings.push([current, Date.now() - start]),
+  };
 }
 
 async function restore(
@@ -61,25 +82,88 @@ async function restore(
   options: RestoreOptions,
   deps: CliDeps,
 ) {
-  const timings: [string, number][] = [];
-  let phaseStart = Date.now();
-  let current = "locate the snapshot";
-  const phase = (title: string) => {
-    timings.push([current, Date.now() - phaseStart]);
-    current = title;
-    phaseStart = Date.now();
-    deps.out.line(`[restore] ${title}`);
-  };
   const uncontrolled = missingEtcdControl(config.etcdNodes);
   if (uncontrolled.length) throw new ConfigError(uncontrolled, cluster.configPath);
-  deps.out.line(`[restore] ${current}`);
-  const located = await locate(name, cluster, config, options, deps);
+  const phase = phases("locate the snapshot", deps);
+  const located = await locate(name, cluster, config, options, (l) => deps.out.note(l));
   const health = await clusterHealth(cluster);
+  const plan = await makePlan(name, located, health, cluster, config, options, deps);
+  for (const line of formatPlan(plan)) deps.out.line(line);
+  if (options.dryRun) {
+    deps.out.line("dry run: nothing was changed");
+    deps.out.result({ dryRun: true, plan });
+    return;
+  }
+  await confirm(`Stop all ${plan.members.length} members and restore [${plan.name}]?`, options, deps);
+  phase.next("hold every node: no snapshot runs until the restore ends");
+  const nodes = cluster.agents.map((a) => ({ name: a.node.memberName, client: a.client }));
+  const sessions = await untouched(() => openSessions(nodes, name, "restore", (l) => deps.out.note(l)));
+  let critical = false;
+  const unguard = onInterrupt({ sessions, critical: () => critical, note: (l) => deps.out.note(l) });
+  try {
+    phase.next(`prepare: ${plan.server} extracts and verifies the snapshot`);
+    const prepared = await untouched(() =>
+      agentOf(cluster, plan.server).json<{ sha256: string; size: number; stateFile: string | null }>(
+        "POST",
+        "/v1/restore/prepare",
+        { session: sessions.id, name, ...(located.source.kind === "s3" && located.s3 ? { s3: located.s3 } : {}) },
+        600_000,
+      ),
+    );
+    const archived = await untouched(async () => chooseState(name, prepared.stateFile, cluster, options, deps));
+    const applyDeps = {
+      nodes: cluster.agents.map((a) => restoreNode(a.node.memberName, a.node.agent.endpoint, a.client, sessions)),
+      phase: (t: string) => phase.next(t),
+      sleep: (ms: number) => sleep(ms),
+      healthTimeoutMs: (options.timeout ?? config.backup.timeoutSeconds) * 1000,
+      oldClusterId: health.find((h) => h.clusterId)?.clusterId,
+      leader: health.find((h) => h.isLeader)?.node,
+      critical: (on: boolean) => (critical = on),
+    };
+    await distributeAndCompare(plan, prepared.sha256, applyDeps);
+    const result = await rebuildCluster(plan, prepared.sha256, applyDeps);
+    phase.next("record the restore in the state file");
+    const notes = await recordRestore({
+      statePath: cluster.statePath,
+      local: cluster.state,
+      archived,
+      record: {
+        snapshot: name,
+        at: deps.clock().toISOString(),
+        sha256: prepared.sha256,
+        clusterId: result.clusterId,
+        previousClusterId: applyDeps.oldClusterId ?? null,
+        revision: result.revision,
+        stamp: plan.stamp,
+      },
+    });
+    notes.forEach((n) => deps.out.note(n));
+    phase.end();
+    report(plan, result, phase.timings, deps);
+  } finally {
+    unguard();
+    await sessions.release();
+  }
+}
+
+async function makePlan(
+  name: string,
+  located: Located,
+  health: NodeHealth[],
+  cluster: OpenCluster,
+  config: ClusterConfig,
+  options: RestoreOptions,
+  deps: CliDeps,
+): Promise<RestorePlan> {
   const preflight = await Promise.all(
     cluster.agents.map(({ client }) => client.json<Preflight>("GET", "/v1/restore/preflight")),
   );
-  const revisions = health.flatMap((h) => (h.revision === undefined ? [] : [h.revision]));
-  const plan = buildRestorePlan({
+  // Only a member that answered knows the cluster's revision: an unreachable one means unknown, never 0.
+  const live = health.flatMap((h) => (h.clusterId && h.revision !== undefined ? [h.revision] : []));
+  const currentRevision = live.length ? Math.max(...live) : undefined;
+  const known = currentRevision === undefined ? await knownRevision(located, cluster, config) : undefined;
+  const manifest = located.manifest;
+  return buildRestorePlan({
     name,
     source: located.source,
     members: config.etcdNodes.map((n) => ({
@@ -91,65 +175,21 @@ async function restore(
       postRestore: n.postRestore,
     })),
     preflight,
-    snapshot: located.manifest
+    snapshot: manifest
       ? {
-          sha256: located.manifest.snapshot.sha256,
-          size: located.manifest.snapshot.size,
-          revision: located.manifest.etcd.revision,
-          createdAt: located.manifest.createdAt,
-          clusterId: located.manifest.clusterId,
+          sha256: manifest.snapshot.sha256,
+          size: manifest.snapshot.size,
+          revision: manifest.etcd.revision,
+          createdAt: manifest.createdAt,
+          clusterId: manifest.clusterId,
         }
       : {},
-    currentRevision: revisions.length ? Math.max(...revisions) : undefined,
+    currentRevision,
+    knownRevision: known,
     bumpOverride: options.bumpRevision,
     stateSource: options.useLocalState ? "local" : "archive",
     now: deps.clock(),
   });
-  for (const line of formatPlan(plan)) deps.out.line(line);
-  if (options.dryRun) {
-    deps.out.line("dry run: nothing was changed");
-    deps.out.result({ dryRun: true, plan });
-    return;
-  }
-  const server = agentOf(cluster, plan.server);
-  phase(`prepare: ${plan.server} extracts and verifies the snapshot`);
-  const prepared = await untouched(() =>
-    server.json<{ sha256: string; size: number; stateFile: string | null }>(
-      "POST",
-      "/v1/restore/prepare",
-      { name, ...(located.source.kind === "s3" && located.s3 ? { s3: located.s3 } : {}) },
-      600_000,
-    ),
-  );
-  const archived = await untouched(async () => chooseState(name, prepared.stateFile, cluster, options, deps));
-  const nodes = cluster.agents.map(({ node, client }) => restoreNode(node.memberName, node.agent.endpoint, client));
-  const applyDeps = {
-    nodes,
-    phase,
-    sleep: (ms: number) => sleep(ms),
-    healthTimeoutMs: (options.timeout ?? config.backup.timeoutSeconds) * 1000,
-    oldClusterId: health.find((h) => h.clusterId)?.clusterId,
-    leader: health.find((h) => h.isLeader)?.node,
-  };
-  await distributeAndCompare(plan, prepared.sha256, applyDeps);
-  await confirm(plan, options, deps);
-  const result = await rebuildCluster(plan, prepared.sha256, applyDeps);
-  phase("record the restore in the state file");
-  const notes = await recordRestore({
-    statePath: cluster.statePath,
-    local: cluster.state,
-    archived,
-    record: {
-      snapshot: name,
-      at: deps.clock().toISOString(),
-      sha256: prepared.sha256,
-      clusterId: result.clusterId,
-      stamp: plan.stamp,
-    },
-  });
-  notes.forEach((n) => deps.out.note(n));
-  timings.push([current, Date.now() - phaseStart]);
-  report(plan, result, timings, deps);
 }
 
 /** The archive's state file (RKE >= 1.1.4) unless --use-local-state; its certificates are checked here. */
@@ -187,83 +227,21 @@ function report(
   if (result.hooks.some((h) => h.code !== 0)) deps.setExitCode(ExitCode.partial);
 }
 
-/** S3 first (exact key) unless --local; otherwise, or when S3 lacks it, the first node in cluster.yml order that has it. */
-export async function locate(
-  name: string,
-  cluster: OpenCluster,
-  config: ClusterConfig,
-  options: RestoreOptions,
-  deps: CliDeps,
-): Promise<Located> {
-  const s3 = config.backup.s3;
-  if (s3 && !options.local) {
-    const store = openS3(s3);
-    try {
-      for (const key of [archiveKey(name), name]) {
-        const found = await store.stat(key).catch((err: unknown) => {
-          if (err instanceof NotFoundError) return undefined;
-          throw err;
-        });
-        if (!found) continue;
-        const manifest = await readManifest(store, manifestKey(name));
-        return {
-          source: { kind: "s3", location: describeS3(s3), key },
-          s3: s3Settings(s3),
-          ...(manifest ? { manifest } : {}),
-        };
-      }
-      deps.out.note(`snapshot [${name}] is not in ${describeS3(s3)}: falling back to the nodes' local copies`);
-    } catch (err) {
-      deps.out.note(`S3 ${describeS3(s3)} failed (${describeError(err)}): falling back to the nodes' local copies`);
-    } finally {
-      store.close();
-    }
-  }
-  for (const { node, client } of cluster.agents) {
-    const listing = await client
-      .json<{ snapshots: CatalogEntry[] }>("GET", "/v1/snapshots")
-      .catch(() => ({ snapshots: [] }));
-    const entry = listing.snapshots.find((s) => s.name === name && s.status !== "broken");
-    if (entry)
-      return {
-        source: { kind: "node", node: node.memberName, key: entry.key },
-        ...(entry.manifest ? { manifest: entry.manifest } : {}),
-      };
-  }
-  throw new UserError(`snapshot [${name}] was found neither in S3 nor on any etcd node`, ExitCode.failure);
-}
-
-async function readManifest(store: ReturnType<typeof openS3>, key: string): Promise<Manifest | undefined> {
-  try {
-    const chunks: Buffer[] = [];
-    for await (const chunk of (await store.get(key)) as AsyncIterable<Buffer>) chunks.push(chunk);
-    const parsed = parseManifest(Buffer.concat(chunks).toString("utf8"));
-    return parsed.ok ? parsed.manifest : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function confirm(plan: RestorePlan, options: RestoreOptions, deps: CliDeps): Promise<void> {
+/** Asks before anything is fetched or held; without a terminal only --yes confirms. */
+export async function confirm(question: string, options: { yes?: boolean | undefined }, deps: CliDeps): Promise<void> {
   if (options.yes) return;
   if (!process.stdin.isTTY)
-    throw new UserError("a restore stops every etcd member: pass --yes to confirm (stdin is not a terminal)");
+    throw new UserError(
+      "this stops every etcd member: pass --yes to confirm (stdin is not a terminal); nothing was changed",
+    );
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
-    const answer = await rl.question(`Stop all ${plan.members.length} members and restore [${plan.name}]? Type yes: `);
-    if (answer.trim() !== "yes") throw new UserError("restore not confirmed: nothing was changed");
+    const answer = await rl.question(`${question} Type yes: `);
+    if (answer.trim() !== "yes") throw new UserError("not confirmed: nothing was changed");
   } finally {
     rl.close();
   }
   deps.out.line("confirmed");
-}
-
-async function rollbackCommand(cluster: OpenCluster, deps: CliDeps): Promise<void> {
-  const nodes = cluster.agents.map(({ node, client }) => restoreNode(node.memberName, node.agent.endpoint, client));
-  const outcome = await rollbackAll({ nodes, phase: (t) => deps.out.line(`[rollback] ${t}`) });
-  deps.out.line(outcome);
-  deps.out.result({ rollback: outcome });
-  if (outcome.startsWith("rollback incomplete")) deps.setExitCode(ExitCode.restoreFailed);
 }
 
 export function agentOf(cluster: OpenCluster, member: string): AgentClient {
@@ -272,20 +250,23 @@ export function agentOf(cluster: OpenCluster, member: string): AgentClient {
   return found.client;
 }
 
-function restoreNode(name: string, agent: string, client: AgentClient): RestoreNode {
+/** One node over the agent API, every step carrying the session id. */
+export function restoreNode(name: string, agent: string, client: AgentClient, sessions: Sessions): RestoreNode {
   const enc = encodeURIComponent;
   const long = 900_000;
+  const session = sessions.id;
   return {
     name,
     agent,
-    fetch: (snapshot, peer, sha256) => client.json("POST", "/v1/restore/fetch", { name: snapshot, peer, sha256 }, long),
+    fetch: (snapshot, peer, sha256) =>
+      client.json("POST", "/v1/restore/fetch", { session, name: snapshot, peer, sha256 }, long),
     digest: (snapshot) => client.json("GET", `/v1/restore/${enc(snapshot)}/digest`, undefined, long),
     stopMember: async () => void (await client.json("POST", "/v1/member/stop", undefined, 120_000)),
-    startMember: async () => void (await client.json("POST", "/v1/member/start", undefined, 120_000)),
-    apply: (req) => client.json("POST", "/v1/restore/apply", req, long),
-    rollback: async () => void (await client.json("POST", "/v1/restore/rollback", undefined, 120_000)),
+    startMember: async (timeoutMs) => void (await client.json("POST", "/v1/member/start", undefined, timeoutMs)),
+    apply: (req) => client.json("POST", "/v1/restore/apply", { session, ...req }, long),
+    rollback: () => client.json("POST", "/v1/restore/rollback", { session }, 120_000),
     finish: async (snapshot) =>
-      (await client.json<{ hooks: [] }>("POST", "/v1/restore/finish", { name: snapshot }, long)).hooks,
+      (await client.json<{ hooks: [] }>("POST", "/v1/restore/finish", { session, name: snapshot }, long)).hooks,
     health: () => client.json("GET", "/v1/health", undefined, 10_000),
   };
 }

@@ -123,7 +123,7 @@ async function saveOnNode(
       const event = raw as SaveEvent;
       if (event.type === "progress") onProgress(event.bytes);
       else if (event.type === "result") result = event.result as SaveResult;
-      else failure = event.error;
+      else if (event.type === "error") failure = event.error;
     });
     if (!result && !failure) failure = "the agent ended the response without a result";
   } catch (err) {

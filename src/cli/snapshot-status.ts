@@ -116,8 +116,39 @@ function print(report: StatusReport, deps: CliDeps): void {
     ]);
   }
   deps.out.line(table(["LOCATION", "SCHEDULE", "LAST SUCCESS", "NEXT RUN", "KEPT", "SIZE", "LAST FAILURE"], rows));
+  for (const line of attention(report.nodes)) deps.out.line(line);
   deps.out.result(report);
   deps.setExitCode(report.exitCode);
+}
+
+/**
+ * What stops or stopped backups, one line each: a node held by a restore or verify, a paused schedule, and every
+ * run since the last good snapshot that was skipped, cancelled or failed, with its reason.
+ */
+function attention(nodes: StatusReport["nodes"]): string[] {
+  const lines: string[] = [];
+  for (const n of nodes) {
+    if ("error" in n) continue;
+    const session = n.session as { purpose: string; name: string; id: string; expiresAt: string } | null | undefined;
+    if (session) {
+      const effect = session.purpose === "verify" ? "backups go on" : "backups are NOT running";
+      lines.push(
+        `${n.node}: ${effect}: held by a ${session.purpose} of ${session.name} (session ${session.id}, expires ${session.expiresAt} unless renewed)`,
+      );
+    } else if (n.saving) {
+      lines.push(`${n.node}: saving ${n.saving} now`);
+    }
+    if (n.paused) lines.push(`${n.node}: recurring snapshots paused: ${n.paused}`);
+    // Only what happened since the last good snapshot needs attention now.
+    const since = n.lastSuccess?.createdAt ?? "";
+    for (const p of (n.problems ?? []).filter((r) => r.finishedAt > since)) {
+      const what = p.result === "success" ? `upload ${p.upload?.result ?? "?"}` : p.result;
+      lines.push(
+        `${n.node}: ${p.finishedAt} ${p.name} ${what}: ${p.reason ?? p.upload?.reason ?? "no reason recorded"}`,
+      );
+    }
+  }
+  return lines.length ? ["", "Needs attention:", ...lines.map((l) => `  ${l}`)] : [];
 }
 
 function failureReason(run: NonNullable<NodeStatus["lastFailure"]>): string {

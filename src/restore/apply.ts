@@ -33,7 +33,8 @@ export interface RestoreNode {
   fetch(name: string, peerAgent: string, sha256: string): Promise<Digest>;
   digest(name: string): Promise<Digest>;
   stopMember(): Promise<void>;
-  startMember(): Promise<void>;
+  /** Starts the member, failing after `timeoutMs` at the latest. */
+  startMember(timeoutMs: number): Promise<void>;
   apply(req: {
     name: string;
     sha256: string;
@@ -42,7 +43,8 @@ export interface RestoreNode {
     bumpRevision: number;
     stamp: string;
   }): Promise<{ oldDataDir?: string }>;
-  rollback(): Promise<void>;
+  /** Puts the old data directory back (the member is stopped, and left stopped). */
+  rollback(): Promise<{ restored: boolean }>;
   finish(name: string): Promise<{ command: string; code: number | null; output: string }[]>;
   health(): Promise<NodeHealthView>;
 }
@@ -52,8 +54,10 @@ export interface ApplyDeps {
   /** Called at the start of each phase (for progress and timings). */
   phase(title: string): void;
   sleep(ms: number): Promise<void>;
-  /** How long the new cluster may take to become healthy. */
+  /** How long the start phase may take, from the first start to a healthy cluster (and so each rollback start). */
   healthTimeoutMs: number;
+  /** Told when the part begins, and ends, in which the members are down (an interrupt there leaves them down). */
+  critical?(on: boolean): void;
   /** The cluster ID before the restore, when known: the restored cluster must have a different one. */
   oldClusterId?: string | undefined;
   /** The current leader, stopped first: a leader stopped after its followers waits out etcd's request timeout. */
@@ -104,6 +108,7 @@ export async function distributeAndCompare(plan: RestorePlan, sha256: string, de
 /** Stop, rebuild, start, wait healthy, finish; on failure, roll every node back and restart the old cluster. */
 export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: ApplyDeps): Promise<ApplyResult> {
   deps.phase("stop every member");
+  deps.critical?.(true);
   try {
     await stopOneByOne(leaderFirst(deps.nodes, deps.leader));
     deps.phase("rebuild every data directory from the snapshot (old ones kept)");
@@ -119,8 +124,8 @@ export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: Ap
       return [n.name, r.oldDataDir ?? ""] as const;
     });
     deps.phase("start every member and wait for a healthy cluster");
-    await everyNode(deps.nodes, (n) => n.startMember());
-    const healthy = await waitHealthy(plan, deps);
+    const healthy = await startAndWait(plan, deps);
+    deps.critical?.(false);
     deps.phase("post-restore hooks");
     const hooks = (
       await Promise.all(deps.nodes.map(async (n) => (await n.finish(plan.name)).map((h) => ({ node: n.name, ...h }))))
@@ -128,8 +133,41 @@ export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: Ap
     return { ...healthy, hooks, oldDataDirs: Object.fromEntries(applied) };
   } catch (err) {
     const rollback = await rollbackAll(deps);
+    deps.critical?.(false);
     throw new RestoreFailedError(`restore failed: ${describeError(err)}; ${rollback}`, { cause: err });
   }
+}
+
+/**
+ * Starts every member and waits for a healthy cluster, all within one deadline: a member whose start hangs cannot
+ * hold the restore past it, and the message names what was still being waited for.
+ */
+async function startAndWait(plan: RestorePlan, deps: ApplyDeps): Promise<{ clusterId: string; revision: number }> {
+  const deadline = Date.now() + deps.healthTimeoutMs;
+  const pending = new Set(deps.nodes.map((n) => n.name));
+  const starts = Promise.allSettled(
+    deps.nodes.map((n) => n.startMember(deps.healthTimeoutMs).finally(() => pending.delete(n.name))),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<"timeout">(
+    (resolve) => (timer = setTimeout(() => resolve("timeout"), deps.healthTimeoutMs)),
+  );
+  const started = await Promise.race([starts, timeout]).finally(() => clearTimeout(timer));
+  const seconds = deps.healthTimeoutMs / 1000;
+  if (started === "timeout") {
+    throw new Error(`the members did not start within ${seconds} s (still starting: ${[...pending].join(", ")})`);
+  }
+  const failed = started.flatMap((r, i) =>
+    r.status === "rejected" ? [`${deps.nodes[i]?.name}: ${describeError(r.reason)}`] : [],
+  );
+  if (failed.length) throw new Error(failed.join("; "));
+  return waitHealthy(deps.nodes, {
+    minRevision: plan.snapshot.revision ?? 0,
+    notClusterId: deps.oldClusterId,
+    deadline,
+    timeoutMs: deps.healthTimeoutMs,
+    sleep: (ms) => deps.sleep(ms),
+  });
 }
 
 function leaderFirst(nodes: readonly RestoreNode[], leader: string | undefined): RestoreNode[] {
@@ -160,13 +198,13 @@ async function everyNode<T>(nodes: readonly RestoreNode[], fn: (n: RestoreNode) 
 }
 
 /** Puts every node's old data directory back and starts the old cluster. Returns a sentence saying how it went. */
-export async function rollbackAll(deps: Pick<ApplyDeps, "nodes" | "phase">): Promise<string> {
+export async function rollbackAll(deps: Pick<ApplyDeps, "nodes" | "phase" | "healthTimeoutMs">): Promise<string> {
   deps.phase("rollback: old data directories back in place, members restarted");
   const results = await Promise.allSettled(deps.nodes.map((n) => n.rollback()));
   const failed = results.flatMap((r, i) =>
     r.status === "rejected" ? [`${deps.nodes[i]?.name}: ${describeError(r.reason)}`] : [],
   );
-  const started = await Promise.allSettled(deps.nodes.map((n) => n.startMember()));
+  const started = await Promise.allSettled(deps.nodes.map((n) => n.startMember(deps.healthTimeoutMs)));
   const notStarted = started.flatMap((r, i) =>
     r.status === "rejected" ? [`${deps.nodes[i]?.name}: ${describeError(r.reason)}`] : [],
   );
@@ -175,13 +213,23 @@ export async function rollbackAll(deps: Pick<ApplyDeps, "nodes" | "phase">): Pro
   return `rollback incomplete (${[...failed, ...notStarted].join("; ")}); the old data directories are kept: run snapshot-restore --rollback`;
 }
 
-async function waitHealthy(plan: RestorePlan, deps: ApplyDeps): Promise<{ clusterId: string; revision: number }> {
-  const deadline = Date.now() + deps.healthTimeoutMs;
-  const minRevision = plan.snapshot.revision ?? 0;
-  let last = "";
+/**
+ * Waits until every node answers, has a leader, is at `minRevision` or later, and all share one cluster ID that is not
+ * `notClusterId`; fails after `deadline` (ms since the epoch) naming what was still wrong.
+ */
+export async function waitHealthy(
+  nodes: readonly RestoreNode[],
+  o: {
+    minRevision: number;
+    notClusterId?: string | undefined;
+    deadline: number;
+    timeoutMs: number;
+    sleep: (ms: number) => Promise<void>;
+  },
+): Promise<{ clusterId: string; revision: number }> {
   for (;;) {
     const views = await Promise.all(
-      deps.nodes.map(async (n) => ({
+      nodes.map(async (n) => ({
         node: n.name,
         h: await n
           .health()
@@ -191,21 +239,20 @@ async function waitHealthy(plan: RestorePlan, deps: ApplyDeps): Promise<{ cluste
     const problems = views.flatMap(({ node, h }) => {
       if (!h.reachable) return [`${node} unreachable${h.error ? ` (${h.error})` : ""}`];
       if (!h.hasLeader) return [`${node} has no leader`];
-      if ((h.revision ?? 0) < minRevision) return [`${node} at revision ${h.revision}, snapshot's is ${minRevision}`];
+      if ((h.revision ?? 0) < o.minRevision) return [`${node} at revision ${h.revision}, expected ${o.minRevision}`];
       return [];
     });
     const ids = new Set(views.map((v) => v.h.clusterId));
     if (!problems.length && ids.size !== 1)
       problems.push(`members disagree on the cluster ID (${[...ids].join(", ")})`);
     const clusterId = views[0]?.h.clusterId ?? "";
-    if (!problems.length && deps.oldClusterId && clusterId === deps.oldClusterId) {
+    if (!problems.length && o.notClusterId && clusterId === o.notClusterId) {
       problems.push(`cluster ID ${clusterId} is still the old one`);
     }
     if (!problems.length) return { clusterId, revision: Math.max(...views.map((v) => v.h.revision ?? 0)) };
-    last = problems.join("; ");
-    if (Date.now() > deadline)
-      throw new Error(`the restored cluster was not healthy within ${deps.healthTimeoutMs / 1000} s: ${last}`);
-    await deps.sleep(500);
+    if (Date.now() > o.deadline)
+      throw new Error(`the cluster was not healthy within ${o.timeoutMs / 1000} s: ${problems.join("; ")}`);
+    await o.sleep(500);
   }
 }
 

@@ -3,7 +3,7 @@
  * restored one is built beside it (`<dataDir>.restore-<stamp>`), then the old one is renamed to `<dataDir>.old-<stamp>`
  * and the new one into place. A rollback record in the restore directory says how to undo the swap.
  */
-import { lstat, mkdir, readFile, rename, rm } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
 import { UserError } from "../util/errors.js";
@@ -104,19 +104,54 @@ export async function rollbackDataDir(restoreDir: string): Promise<{ restored: b
   return { restored: true, record };
 }
 
-/** After a successful restore the record is retired (the old data directory stays until the operator removes it). */
+function restoredRecordPath(restoreDir: string, stamp: string): string {
+  if (!/^[0-9A-Za-z]+$/.test(stamp)) throw new UserError(`invalid restore stamp ${JSON.stringify(stamp)}`);
+  return join(restoreDir, `restored-${stamp}.json`);
+}
+
+/**
+ * After a successful restore the record is retired as `restored-<stamp>.json`: the old data directory stays until
+ * the operator removes it (restore-cleanup), and `--rollback` can still put it back while it is there.
+ */
 export async function retireRollbackRecord(restoreDir: string): Promise<void> {
   const record = await readRollbackRecord(restoreDir);
   if (!record) return;
-  await writeFileAtomic(join(restoreDir, `restored-${record.stamp}.json`), JSON.stringify(record, null, 2) + "\n");
+  await writeFileAtomic(restoredRecordPath(restoreDir, record.stamp), JSON.stringify(record, null, 2) + "\n");
   await rm(rollbackRecordPath(restoreDir), { force: true });
+}
+
+/** The newest finished restore's record on this node, if any. */
+export async function latestRestoredRecord(restoreDir: string): Promise<RollbackRecord | undefined> {
+  const names = await readdir(restoreDir).catch(() => [] as string[]);
+  const stamps = names.flatMap((n) => /^restored-([0-9A-Za-z]+)\.json$/.exec(n)?.[1] ?? []).sort();
+  const newest = stamps.at(-1);
+  if (!newest) return undefined;
+  const text = await readFile(restoredRecordPath(restoreDir, newest), "utf8");
+  return RollbackRecordSchema.parse(JSON.parse(text));
+}
+
+/**
+ * Makes the finished restore `stamp` pending again, so that `rollbackDataDir` undoes it. Refuses when its old data
+ * directory is gone (nothing to put back) or another restore is pending.
+ */
+export async function reinstateRestoredRecord(restoreDir: string, stamp: string): Promise<RollbackRecord> {
+  if (await readRollbackRecord(restoreDir)) throw new UserError("another restore is pending on this node");
+  const path = restoredRecordPath(restoreDir, stamp);
+  const text = await readFile(path, "utf8").catch(() => undefined);
+  if (text === undefined) throw new UserError(`this node has no record of the restore ${stamp}`);
+  const record = RollbackRecordSchema.parse(JSON.parse(text));
+  if (!record.oldDataDir || !(await exists(record.oldDataDir))) {
+    throw new UserError(`the data directory from before the restore ${stamp} is gone on this node`);
+  }
+  await writeFileAtomic(rollbackRecordPath(restoreDir), JSON.stringify(record, null, 2) + "\n");
+  await rm(path, { force: true });
+  return record;
 }
 
 /** Removes leftovers of an earlier attempt that never swapped in (retrying a restore must never trip on them). */
 export async function removeStaleStaging(dataDir: string): Promise<string[]> {
   const parent = dirname(dataDir);
   const prefix = `${basename(dataDir)}.restore-`;
-  const { readdir } = await import("node:fs/promises");
   const names = await readdir(parent).catch(() => [] as string[]);
   const stale = names.filter((n) => n.startsWith(prefix)).map((n) => join(parent, n));
   for (const dir of stale) await rm(dir, { recursive: true, force: true });

@@ -33,8 +33,13 @@ export interface PlanInput {
   preflight: readonly Preflight[];
   /** What the manifest says, when there is one. */
   snapshot: { sha256?: string; size?: number; revision?: number; createdAt?: string; clusterId?: string };
-  /** The highest revision a running member reported before the restore, if any answered. */
+  /** The highest revision a running member reported before the restore; undefined when no member answered. */
   currentRevision?: number | undefined;
+  /**
+   * The highest revision known from anywhere else (manifests of every copy, the state file's restore records): a
+   * lower bound of the lost cluster's revision when no member answers.
+   */
+  knownRevision?: { revision: number; from: string } | undefined;
   /** `--bump-revision N` (0 turns the bump off). */
   bumpOverride?: number | undefined;
   stateSource: "archive" | "local";
@@ -120,25 +125,40 @@ export function planBump(input: PlanInput): RestorePlan["bump"] {
       reason: `set with --bump-revision ${input.bumpOverride}`,
     };
   }
-  const { currentRevision } = input;
   const snapRevision = input.snapshot.revision;
+  const { currentRevision, knownRevision } = input;
   if (currentRevision !== undefined && snapRevision !== undefined) {
-    const gap = Math.max(currentRevision - snapRevision, 0);
+    const highest = Math.max(currentRevision, knownRevision?.revision ?? 0);
+    const gap = Math.max(highest - snapRevision, 0);
     const margin = Math.max(10_000, Math.ceil(gap / 10));
     return {
       amount: gap + margin,
       markCompacted: true,
-      reason: `the running cluster is at revision ${currentRevision} and the snapshot at ${snapRevision}: the gap (${gap}) plus a margin of ${margin}, so Kubernetes watchers never see the revision go backwards`,
+      reason: `the running cluster is at revision ${highest} and the snapshot at ${snapRevision}: the gap (${gap}) plus a margin of ${margin}, so Kubernetes watchers never see the revision go backwards`,
     };
   }
+  // No member answered: the cluster's revision is unknown (never 0). What is known elsewhere is only a lower bound,
+  // so etcd's documented default applies unless that known gap is even larger.
   const unknown =
     snapRevision === undefined
       ? "the snapshot's revision is unknown (no manifest)"
       : "no running member reported its revision";
+  const knownGap = knownRevision && snapRevision !== undefined ? knownRevision.revision - snapRevision : 0;
+  if (knownRevision && knownGap > DEFAULT_BUMP) {
+    const margin = Math.ceil(knownGap / 10);
+    return {
+      amount: knownGap + margin,
+      markCompacted: true,
+      reason: `${unknown}; the highest revision known (${knownRevision.revision}, from ${knownRevision.from}) is ${knownGap} past the snapshot's: that gap plus a margin of ${margin}`,
+    };
+  }
+  const known = knownRevision
+    ? ` (the highest known elsewhere is ${knownRevision.revision}, from ${knownRevision.from})`
+    : "";
   return {
     amount: DEFAULT_BUMP,
     markCompacted: true,
-    reason: `${unknown}: etcd's recovery guide's ${DEFAULT_BUMP} (a week-old snapshot at up to 1,500 writes/s)`,
+    reason: `${unknown}${known}: etcd's recovery guide's ${DEFAULT_BUMP} (a week-old snapshot at up to 1,500 writes/s)`,
   };
 }
 

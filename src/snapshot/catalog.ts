@@ -4,8 +4,8 @@
  * files) are listed too, marked as having no manifest.
  */
 import type { ObjectInfo, Store } from "../store/store.js";
-import { describeError } from "../util/errors.js";
-import { ARCHIVE_SUFFIX, MANIFEST_SUFFIX, parseManifest, type Manifest } from "./manifest.js";
+import { describeError, NotFoundError } from "../util/errors.js";
+import { ARCHIVE_SUFFIX, archiveKey, MANIFEST_SUFFIX, manifestKey, parseManifest, type Manifest } from "./manifest.js";
 
 export type CopyStatus = "ok" | "no-manifest" | "broken";
 
@@ -44,18 +44,42 @@ export async function listCatalog(store: Store, location: string): Promise<Catal
     const name = zip ? o.key.slice(0, -ARCHIVE_SUFFIX.length) : o.key;
     if (named.has(name)) continue;
     if (!zip && !looksLikeRawSnapshot(o)) continue;
-    entries.push({
-      name,
-      location,
-      format: zip ? "zip" : "raw",
-      key: o.key,
-      size: o.size,
-      modified: o.modified.toISOString(),
-      status: "no-manifest",
-      reason: zip ? "archive without a Lifeboat manifest (e.g. made by RKE)" : "raw etcd snapshot file",
-    });
+    entries.push(unmanaged(name, location, o, zip));
   }
   return entries.sort((a, b) => createdOf(a).localeCompare(createdOf(b)) || a.name.localeCompare(b.name));
+}
+
+/**
+ * The one "find the copy" lookup: snapshot `name` in `store`, judged exactly as listing judges it (ok, no-manifest,
+ * broken with the reason), or undefined when the store has no copy at all. Only NotFoundError means absent: any
+ * other store error (a transient S3 failure) propagates, so that it is never taken for "not there".
+ */
+export async function findCopy(store: Store, name: string, location: string): Promise<CatalogEntry | undefined> {
+  const absent = (err: unknown) => {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  };
+  const [manifest, archive] = await Promise.all([
+    fetchManifest(store, manifestKey(name)).catch(absent),
+    store.stat(archiveKey(name)).catch(absent),
+  ]);
+  if (manifest) return fromManifest(name, location, archive, manifest);
+  if (archive) return unmanaged(name, location, archive, true);
+  const raw = await store.stat(name).catch(absent);
+  return raw ? unmanaged(name, location, raw, false) : undefined;
+}
+
+function unmanaged(name: string, location: string, o: ObjectInfo, zip: boolean): CatalogEntry {
+  return {
+    name,
+    location,
+    format: zip ? "zip" : "raw",
+    key: o.key,
+    size: o.size,
+    modified: o.modified.toISOString(),
+    status: "no-manifest",
+    reason: zip ? "archive without a Lifeboat manifest (e.g. made by RKE)" : "raw etcd snapshot file",
+  };
 }
 
 /** When the snapshot was taken: the manifest's time, else the file's modification time. */
@@ -82,20 +106,35 @@ function fromManifest(
   return { ...base, size, modified, status: "ok", manifest };
 }
 
-async function readManifest(
-  store: Store,
-  key: string,
-): Promise<{ ok: true; manifest: Manifest } | { ok: false; reason: string }> {
-  try {
-    const stream = await store.get(key);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > 1 << 20) return { ok: false, reason: "over 1 MiB" };
-      chunks.push(chunk);
+type ParsedManifest = { ok: true; manifest: Manifest } | { ok: false; reason: string };
+
+/** The largest manifest read: anything bigger is not one of ours. */
+const MANIFEST_LIMIT = 1 << 20;
+
+/**
+ * The one manifest reader: reads and parses the manifest at `key` (at most 1 MiB, the stream destroyed past it).
+ * A manifest that is there but unusable is `{ ok: false, reason }` (broken, which is not absent); the store's own
+ * errors propagate: NotFoundError means absent, anything else (a transient S3 failure) is neither.
+ */
+export async function fetchManifest(store: Store, key: string): Promise<ParsedManifest> {
+  const stream = await store.get(key);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MANIFEST_LIMIT) {
+      stream.destroy();
+      return { ok: false, reason: "over 1 MiB" };
     }
-    return parseManifest(Buffer.concat(chunks).toString("utf8"));
+    chunks.push(chunk);
+  }
+  return parseManifest(Buffer.concat(chunks).toString("utf8"));
+}
+
+/** For listing: a manifest that cannot be read at all lists its copy as broken, with the reason. */
+async function readManifest(store: Store, key: string): Promise<ParsedManifest> {
+  try {
+    return await fetchManifest(store, key);
   } catch (err) {
     return { ok: false, reason: describeError(err) };
   }

@@ -112,11 +112,14 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
 
 async function healthGate(options: SaveOptions, deps: SaveDeps): Promise<void> {
   let reason = "";
+  const signal = options.signal;
   for (let attempt = 0; attempt <= options.retries; attempt++) {
     if (attempt > 0) {
       deps.log.warn("member not healthy, retrying", { attempt, of: options.retries, reason });
-      await deps.sleep(options.retryPauseMs);
+      await sleepUnlessAborted(deps.sleep(options.retryPauseMs), signal);
     }
+    // A cancelled run (a restore pausing the schedule, the agent stopping) never waits out the retries.
+    signal?.throwIfAborted();
     const health = await deps.source.health();
     if (!health.reachable) reason = `member unreachable: ${health.error ?? "no answer"}`;
     else if (!health.hasLeader) reason = "member has no leader (no quorum)";
@@ -124,6 +127,17 @@ async function healthGate(options: SaveOptions, deps: SaveDeps): Promise<void> {
     else return;
   }
   throw new UnhealthyMemberError(reason, true);
+}
+
+/** Resolves when `sleeping` does, or rejects with the abort reason as soon as `signal` aborts. */
+function sleepUnlessAborted(sleeping: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return sleeping;
+  signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    sleeping.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 /** The S3 copy exists for Lifeboat once its manifest is stored beside the verified archive. */

@@ -5,9 +5,10 @@
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { UserError } from "./errors.js";
 
 /** The temp name used while writing `target`: hidden, in the same directory, never matching a snapshot name. */
 export function tempPathFor(target: string): string {
@@ -67,4 +68,18 @@ export async function writeStreamAtomic(
     await rm(tmp, { force: true });
     throw err;
   }
+}
+
+/**
+ * `dir/name` for a `name` that must stay one entry inside `dir`: anything that resolves elsewhere (`..`, an absolute
+ * path, a separator) is refused. Names are checked by their schema first; this is the second, path-level proof.
+ */
+export function insideDir(dir: string, name: string): string {
+  const base = resolve(dir);
+  const path = resolve(base, name);
+  const rel = relative(base, path);
+  if (!rel || rel.startsWith("..") || rel.includes(sep) || path !== join(base, rel)) {
+    throw new UserError(`${JSON.stringify(name)} is not a name inside ${dir}`);
+  }
+  return path;
 }
