@@ -86,13 +86,13 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
   const restoreDir = config.restoreDir;
   const { hold, drop } = restoreHold(deps.flight);
 
-  router.on("POST", "/v1/restore/prepare", async ({ req, res }) => {
+  router.on("POST", "/v1/restore/prepare", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, PrepareRequest);
     hold(body.name);
     sendJson(res, 200, await prepare(body.name, body.s3 ? deps.makeS3(body.s3) : undefined, deps));
   });
 
-  router.on("GET", "/v1/restore/:name/file", async ({ res, params }) => {
+  router.on("GET", "/v1/restore/:name/file", { allow: ["cli", "agent"] }, async ({ res, params }) => {
     const path = extractedPath(restoreDir, Name.parse(params.name));
     const info = await stat(path).catch(() => undefined);
     if (!info) throw new NotFoundError(`no prepared snapshot ${params.name} on ${config.node}`);
@@ -100,18 +100,18 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
     createReadStream(path).pipe(res);
   });
 
-  router.on("POST", "/v1/restore/fetch", async ({ req, res }) => {
+  router.on("POST", "/v1/restore/fetch", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, FetchRequest);
     hold(body.name);
     sendJson(res, 200, await fetchFromPeer(body, deps));
   });
 
-  router.on("GET", "/v1/restore/:name/digest", async ({ res, params }) => {
+  router.on("GET", "/v1/restore/:name/digest", { allow: ["cli"] }, async ({ res, params }) => {
     const digest = await verifySnapshotFile(extractedPath(restoreDir, Name.parse(params.name)));
     sendJson(res, 200, { node: config.node, ...digest });
   });
 
-  router.on("GET", "/v1/restore/preflight", async ({ res }) => {
+  router.on("GET", "/v1/restore/preflight", { allow: ["cli"] }, async ({ res }) => {
     const tools = await deps.tools();
     sendJson(res, 200, {
       node: config.node,
@@ -126,13 +126,13 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
     });
   });
 
-  router.on("POST", "/v1/restore/apply", async ({ req, res }) => {
+  router.on("POST", "/v1/restore/apply", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, ApplyRequest);
     hold(body.name);
     sendJson(res, 200, await apply(body, deps));
   });
 
-  router.on("POST", "/v1/restore/rollback", async ({ res }) => {
+  router.on("POST", "/v1/restore/rollback", { allow: ["cli"] }, async ({ res }) => {
     if ((await deps.member.state()) !== "stopped") await deps.member.stop();
     const result = await rollbackDataDir(restoreDir);
     drop();
@@ -140,7 +140,7 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
     sendJson(res, 200, { node: config.node, ...result });
   });
 
-  router.on("POST", "/v1/restore/finish", async ({ req, res }) => {
+  router.on("POST", "/v1/restore/finish", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, FinishRequest);
     const hooks = await runHooks(config.postRestore, deps);
     await retireRollbackRecord(restoreDir);
@@ -150,7 +150,7 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
     sendJson(res, 200, { node: config.node, hooks });
   });
 
-  router.on("POST", "/v1/restore/verify", async ({ req, res }) => {
+  router.on("POST", "/v1/restore/verify", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, FinishRequest);
     const path = extractedPath(restoreDir, body.name);
     if (!(await exists(path))) throw new NotFoundError(`no prepared snapshot ${body.name} on ${config.node}`);
