@@ -1,7 +1,8 @@
 /**
  * Client for one agent's HTTPS API, authenticated with a client certificate (mutual TLS).
  * Used by the CLI, and by agents to fetch a snapshot from a peer during a restore.
- * Every call has a timeout; errors are RemoteError (transient when the agent could not be reached).
+ * Every call has a timeout; errors are RemoteError (transient when the agent could not be reached; never for a 403,
+ * which says this client's certificate may not call that route).
  */
 import type { IncomingMessage } from "node:http";
 import { request, Agent } from "node:https";
@@ -160,6 +161,8 @@ function errorFromResponse(endpoint: string, status: number, text: string): Erro
   if (kind === "ArchiveError") return new ArchiveError(full);
   if (status === 422 || kind === "ChecksumMismatchError") return new ChecksumMismatchError(full);
   if (status === 400) return new UserError(full);
+  // 403: this certificate is not allowed on that route; retrying with the same one cannot help.
+  if (status === 403) return new RemoteError(full, false);
   return new RemoteError(full, status === 503 || status === 409);
 }
 

@@ -1,12 +1,14 @@
 /**
  * The agent's HTTP layer: an HTTPS server that demands a client certificate signed by the cluster's agent CA
- * (mutual TLS: anything else is refused during the handshake, before any request is read), a tiny router,
+ * (mutual TLS: anything else is refused during the handshake, before any request is read), a tiny router whose
+ * routes each say which identities may call them (authz.ts; checked before a handler runs or a body is read),
  * and JSON helpers that validate every request body with a schema.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { TLSSocket } from "node:tls";
 import type { z } from "zod";
+import { callerOf, commonNameOf, describeAccess, type Access } from "./authz.js";
 import {
   ArchiveError,
   ChecksumMismatchError,
@@ -48,35 +50,48 @@ export class HttpError extends Error {
 
 interface Route {
   method: string;
+  path: string;
   pattern: RegExp;
   keys: string[];
+  access: Access;
   handler: Handler;
 }
 
-export class Router {
-  private readonly routes: Route[] = [];
+/** A registered route as listed by `Router.routes()`. */
+export type RouteInfo = Pick<Route, "method" | "path" | "access">;
 
-  /** Registers `handler` for `method path`; `:name` segments become params (URL-decoded). */
-  on(method: string, path: string, handler: Handler): this {
+export class Router {
+  private readonly table: Route[] = [];
+
+  /**
+   * Registers `handler` for `method path`, callable only by the identities in `access`; `:name` segments become
+   * params (URL-decoded).
+   */
+  on(method: string, path: string, access: Access, handler: Handler): this {
     const keys: string[] = [];
     const source = path.replace(/:(\w+)/g, (_, key: string) => {
       keys.push(key);
       return "([^/]+)";
     });
-    this.routes.push({ method, pattern: new RegExp(`^${source}$`), keys, handler });
+    this.table.push({ method, path, pattern: new RegExp(`^${source}$`), keys, access, handler });
     return this;
   }
 
-  match(method: string, pathname: string): { handler: Handler; params: Record<string, string> } | "method" | undefined {
+  /** Every registered route with who may call it (tests and docs enumerate these). */
+  routes(): RouteInfo[] {
+    return this.table.map(({ method, path, access }) => ({ method, path, access: { allow: [...access.allow] } }));
+  }
+
+  match(method: string, pathname: string): { route: Route; params: Record<string, string> } | "method" | undefined {
     let pathMatched = false;
-    for (const route of this.routes) {
+    for (const route of this.table) {
       const m = route.pattern.exec(pathname);
       if (!m) continue;
       pathMatched = true;
       if (route.method !== method) continue;
       const params: Record<string, string> = {};
       route.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1] ?? "")));
-      return { handler: route.handler, params };
+      return { route, params };
     }
     return pathMatched ? "method" : undefined;
   }
@@ -152,13 +167,18 @@ export function createAgentServer({ tls, router, log }: AgentServerOptions): Ser
 
 async function dispatch(router: Router, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
   const url = new URL(req.url ?? "/", "https://agent");
-  const peer = (req.socket as TLSSocket).getPeerCertificate()?.subject?.CN ?? "?";
+  const socket = req.socket as TLSSocket;
+  const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
+  const peer = commonNameOf(cert) ?? "(no single common name)";
   const found = router.match(req.method ?? "GET", url.pathname);
   if (found === undefined) return sendJson(res, 404, { error: `no route ${url.pathname}`, kind: "NotFound" });
   if (found === "method")
     return sendJson(res, 405, { error: `${req.method} not allowed on ${url.pathname}`, kind: "Method" });
+  const caller = callerOf(cert);
+  if (!caller || !found.route.access.allow.includes(caller))
+    return forbid(res, log, peer, `${req.method} ${url.pathname}`, found.route.access);
   try {
-    await found.handler({ req, res, params: found.params, url, peer: String(peer) });
+    await found.route.handler({ req, res, params: found.params, url, peer });
   } catch (err) {
     const status = statusFor(err);
     const kind = err instanceof Error ? err.name : "Error";
@@ -169,4 +189,13 @@ async function dispatch(router: Router, req: IncomingMessage, res: ServerRespons
     }
     sendJson(res, status, { error: describeError(err), kind });
   }
+}
+
+/** 403 before the handler runs and before the body is read; logged, since it may be a compromised node probing. */
+function forbid(res: ServerResponse, log: Logger, peer: string, route: string, access: Access): void {
+  log.warn("refused request", { peer, route });
+  const error = `client certificate "${peer}" may not call ${route} (allowed: ${describeAccess(access)})`;
+  // The unread body is not wanted: close the connection rather than drain it.
+  res.setHeader("connection", "close");
+  sendJson(res, 403, { error, kind: "Forbidden" });
 }

@@ -78,25 +78,25 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
     return snapshotPath(name);
   };
 
-  router.on("POST", "/v1/restore/session", async ({ req, res }) => {
+  router.on("POST", "/v1/restore/session", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, SessionRequest);
     // A rollback holds the node exactly as a restore does.
     const purpose = body.purpose === "verify" ? "verify" : "restore";
     sendJson(res, 200, { node: config.node, ...(await sessions.open(body.session, body.name, purpose)) });
   });
 
-  router.on("POST", "/v1/restore/session/release", async ({ req, res }) => {
+  router.on("POST", "/v1/restore/session/release", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, SessionRef);
     sendJson(res, 200, { node: config.node, released: await sessions.close(body.session, "released by the CLI") });
   });
 
-  router.on("POST", "/v1/restore/prepare", async ({ req, res }) => {
+  router.on("POST", "/v1/restore/prepare", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, PrepareRequest);
     sessions.require(body.session, body.name);
     sendJson(res, 200, await prepare(body.name, body.s3 ? deps.makeS3(body.s3) : undefined, deps));
   });
 
-  router.on("GET", "/v1/restore/:name/file", async ({ res, params }) => {
+  router.on("GET", "/v1/restore/:name/file", { allow: ["cli", "agent"] }, async ({ res, params }) => {
     const path = served(params.name);
     const info = await stat(path).catch(() => undefined);
     if (!info) throw new NotFoundError(`no prepared snapshot ${params.name} on ${config.node}`);
@@ -104,18 +104,18 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
     createReadStream(path).pipe(res);
   });
 
-  router.on("POST", "/v1/restore/fetch", async ({ req, res }) => {
+  router.on("POST", "/v1/restore/fetch", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, FetchRequest);
     sessions.require(body.session, body.name);
     sendJson(res, 200, await fetchFromPeer(body, deps));
   });
 
-  router.on("GET", "/v1/restore/:name/digest", async ({ res, params }) => {
+  router.on("GET", "/v1/restore/:name/digest", { allow: ["cli"] }, async ({ res, params }) => {
     const digest = await verifySnapshotFile(served(params.name));
     sendJson(res, 200, { node: config.node, ...digest });
   });
 
-  router.on("GET", "/v1/restore/preflight", async ({ res }) => {
+  router.on("GET", "/v1/restore/preflight", { allow: ["cli"] }, async ({ res }) => {
     const tools = await deps.tools();
     const restored = await latestRestoredRecord(restoreDir);
     sendJson(res, 200, {
@@ -135,20 +135,20 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
     });
   });
 
-  router.on("POST", "/v1/restore/apply", async ({ req, res }) => {
+  router.on("POST", "/v1/restore/apply", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, ApplyRequest);
     sessions.require(body.session, body.name);
     sendJson(res, 200, await apply(body, deps));
   });
 
-  router.on("POST", "/v1/restore/rollback", async ({ req, res }) => {
+  router.on("POST", "/v1/restore/rollback", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, RollbackRequest);
     const session = sessions.current;
     if (session?.id !== body.session) throw new HttpError(409, `no open session ${body.session} on ${config.node}`);
     sendJson(res, 200, { node: config.node, ...(await rollback(body.stamp, deps)) });
   });
 
-  router.on("POST", "/v1/restore/finish", async ({ req, res }) => {
+  router.on("POST", "/v1/restore/finish", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, Step);
     sessions.require(body.session, body.name);
     const hooks = await runHooks(config.postRestore, deps);
@@ -157,7 +157,7 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
     sendJson(res, 200, { node: config.node, hooks });
   });
 
-  router.on("POST", "/v1/restore/verify", async ({ req, res }) => {
+  router.on("POST", "/v1/restore/verify", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, Step);
     sessions.require(body.session, body.name);
     const path = snapshotPath(body.name);

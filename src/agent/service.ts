@@ -57,7 +57,7 @@ export function agentRouter(deps: AgentDeps): { router: Router; sessions: Restor
     onExpired: sessionExpired(deps),
   });
 
-  router.on("GET", "/v1/info", async ({ res }) => {
+  router.on("GET", "/v1/info", { allow: ["cli"] }, async ({ res }) => {
     sendJson(res, 200, {
       node: deps.config.node,
       version: deps.version,
@@ -69,30 +69,30 @@ export function agentRouter(deps: AgentDeps): { router: Router; sessions: Restor
     });
   });
 
-  router.on("GET", "/v1/health", async ({ res }) => {
+  router.on("GET", "/v1/health", { allow: ["cli"] }, async ({ res }) => {
     sendJson(res, 200, { node: deps.config.node, member: await deps.member.state(), ...(await deps.etcd.health()) });
   });
 
-  router.on("GET", "/v1/member", async ({ res }) => {
+  router.on("GET", "/v1/member", { allow: ["cli"] }, async ({ res }) => {
     sendJson(res, 200, { node: deps.config.node, mode: deps.member.mode, state: await deps.member.state() });
   });
 
   for (const action of ["start", "stop"] as const) {
-    router.on("POST", `/v1/member/${action}`, async ({ res }) => {
+    router.on("POST", `/v1/member/${action}`, { allow: ["cli"] }, async ({ res }) => {
       deps.log.info(`member ${action} requested`);
       await deps.member[action]();
       sendJson(res, 200, { node: deps.config.node, state: await deps.member.state() });
     });
   }
 
-  router.on("GET", "/v1/snapshots", async ({ res }) => {
+  router.on("GET", "/v1/snapshots", { allow: ["cli"] }, async ({ res }) => {
     sendJson(res, 200, {
       node: deps.config.node,
       snapshots: await listCatalog(deps.local, `node:${deps.config.node}`),
     });
   });
 
-  router.on("POST", "/v1/snapshots", async (ctx) => {
+  router.on("POST", "/v1/snapshots", { allow: ["cli"] }, async (ctx) => {
     const body = await readJson(ctx.req, SaveRequest);
     const release = await claimForSave(flight, body, ctx, deps);
     if (!release) return;
@@ -103,13 +103,13 @@ export function agentRouter(deps: AgentDeps): { router: Router; sessions: Restor
     }
   });
 
-  router.on("POST", "/v1/snapshots/:name/upload", async ({ req, res, params }) => {
+  router.on("POST", "/v1/snapshots/:name/upload", { allow: ["cli"] }, async ({ req, res, params }) => {
     const name = parseParam(SnapshotName, params.name, "snapshot name");
     const body = await readJson(req, UploadRequest);
     sendJson(res, 200, await uploadExisting(name, deps.makeS3(body.s3), deps));
   });
 
-  router.on("DELETE", "/v1/snapshots/:name", async ({ res, params }) => {
+  router.on("DELETE", "/v1/snapshots/:name", { allow: ["cli"] }, async ({ res, params }) => {
     const name = parseParam(SnapshotName, params.name, "snapshot name");
     const keys = [manifestKey(name), archiveKey(name)];
     // The manifest goes first: a half-deleted snapshot must never list as good.
