@@ -158,11 +158,9 @@ async function makePlan(
   const preflight = await Promise.all(
     cluster.agents.map(({ client }) => client.json<Preflight>("GET", "/v1/restore/preflight")),
   );
-  // Only a member that answered knows the cluster's revision: an unreachable one means unknown, never 0.
-  const live = health.flatMap((h) => (h.clusterId && h.revision !== undefined ? [h.revision] : []));
-  const currentRevision = live.length ? Math.max(...live) : undefined;
-  const known = currentRevision === undefined ? await knownRevision(located, cluster, config) : undefined;
   const manifest = located.manifest;
+  const currentRevision = liveRevision(health, manifest?.etcd.revision, (l) => deps.out.note(l));
+  const known = currentRevision === undefined ? await knownRevision(located, cluster, config) : undefined;
   return buildRestorePlan({
     name,
     source: located.source,
@@ -190,6 +188,22 @@ async function makePlan(
     stateSource: options.useLocalState ? "local" : "archive",
     now: deps.clock(),
   });
+}
+
+/**
+ * The running cluster's revision, or undefined when it is unknown: no member answered (never 0), or the members that
+ * answered are below the snapshot's revision, so they are not the cluster the snapshot came from (a supervisor
+ * restarted them on empty data directories) and say nothing about how far the lost cluster had got.
+ */
+function liveRevision(health: NodeHealth[], snapshotRevision: number | undefined, note: (l: string) => void) {
+  const live = health.flatMap((h) => (h.clusterId && h.revision !== undefined ? [h.revision] : []));
+  if (!live.length) return undefined;
+  const highest = Math.max(...live);
+  if (snapshotRevision === undefined || highest >= snapshotRevision) return highest;
+  note(
+    `the running members are at revision ${highest}, below the snapshot's ${snapshotRevision}: they are not the cluster the snapshot came from, so its revision counts as unknown`,
+  );
+  return undefined;
 }
 
 /** The archive's state file (RKE >= 1.1.4) unless --use-local-state; its certificates are checked here. */

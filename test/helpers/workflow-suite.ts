@@ -1,0 +1,288 @@
+/**
+ * An operator's day on one real 3-member sandbox (TLS, agents as processes, S3), one etcd series: each step runs
+ * between other operations and the state is checked after every step, not only the exit code. The defects these
+ * steps caught lived between features: a verify that blocked later backups, a declined restore that did work first,
+ * a rollback that reported success without doing anything, a recurring save that blocked a disaster restore.
+ */
+import assert from "node:assert/strict";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { AgentClient } from "../../src/agent/client.js";
+import type { NodeStatus } from "../../src/agent/recurring.js";
+import { cliTls } from "../../src/cli/cluster.js";
+import { loadClusterConfig, statePathFor } from "../../src/config/cluster.js";
+import { readState } from "../../src/config/state.js";
+import { DEFAULT_BUMP } from "../../src/restore/plan.js";
+import { jsonOf, type CliRun } from "./cli.js";
+import { sandboxS3, startTestSandbox, waitFor, type TestSandbox } from "./sandbox.js";
+
+interface Health {
+  nodes: { node: string; ok: boolean; clusterId?: string; revision?: number }[];
+  healthy: number;
+}
+
+type Status = { nodes: (NodeStatus & { session: { purpose: string; name: string } | null })[] };
+
+export function workflowSuite(series: string): void {
+  describe(`an operator's day on etcd ${series}`, () => day(series));
+}
+
+function day(series: string): void {
+  let sb: TestSandbox;
+  const nodeDir = (i: number) => join(sb.dir, "nodes", `node${i + 1}`);
+  const run = (args: string[]) => sb.cli(["-o", "json", ...args, "-c", sb.config]);
+  const ok = async (args: string[]) => {
+    const r = await run(args);
+    assert.equal(r.code, 0, `lifeboat ${args.join(" ")} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+    return r;
+  };
+  const health = async () => jsonOf<Health>(await run(["etcd", "health"]));
+  const clusterId = async () => (await health()).nodes[0]?.clusterId;
+  const status = async () => jsonOf<Status>(await sb.cli(["-o", "json", "etcd", "snapshot-status", "-c", sb.config]));
+  const etcdPids = () =>
+    Promise.all([0, 1, 2].map(async (i) => Number(await readFile(join(nodeDir(i), "etcd.pid"), "utf8"))));
+  /** What restores left in every node's restore folder (records of finished restores do not count). */
+  const leftovers = async () =>
+    (
+      await Promise.all(
+        [0, 1, 2].map(async (i) =>
+          (await readdir(join(nodeDir(i), "restore")).catch(() => [] as string[]))
+            .filter((n) => !/^restored-.*\.json$/.test(n))
+            .map((n) => `node${i + 1}/${n}`),
+        ),
+      )
+    ).flat();
+  const saveAll = async (name: string) => {
+    const out = jsonOf<{ nodes: { ok: boolean }[] }>(await ok(["etcd", "snapshot-save", "--name", name]));
+    assert.deepEqual(
+      out.nodes.map((n) => n.ok),
+      [true, true, true],
+      `every node saved ${name}`,
+    );
+  };
+  const push = (interval: string) => ok(["etcd", "schedule", "push", "--interval", interval, "--jitter", "0s"]);
+  /** Waits until every node has a recurring snapshot made after `since`. */
+  const recurringAfter = (since: number) =>
+    waitFor(
+      "a recurring snapshot on every node",
+      async () => {
+        const s = await status();
+        return s.nodes.every((n) => n.lastSuccess?.kind === "recurring" && Date.parse(n.lastSuccess.createdAt) > since);
+      },
+      90_000,
+    );
+  const editConfig = async (edit: (doc: { lifeboat: { snapshot: Record<string, unknown> } }) => void) => {
+    const doc = parseYaml(await readFile(sb.config, "utf8")) as { lifeboat: { snapshot: Record<string, unknown> } };
+    edit(doc);
+    await writeFile(sb.config, stringifyYaml(doc), { mode: 0o600 });
+  };
+
+  let clients: AgentClient[] = [];
+  const agents = () => clients;
+
+  before(async () => {
+    sb = await startTestSandbox({ series });
+    const tls = cliTls((await readState(statePathFor(sb.config)))!);
+    const { config } = await loadClusterConfig(sb.config);
+    clients = config.etcdNodes.map((n) => new AgentClient({ endpoint: n.agent.endpoint, tls }));
+    const etcd = await sb.etcd(0);
+    for (let i = 0; i < 20; i++) await etcd.put(`/day/base/${i}`, `v${i}`);
+    await saveAll("day1");
+  });
+  after(async () => {
+    clients.forEach((c) => c.close());
+    await sb?.down();
+  });
+
+  test(`${series}: verify, then backups go on (one-time and recurring), and nothing is left in the restore folders`, async () => {
+    const verify = jsonOf<{ ok: boolean; keys: number }>(await ok(["etcd", "snapshot-verify", "--name", "day1"]));
+    assert.equal(verify.ok, true);
+    assert.equal(verify.keys, 20);
+    assert.deepEqual(await leftovers(), []);
+    const s = await status();
+    assert.ok(
+      s.nodes.every((n) => n.session === null && n.saving === null),
+      "no node is held after a verify",
+    );
+    await saveAll("day2");
+    const since = Date.now();
+    await push("3s");
+    await recurringAfter(since);
+    await push("1h");
+  });
+
+  test(`${series}: a declined restore asks before any work, then a save and a scheduled slot still run`, async () => {
+    const idBefore = await clusterId();
+    const declined = await run(["etcd", "snapshot-restore", "--name", "day1"]);
+    assert.equal(declined.code, 2, declined.stderr);
+    assert.match(declined.stderr, /pass --yes to confirm.*nothing was changed/);
+    assert.doesNotMatch(declined.stdout + declined.stderr, /\[restore\] (hold|prepare|distribute)/);
+    assert.deepEqual(await leftovers(), [], "nothing was downloaded or extracted");
+    assert.equal(await clusterId(), idBefore);
+    assert.ok((await status()).nodes.every((n) => n.session === null));
+    await saveAll("day3");
+    const since = Date.now();
+    await push("3s");
+    await recurringAfter(since);
+    await push("1h");
+  });
+
+  test(`${series}: snapshot-status says so while a restore holds the nodes, and not after`, async () => {
+    const agent = agents()[1]!;
+    const session = { session: "restore-status01", name: "day1" };
+    try {
+      await agent.json("POST", "/v1/restore/session", { ...session, purpose: "restore" });
+      const held = await sb.cli(["etcd", "snapshot-status", "-c", sb.config]);
+      assert.match(held.stdout, /etcd-node2: backups are NOT running: held by a restore of day1/);
+      const save = await run(["etcd", "snapshot-save", "--name", "day-held"]);
+      assert.equal(save.code, 3, "the held node refuses a save; the others take it");
+      assert.match(save.stdout + save.stderr, /restore of day1 already in progress on etcd-node2/);
+    } finally {
+      await agent.json("POST", "/v1/restore/session/release", session);
+    }
+    const free = await sb.cli(["etcd", "snapshot-status", "-c", sb.config]);
+    assert.doesNotMatch(free.stdout, /NOT running/);
+  });
+
+  test(`${series}: a restore while the schedule runs pauses it, and recurring snapshots resume afterwards`, async () => {
+    await push("2s");
+    await sleep(2_500);
+    const restore = await ok(["etcd", "snapshot-restore", "--name", "day2", "--yes", "--timeout", "60"]);
+    assert.equal(jsonOf<{ plan: { name: string } }>(restore).plan.name, "day2");
+    const ended = Date.now();
+    assert.equal((await health()).healthy, 3);
+    assert.deepEqual(await leftovers(), []);
+    const s = await status();
+    assert.ok(
+      s.nodes.every((n) => n.session === null && n.paused === null),
+      "no hold and no pause after the restore",
+    );
+    await recurringAfter(ended);
+    const problems = s.nodes.flatMap((n) => n.problems);
+    assert.deepEqual(
+      problems.filter((p) => p.result === "failure"),
+      [],
+      "no recurring run failed because of the restore",
+    );
+    assert.ok(
+      problems.some((p) => p.result === "skipped" && /(paused|cancelled): a restore of day2/.test(p.reason ?? "")),
+      `slots during the restore were skipped, saying why: ${JSON.stringify(problems)}`,
+    );
+    await push("1h");
+  });
+
+  test(`${series}: restore, then --rollback puts the old data back; a second --rollback refuses and stops nothing`, async () => {
+    const etcd = await sb.etcd(0);
+    await etcd.put("/day/rollback/before", "kept");
+    await saveAll("day4");
+    await etcd.put("/day/rollback/after", "written-after-day4");
+    const idBefore = await clusterId();
+    await ok(["etcd", "snapshot-restore", "--name", "day4", "--yes", "--timeout", "60"]);
+    assert.equal(await (await sb.etcd(0)).get("/day/rollback/after"), undefined, "the restore took day4's data");
+    assert.notEqual(await clusterId(), idBefore);
+    const pids = await etcdPids();
+    const unconfirmed = await run(["etcd", "snapshot-restore", "--rollback"]);
+    assert.equal(unconfirmed.code, 2, unconfirmed.stderr);
+    assert.deepEqual(await etcdPids(), pids, "an unconfirmed rollback stops nothing");
+    const rolled = await ok(["etcd", "snapshot-restore", "--rollback", "--yes", "--timeout", "60"]);
+    const outcome = jsonOf<{ ok: boolean; kind: string; name: string }>(rolled);
+    assert.deepEqual([outcome.ok, outcome.kind, outcome.name], [true, "undo", "day4"]);
+    assert.equal(await clusterId(), idBefore, "the cluster from before the restore is back");
+    assert.equal(await (await sb.etcd(1)).get("/day/rollback/after"), "written-after-day4");
+    const pidsAfter = await etcdPids();
+    const again = await run(["etcd", "snapshot-restore", "--rollback", "--yes"]);
+    assert.equal(again.code, 2, again.stderr);
+    assert.match(again.stderr, /nothing to roll back/);
+    assert.deepEqual(await etcdPids(), pidsAfter, "the refused rollback stopped no member");
+    assert.equal((await health()).healthy, 3);
+  });
+
+  test(`${series}: names are checked the same way by every command (exit 2), and an unknown one says where it looked`, async () => {
+    for (const cmd of ["snapshot-restore", "snapshot-verify"]) {
+      const evil = await run(["etcd", cmd, "--name", "../evil"]);
+      assert.equal(evil.code, 2, `${cmd}: ${evil.stderr}`);
+      assert.match(evil.stderr, /path separator/);
+    }
+    const unknown = await run(["etcd", "snapshot-restore", "--name", "no-such-snapshot", "--yes"]);
+    assert.equal(unknown.code, 2, unknown.stderr);
+    assert.match(unknown.stderr, /not found \(s3:.*no copy; node etcd-node1: no copy; node etcd-node2: no copy/);
+  });
+
+  test(`${series}: a broken manifest or a damaged only copy refuses (exit 4) and names each copy; an S3 error is not "absent"`, async () => {
+    const s3 = sandboxS3(sb.info);
+    const idBefore = await clusterId();
+    try {
+      await s3.put("day3.manifest.json", Buffer.from("{ not a manifest"));
+      const broken = await run(["etcd", "snapshot-restore", "--name", "day3", "--yes"]);
+      assert.equal(broken.code, 4, broken.stderr);
+      assert.match(broken.stderr, /copy of snapshot \[day3\] in s3:.* is broken.*--local/);
+      const local = await run(["etcd", "snapshot-restore", "--name", "day3", "--local", "--dry-run"]);
+      assert.equal(local.code, 0, local.stderr);
+      assert.equal(jsonOf<{ plan: { source: { kind: string } } }>(local).plan.source.kind, "node");
+      await saveAll("only1");
+      await s3.remove("only1.manifest.json");
+      await s3.remove("only1.zip");
+      for (const i of [0, 1, 2]) await writeFile(join(nodeDir(i), "snapshots", "only1.manifest.json"), "garbage");
+      const damaged = await run(["etcd", "snapshot-restore", "--name", "only1", "--yes"]);
+      assert.equal(damaged.code, 4, damaged.stderr);
+      assert.match(damaged.stderr, /copy of snapshot \[only1\] in node etcd-node1 is broken \(manifest: /);
+    } finally {
+      s3.close();
+    }
+    const failing = createServer((_req, res) => res.writeHead(500).end("<Error><Code>InternalError</Code></Error>"));
+    await new Promise<void>((r) => failing.listen(0, "127.0.0.1", r));
+    const port = (failing.address() as { port: number }).port;
+    try {
+      const flags = ["--s3", "--s3-endpoint", `http://127.0.0.1:${port}`, "--bucket-name", "b", "--access-key", "a"];
+      const flaky: CliRun = await run([
+        "etcd",
+        "snapshot-restore",
+        "--name",
+        "day3",
+        "--yes",
+        ...flags,
+        "--secret-key",
+        "s",
+      ]);
+      assert.equal(flaky.code, 1, flaky.stderr);
+      assert.match(flaky.stderr, /cannot look up snapshot \[day3\] in s3:.*untouched/);
+      assert.doesNotMatch(flaky.stderr, /no manifest|not in s3/);
+    } finally {
+      failing.close();
+    }
+    assert.equal(await clusterId(), idBefore, "nothing was touched");
+  });
+
+  test(`${series}: a full disaster while the schedule retries: restore from S3 with etcd's default bump`, async () => {
+    // Long health-check retries: the recurring save keeps retrying while the members are dead.
+    await editConfig((doc) => (doc.lifeboat.snapshot = { retries: 20, retry_pause_seconds: 10 }));
+    await push("2s");
+    // Every member down for good (a supervisor restarting them on empty data would make a new, empty cluster).
+    await Promise.all(agents().map((a) => a.json("POST", "/v1/member/stop", undefined, 60_000)));
+    for (const i of [0, 1, 2]) await rm(join(nodeDir(i), "etcd-data"), { recursive: true, force: true });
+    for (const i of [0, 1]) await rm(join(nodeDir(i), "snapshots"), { recursive: true, force: true });
+    await waitFor("a recurring save retrying its health check", async () =>
+      (await status()).nodes.some((n) => n.saving?.endsWith("_etcd")),
+    );
+    const restore = await ok(["etcd", "snapshot-restore", "--name", "day4", "--yes", "--timeout", "90"]);
+    const out = jsonOf<{ plan: { bump: { amount: number; reason: string }; source: { kind: string } } }>(restore);
+    assert.equal(out.plan.source.kind, "s3");
+    if (series === "3.4") {
+      assert.equal(out.plan.bump.amount, 0);
+      assert.match(out.plan.bump.reason, /not supported/);
+    } else {
+      assert.equal(out.plan.bump.amount, DEFAULT_BUMP);
+      assert.match(out.plan.bump.reason, /no running member reported its revision/);
+    }
+    const h = await health();
+    assert.equal(h.healthy, 3, JSON.stringify(h));
+    if (series !== "3.4") assert.ok((h.nodes[0]?.revision ?? 0) > DEFAULT_BUMP);
+    assert.equal(await (await sb.etcd(2)).get("/day/rollback/before"), "kept");
+    await recurringAfter(Date.now());
+    await push("1h");
+  });
+}
