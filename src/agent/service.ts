@@ -19,6 +19,7 @@ import type { S3Settings } from "./api.js";
 import { SaveRequest, UploadRequest, type SaveEvent } from "./api.js";
 import type { AgentConfig } from "./config.js";
 import { HttpError, readJson, Router, sendJson, type RequestContext, type TlsFiles } from "./http.js";
+import { registerCleanupRoutes } from "./cleanup-routes.js";
 import { registerRestoreRoutes } from "./restore-routes.js";
 import type { RecurringAgent } from "./recurring.js";
 import { SaveFlight } from "./recurring-flight.js";
@@ -103,6 +104,7 @@ export function agentRouter(deps: AgentDeps): Router {
   });
 
   if (deps.restore) registerRestoreRoutes(router, { ...deps, ...deps.restore, flight });
+  registerCleanupRoutes(router, { ...deps, flight });
   if (deps.recurring) registerScheduleRoutes(router, deps.recurring, { ...deps, node: deps.config.node });
   return router;
 }
