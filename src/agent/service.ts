@@ -20,6 +20,7 @@ import { parseParam, SaveRequest, SnapshotName, UploadRequest, type SaveEvent } 
 import { RestoreSessions } from "./restore-session.js";
 import type { AgentConfig } from "./config.js";
 import { HttpError, readJson, Router, sendJson, type RequestContext, type TlsFiles } from "./http.js";
+import { registerCleanupRoutes } from "./cleanup-routes.js";
 import { registerRestoreRoutes, removeRestoreFiles, sessionExpired } from "./restore-routes.js";
 import type { RecurringAgent } from "./recurring.js";
 import { SaveFlight } from "./recurring-flight.js";
@@ -118,6 +119,7 @@ export function agentRouter(deps: AgentDeps): { router: Router; sessions: Restor
   });
 
   if (deps.restore) registerRestoreRoutes(router, { ...deps, ...deps.restore, sessions });
+  registerCleanupRoutes(router, { ...deps, flight, sessions });
   if (deps.recurring)
     registerScheduleRoutes(router, deps.recurring, {
       ...deps,

@@ -8,6 +8,7 @@ import { defaultConfigPath } from "./cluster.js";
 import type { SchedulePushOptions } from "./schedule.js";
 import type { DeleteCommandOptions } from "./snapshot-delete.js";
 import type { PruneCommandOptions } from "./snapshot-prune.js";
+import type { CleanupCommandOptions } from "./restore-cleanup.js";
 
 type Deps = () => CliDeps;
 type ListCommandOptions = { config: string } & S3Flags;
@@ -89,6 +90,25 @@ export function registerCommands(program: Command, deps: Deps): void {
     const { runSnapshotVerify } = await import("./snapshot-verify.js");
     await runSnapshotVerify(opts, deps());
   });
+
+  etcd
+    .command("restore-cleanup")
+    .description(
+      "list and remove what restores left on every node: old and failed data directories (the newest kept), " +
+        "extracted snapshots, downloads; refused on a node with a restore in progress",
+    )
+    .addOption(configOption())
+    .option("--dry-run", "print every item and what would happen to it; remove nothing", false)
+    .option(
+      "--keep <n>",
+      "old data directories (and restore records) to keep per node, newest first (default 1)",
+      parseWhole,
+    )
+    .option("--node <member>", "only this etcd node (repeat for more), e.g. etcd-node1", collect)
+    .action(async (opts: CleanupCommandOptions) => {
+      const { runRestoreCleanup } = await import("./restore-cleanup.js");
+      await runRestoreCleanup(opts, deps());
+    });
 
   etcd
     .command("health")
@@ -225,6 +245,10 @@ function registerScheduleCommands(etcd: Command, deps: Deps): void {
     const { runSnapshotDelete } = await import("./snapshot-delete.js");
     await runSnapshotDelete(names, opts, deps());
   });
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
 }
 
 function parseWhole(value: string): number {

@@ -1,0 +1,86 @@
+/**
+ * The agent's side of `lifeboat etcd restore-cleanup` (docs/design.md "Restore leftovers"): list what restores left
+ * on this node, and remove it under a keep policy. A cleanup holds the node's single save flight while it removes,
+ * so no restore (whose session holds the same flight) can start under it, and it refuses while a restore or verify
+ * session is open or a save runs.
+ */
+import { z } from "zod";
+import {
+  applyCleanup,
+  listLeftovers,
+  planCleanup,
+  type CleanupPlan,
+  type CleanupResult,
+} from "../restore/leftovers.js";
+import type { Logger } from "../util/log.js";
+import type { AgentConfig } from "./config.js";
+import { readJson, sendJson, type Handler, type Router } from "./http.js";
+import type { SaveFlight } from "./recurring-flight.js";
+import type { RestoreSessions } from "./restore-session.js";
+
+export const CleanupRequest = z.object({
+  /** How many old data directories (and restore records) to keep, newest first. */
+  keep: z.number().int().min(0).max(10_000),
+  /** Plan only: nothing is removed. */
+  dryRun: z.boolean(),
+});
+export type CleanupRequest = z.infer<typeof CleanupRequest>;
+
+export interface CleanupResponse {
+  node: string;
+  dryRun: boolean;
+  plan: CleanupPlan;
+  /** Absent on a dry run and when refused. */
+  result?: CleanupResult;
+}
+
+export interface CleanupRouteDeps {
+  config: Pick<AgentConfig, "node" | "restoreDir" | "etcd">;
+  flight: SaveFlight;
+  sessions: Pick<RestoreSessions, "current">;
+  clock: () => Date;
+  log: Logger;
+}
+
+/** Registers GET /v1/restore/leftovers and POST /v1/restore/cleanup (all in this one table). */
+export function registerCleanupRoutes(router: Router, deps: CleanupRouteDeps): void {
+  const routes: [method: string, path: string, handler: Handler][] = [
+    ["GET", "/v1/restore/leftovers", async ({ res }) => sendJson(res, 200, await leftovers(deps))],
+    [
+      "POST",
+      "/v1/restore/cleanup",
+      async ({ req, res }) => sendJson(res, 200, await cleanup(await readJson(req, CleanupRequest), deps)),
+    ],
+  ];
+  for (const [method, path, handler] of routes) router.on(method, path, { allow: ["cli"] }, handler);
+}
+
+function dirsOf(deps: CleanupRouteDeps) {
+  return { dataDir: deps.config.etcd.dataDir, restoreDir: deps.config.restoreDir };
+}
+
+async function leftovers(deps: CleanupRouteDeps) {
+  return { node: deps.config.node, busy: busyReason(deps) ?? null, ...(await listLeftovers(dirsOf(deps))) };
+}
+
+async function cleanup(body: CleanupRequest, deps: CleanupRouteDeps): Promise<CleanupResponse> {
+  const { node } = deps.config;
+  // Checked and claimed with no await in between: nothing can take the flight in the meantime.
+  const busy = busyReason(deps);
+  const release = body.dryRun || busy ? undefined : deps.flight.tryAcquire("restore cleanup");
+  try {
+    const policy = { keep: body.keep, ...(busy ? { busy } : {}) };
+    const plan = planCleanup(await listLeftovers(dirsOf(deps)), policy, deps.clock());
+    if (body.dryRun || plan.refused) return { node, dryRun: body.dryRun, plan };
+    return { node, dryRun: false, plan, result: await applyCleanup(plan, deps.log) };
+  } finally {
+    release?.();
+  }
+}
+
+function busyReason({ flight, sessions }: CleanupRouteDeps): string | undefined {
+  const session = sessions.current;
+  if (session) return `busy with a ${session.purpose} of ${session.name} (session ${session.id}); retry when it ends`;
+  const holder = flight.current;
+  return holder === undefined ? undefined : `busy with ${holder}: a snapshot save is in progress; retry when it ends`;
+}

@@ -1,0 +1,115 @@
+/**
+ * `lifeboat etcd restore-cleanup [--dry-run] [--keep N] [--node NAME]...`: on every etcd node (or the named ones),
+ * list what restores left behind (old and failed data directories, stale staging, extracted snapshots, downloads,
+ * restore records) and remove it, keeping the newest N old data directories. A node with a restore in progress is
+ * refused and left untouched. Every item is printed with its fate and why; with --dry-run nothing is removed.
+ */
+import type { CleanupResponse } from "../agent/cleanup-routes.js";
+import type { CleanupPlan, CleanupResult } from "../restore/leftovers.js";
+import { describeError, ExitCode, UserError } from "../util/errors.js";
+import type { CliDeps } from "./main.js";
+import { openCluster, type OpenCluster } from "./cluster.js";
+import { formatBytes, table } from "./output.js";
+
+const DEFAULT_KEEP = 1;
+
+export interface CleanupCommandOptions {
+  config: string;
+  dryRun?: boolean;
+  keep?: number;
+  node?: string[];
+}
+
+export interface NodeCleanup {
+  node: string;
+  plan?: CleanupPlan;
+  result?: CleanupResult;
+  error?: string;
+}
+
+export interface CleanupReport {
+  dryRun: boolean;
+  keep: number;
+  nodes: NodeCleanup[];
+  exitCode: number;
+}
+
+export async function runRestoreCleanup(options: CleanupCommandOptions, deps: CliDeps): Promise<CleanupReport> {
+  const cluster = await openCluster(options.config, deps.out);
+  try {
+    const agents = selectAgents(cluster, options.node ?? []);
+    const body = { keep: options.keep ?? DEFAULT_KEEP, dryRun: options.dryRun === true };
+    const nodes = await Promise.all(
+      agents.map(async ({ node, client }): Promise<NodeCleanup> => {
+        try {
+          const res = await client.json<CleanupResponse>("POST", "/v1/restore/cleanup", body, 600_000);
+          return { node: node.memberName, plan: res.plan, ...(res.result ? { result: res.result } : {}) };
+        } catch (err) {
+          return { node: node.memberName, error: describeError(err) };
+        }
+      }),
+    );
+    const failed = nodes.filter((n) => problemOf(n) !== undefined).length;
+    const exitCode = failed === 0 ? ExitCode.ok : failed === nodes.length ? ExitCode.failure : ExitCode.partial;
+    const report: CleanupReport = { ...body, nodes, exitCode };
+    print(report, deps);
+    return report;
+  } finally {
+    cluster.close();
+  }
+}
+
+/** The agents of the nodes named with --node (all of them without it); an unknown name is an error (exit 2). */
+function selectAgents(cluster: OpenCluster, names: readonly string[]): OpenCluster["agents"] {
+  if (names.length === 0) return cluster.agents;
+  const known = cluster.agents.map((a) => a.node.memberName);
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length) {
+    throw new UserError(
+      `--node ${unknown.join(", ")}: no such etcd node in cluster.yml (etcd nodes: ${known.join(", ")})`,
+    );
+  }
+  return cluster.agents.filter((a) => names.includes(a.node.memberName));
+}
+
+function problemOf(n: NodeCleanup): string | undefined {
+  if (n.error) return n.error;
+  if (n.plan?.refused) return `refused, nothing removed: ${n.plan.refused}`;
+  const failed = n.result?.failed ?? [];
+  return failed.length ? failed.map((f) => `${f.path}: ${f.error}`).join("; ") : undefined;
+}
+
+function print(report: CleanupReport, deps: CliDeps): void {
+  const removing = report.dryRun ? "would remove" : "removed";
+  const rows: string[][] = [];
+  let count = 0;
+  let bytes = 0;
+  for (const n of report.nodes) {
+    const failed = new Map(n.result?.failed.map((f) => [f.path, f.error]) ?? []);
+    for (const item of n.plan?.items ?? []) {
+      const action = item.action === "keep" ? "keep" : failed.has(item.path) ? "FAILED" : removing;
+      if (action === removing) [count, bytes] = [count + 1, bytes + item.size];
+      const why = failed.get(item.path) ?? item.reason;
+      rows.push([n.node, item.path, item.kind, formatBytes(item.size), formatAge(item.ageSeconds), action, why]);
+    }
+  }
+  deps.out.line(table(["NODE", "PATH", "KIND", "SIZE", "AGE", "ACTION", "REASON"], rows));
+  for (const n of report.nodes) {
+    const problem = problemOf(n);
+    if (problem) deps.out.note(`warning: ${n.node}: ${problem}`);
+  }
+  deps.out.line(`${report.dryRun ? "Dry run: would remove" : "Removed"} ${count} item(s), ${formatBytes(bytes)}`);
+  deps.out.result(report);
+  deps.setExitCode(report.exitCode);
+}
+
+/** 45s, 12m, 5h, 3d: enough to tell yesterday's directory from last month's. */
+function formatAge(seconds: number): string {
+  const steps: [number, string][] = [
+    [86_400, "d"],
+    [3_600, "h"],
+    [60, "m"],
+  ];
+  for (const [size, unit] of steps) if (seconds >= size) return `${Math.floor(seconds / size)}${unit}`;
+  return `${seconds}s`;
+}
