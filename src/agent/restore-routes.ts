@@ -92,8 +92,12 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
 
   router.on("POST", "/v1/restore/prepare", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, PrepareRequest);
-    sessions.require(body.session, body.name);
-    sendJson(res, 200, await prepare(body.name, body.s3 ? deps.makeS3(body.s3) : undefined, deps));
+    const done = await sessions.step(
+      body.session,
+      body.name,
+      async () => await prepare(body.name, body.s3 ? deps.makeS3(body.s3) : undefined, deps),
+    );
+    sendJson(res, 200, done);
   });
 
   router.on("GET", "/v1/restore/:name/file", { allow: ["cli", "agent"] }, async ({ res, params }) => {
@@ -106,8 +110,8 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
 
   router.on("POST", "/v1/restore/fetch", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, FetchRequest);
-    sessions.require(body.session, body.name);
-    sendJson(res, 200, await fetchFromPeer(body, deps));
+    const done = await sessions.step(body.session, body.name, async () => await fetchFromPeer(body, deps));
+    sendJson(res, 200, done);
   });
 
   router.on("GET", "/v1/restore/:name/digest", { allow: ["cli"] }, async ({ res, params }) => {
@@ -137,8 +141,8 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
 
   router.on("POST", "/v1/restore/apply", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, ApplyRequest);
-    sessions.require(body.session, body.name);
-    sendJson(res, 200, await apply(body, deps));
+    const done = await sessions.step(body.session, body.name, async () => await apply(body, deps));
+    sendJson(res, 200, done);
   });
 
   router.on("POST", "/v1/restore/rollback", { allow: ["cli"] }, async ({ req, res }) => {
@@ -159,21 +163,25 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
 
   router.on("POST", "/v1/restore/verify", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, Step);
-    sessions.require(body.session, body.name);
-    const path = snapshotPath(body.name);
-    if (!(await exists(path))) throw new NotFoundError(`no prepared snapshot ${body.name} on ${config.node}`);
-    try {
-      const report = await verifySnapshotOnLoopback({
-        snapshotPath: path,
-        tools: await deps.tools(),
-        workDir: restoreDir,
-        log: deps.log,
-      });
-      sendJson(res, 200, { node: config.node, ...report });
-    } finally {
-      await rm(path, { force: true });
-    }
+    const report = await sessions.step(body.session, body.name, () => verifyPrepared(body.name, deps));
+    sendJson(res, 200, { node: config.node, ...report });
   });
+}
+
+/** Restores the prepared file into a throwaway etcd on loopback; the file is removed whatever the outcome. */
+async function verifyPrepared(name: string, deps: RestoreRouteDeps) {
+  const path = insideDir(deps.config.restoreDir, name);
+  if (!(await exists(path))) throw new NotFoundError(`no prepared snapshot ${name} on ${deps.config.node}`);
+  try {
+    return await verifySnapshotOnLoopback({
+      snapshotPath: path,
+      tools: await deps.tools(),
+      workDir: deps.config.restoreDir,
+      log: deps.log,
+    });
+  } finally {
+    await rm(path, { force: true });
+  }
 }
 
 /**

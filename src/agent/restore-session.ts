@@ -84,6 +84,19 @@ export class RestoreSessions {
     return s.info;
   }
 
+  /**
+   * Runs one restore step of session `id`. A step still running when its session ends (Ctrl-C during a download)
+   * would leave what it writes behind: so when it finishes and no session is open any more, the files go.
+   */
+  async step<T>(id: string, name: string, fn: () => Promise<T>): Promise<T> {
+    this.require(id, name);
+    try {
+      return await fn();
+    } finally {
+      if (!this.session) await this.serial(() => this.deps.removeLeftovers(`a step of session ${id} ended after it`));
+    }
+  }
+
   /** Ends session `id` (a no-op when it is not open: a release is safe to repeat). */
   close(id: string, reason: string): Promise<boolean> {
     return this.serial(async () => {

@@ -17,7 +17,8 @@ Exit status:
   2  invalid configuration, flags or names: nothing was touched
   3  partial success: some nodes failed, or the S3 upload failed while local snapshots were saved
   4  integrity failure: a checksum or archive did not verify; nothing was touched
-  5  restore failed after members were stopped; the old data is kept (see --rollback)`;
+  5  restore failed after members were stopped; the old data is kept (see --rollback)
+  130  interrupted (Ctrl-C) before any member was stopped: nothing was changed`;
 
 export interface GlobalOptions {
   output: "text" | "json";

@@ -15,7 +15,7 @@ import { rollbackAll, waitHealthy } from "../restore/apply.js";
 import { describeError, ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./main.js";
 import type { OpenCluster } from "./cluster.js";
-import { onInterrupt, openSessions } from "./restore-session.js";
+import { createSessions, onInterrupt } from "./restore-session.js";
 import { confirm, restoreNode, type RestoreOptions } from "./snapshot-restore.js";
 
 interface RollbackPreflight {
@@ -41,9 +41,10 @@ export async function rollbackCommand(cluster: OpenCluster, options: RestoreOpti
   await confirm(question, options, deps);
   const agents = cluster.agents.filter((a) => decision.kind === "undo" || decision.nodes.includes(a.node.memberName));
   const held = agents.map((a) => ({ name: a.node.memberName, client: a.client }));
-  const sessions = await openSessions(held, decision.name, "rollback", (l) => deps.out.note(l));
+  const sessions = createSessions(held, decision.name, "rollback", (l) => deps.out.note(l));
   const unguard = onInterrupt({ sessions, critical: () => true, note: (l) => deps.out.note(l) });
   try {
+    await sessions.open();
     const nodes = agents.map((a) => restoreNode(a.node.memberName, a.node.agent.endpoint, a.client, sessions));
     const timeoutMs = (options.timeout ?? cluster.config.backup.timeoutSeconds) * 1000;
     const phase = (t: string) => deps.out.line(`[rollback] ${t}`);

@@ -17,22 +17,26 @@ export interface SessionNode {
 
 export interface Sessions {
   id: string;
-  /** Releases every node (best effort, bounded); safe to call more than once. */
+  /** Opens the session on every node; if any refuses, all are released and its error is thrown. */
+  open(): Promise<void>;
+  /** Releases every node (best effort, bounded; a node never opened answers "not open"); safe to call again. */
   release(): Promise<void>;
 }
 
 /** How often the CLI renews; the agents' lease is 60 s. */
 const RENEW_MS = 15_000;
 
-/** Opens one session on every node; if any refuses, the ones already opened are released and the error is thrown. */
-export async function openSessions(
+/** One session id for `nodes`; nothing is sent before `open`, so a Ctrl-C can always `release`. */
+export function createSessions(
   nodes: readonly SessionNode[],
   name: string,
   purpose: Purpose,
   note: (line: string) => void,
-): Promise<Sessions> {
+): Sessions {
   const id = `${purpose}-${randomBytes(8).toString("hex")}`;
-  const open = (n: SessionNode) => n.client.json("POST", "/v1/restore/session", { session: id, name, purpose }, 30_000);
+  const openOn = (n: SessionNode) =>
+    n.client.json("POST", "/v1/restore/session", { session: id, name, purpose }, 30_000);
+  let timer: NodeJS.Timeout | undefined;
   let released: Promise<void> | undefined;
   const release = () =>
     (released ??= (async () => {
@@ -47,33 +51,37 @@ export async function openSessions(
         ),
       );
     })());
-  const warned = new Set<string>();
-  const timer = setInterval(() => {
-    for (const n of nodes) {
-      open(n).catch((err: unknown) => {
-        if (warned.has(n.name)) return;
-        warned.add(n.name);
-        note(`could not renew the hold on ${n.name}: ${describeError(err)}`);
-      });
+  const renew = () => {
+    const warned = new Set<string>();
+    timer = setInterval(() => {
+      for (const n of nodes) {
+        openOn(n).catch((err: unknown) => {
+          if (warned.has(n.name)) return;
+          warned.add(n.name);
+          note(`could not renew the hold on ${n.name}: ${describeError(err)}`);
+        });
+      }
+    }, RENEW_MS);
+    timer.unref();
+  };
+  const open = async () => {
+    const results = await Promise.allSettled(nodes.map(openOn));
+    const refused = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (refused) {
+      await release();
+      throw refused.reason as Error;
     }
-  }, RENEW_MS);
-  timer.unref();
-  const results = await Promise.allSettled(nodes.map(open));
-  const failed = results.flatMap((r, i) =>
-    r.status === "rejected" ? [`${nodes[i]?.name}: ${describeError(r.reason)}`] : [],
-  );
-  if (failed.length) {
-    await release();
-    throw results.find((r): r is PromiseRejectedResult => r.status === "rejected")!.reason as Error;
-  }
-  return { id, release };
+    renew();
+  };
+  return { id, open, release };
 }
 
 /**
- * Ctrl-C (or SIGTERM) while a session is open: outside the critical part, release the nodes and exit 130 ("nothing
- * was changed"); inside it (members stopped or being rebuilt), the first signal only warns, because stopping there
- * leaves the cluster down, and a second one exits without undoing anything (then: snapshot-restore --rollback).
- * Returns the function that removes the handlers.
+ * Ctrl-C (or SIGTERM) during a restore, rollback or verify: outside the critical part, release the nodes (those held
+ * so far) and exit 130 ("nothing was changed"); inside it (members stopped or being rebuilt), the first signal only
+ * warns, because stopping there leaves the cluster down, and a second one exits without undoing anything (then:
+ * snapshot-restore --rollback). Installed before the sessions are opened, so that no signal finds a node held and
+ * no handler. Returns the function that removes the handlers.
  */
 export function onInterrupt(o: {
   sessions: Sessions;

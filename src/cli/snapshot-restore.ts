@@ -18,7 +18,7 @@ import { clusterHealth, type NodeHealth } from "./health.js";
 import { knownRevision } from "./restore-revision.js";
 import { locate, type Located } from "./restore-locate.js";
 import { rollbackCommand } from "./restore-rollback.js";
-import { onInterrupt, openSessions, type Sessions } from "./restore-session.js";
+import { createSessions, onInterrupt, type Sessions } from "./restore-session.js";
 import { checkStateCertificates, parseArchivedState, recordRestore } from "./restore-state.js";
 import { formatDuration } from "./output.js";
 
@@ -97,10 +97,11 @@ async function restore(
   await confirm(`Stop all ${plan.members.length} members and restore [${plan.name}]?`, options, deps);
   phase.next("hold every node: no snapshot runs until the restore ends");
   const nodes = cluster.agents.map((a) => ({ name: a.node.memberName, client: a.client }));
-  const sessions = await untouched(() => openSessions(nodes, name, "restore", (l) => deps.out.note(l)));
+  const sessions = createSessions(nodes, name, "restore", (l) => deps.out.note(l));
   let critical = false;
   const unguard = onInterrupt({ sessions, critical: () => critical, note: (l) => deps.out.note(l) });
   try {
+    await untouched(() => sessions.open());
     phase.next(`prepare: ${plan.server} extracts and verifies the snapshot`);
     const prepared = await untouched(() =>
       agentOf(cluster, plan.server).json<{ sha256: string; size: number; stateFile: string | null }>(

@@ -7,7 +7,7 @@ import { ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./main.js";
 import { openCluster } from "./cluster.js";
 import { locate } from "./restore-locate.js";
-import { onInterrupt, openSessions } from "./restore-session.js";
+import { createSessions, onInterrupt } from "./restore-session.js";
 import { agentOf, checkedName } from "./snapshot-restore.js";
 
 export async function runSnapshotVerify(
@@ -23,12 +23,15 @@ export async function runSnapshotVerify(
     if (!member) throw new UserError("cluster.yml has no etcd node");
     const agent = agentOf(cluster, member);
     // A verify session holds no flight: backups go on while the snapshot is checked.
-    const sessions = await openSessions([{ name: member, client: agent }], name, "verify", (l) => deps.out.note(l));
+    const sessions = createSessions([{ name: member, client: agent }], name, "verify", (l) => deps.out.note(l));
     const unguard = onInterrupt({ sessions, critical: () => false, note: (l) => deps.out.note(l) });
-    const report = await prepareAndVerify(agent, sessions.id, name, member, located, deps).finally(async () => {
-      unguard();
-      await sessions.release();
-    });
+    const report = await sessions
+      .open()
+      .then(() => prepareAndVerify(agent, sessions.id, name, member, located, deps))
+      .finally(async () => {
+        unguard();
+        await sessions.release();
+      });
     deps.out.line(
       `${report.ok ? "restorable" : "NOT restorable"}: revision ${report.revision}, ${report.keys} keys, hash ${report.hash}, etcd ${report.etcdVersion}${report.reason ? ` (${report.reason})` : ""}`,
     );
