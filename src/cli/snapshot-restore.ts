@@ -17,6 +17,7 @@ import { ConfigError, describeError, ExitCode, NotFoundError, UserError } from "
 import type { CliDeps } from "./main.js";
 import { openCluster, type OpenCluster } from "./cluster.js";
 import { clusterHealth } from "./health.js";
+import { pushLineage } from "./lineage.js";
 import { checkStateCertificates, parseArchivedState, recordRestore } from "./restore-state.js";
 import { describeS3, openS3, s3Settings } from "./s3.js";
 import { formatDuration } from "./output.js";
@@ -144,10 +145,13 @@ async function restore(
       at: deps.clock().toISOString(),
       sha256: prepared.sha256,
       clusterId: result.clusterId,
+      previousClusterId: applyDeps.oldClusterId,
+      snapshotClusterId: located.manifest?.clusterId,
       stamp: plan.stamp,
     },
   });
   notes.forEach((n) => deps.out.note(n));
+  await pushLineage(cluster, deps);
   timings.push([current, Date.now() - phaseStart]);
   report(plan, result, timings, deps);
 }
