@@ -1,8 +1,8 @@
 /**
  * `POST /v1/prune`: retention on this node's directory, asked for by `lifeboat etcd snapshot-prune`. The policy
- * comes from the CLI (cluster.yml); it is scoped to a cluster ID, the request's or else the one this node's
- * member reports, and refused when neither is known: a prune that cannot tell this cluster's snapshots from
- * others' does nothing.
+ * comes from the CLI (cluster.yml, and the state file's lineage); it is scoped to a cluster ID, the request's or
+ * else the one this node's member reports, and refused when neither is known: a prune that cannot tell this
+ * cluster's snapshots from others' does nothing.
  */
 import { z } from "zod";
 import { retentionPolicySchema, type RetentionPolicy } from "../retention/index.js";

@@ -17,7 +17,7 @@ import { RunHistory, type History } from "./recurring-history.js";
 import { AgentMetrics } from "./recurring-metrics.js";
 import { recordSkip, runRecurring, type RecurringDeps } from "./recurring-run.js";
 import { realTimers, Scheduler, type SchedulerStatus, type Timers } from "./schedule.js";
-import { mergePush, publicView, type ScheduleDocument, type SchedulePush } from "./schedule-spec.js";
+import { mergePush, publicView, withLineage, type ScheduleDocument, type SchedulePush } from "./schedule-spec.js";
 import { readScheduleDocument, registerScheduleSecrets, writeScheduleDocument } from "./schedule-store.js";
 
 export interface RecurringAgentDeps {
@@ -144,6 +144,26 @@ export class RecurringAgent {
       await this.apply();
       this.deps.log.info(doc?.schedule ? "schedule updated" : "schedule removed", { since: doc?.since ?? null });
       return this.viewNow();
+    });
+    this.pushing = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * Replaces the lineage in the stored schedule's retention (PUT /v1/schedule/lineage) and re-applies it; the rest of
+   * the schedule, and its timer, stay as pushed. Without a stored schedule there is nothing to update: a prune asked
+   * for by the CLI carries the lineage itself.
+   */
+  setLineage(lineage: readonly string[]): Promise<{ node: string; updated: boolean }> {
+    const next = this.pushing.then(async () => {
+      await this.load();
+      const doc = withLineage(this.doc, lineage, this.deps.clock());
+      if (!doc) return { node: this.deps.node, updated: false };
+      await writeScheduleDocument(this.deps.dir, doc);
+      this.doc = doc;
+      await this.apply();
+      this.deps.log.info("schedule lineage updated", { lineage: lineage.join(",") });
+      return { node: this.deps.node, updated: true };
     });
     this.pushing = next.catch(() => undefined);
     return next;

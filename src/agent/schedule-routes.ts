@@ -6,11 +6,11 @@
 import { pruneNode, PruneRequest } from "./prune.js";
 import type { RecurringAgent } from "./recurring.js";
 import { readJson, sendJson, type Router } from "./http.js";
-import { SchedulePush } from "./schedule-spec.js";
+import { LineagePush, SchedulePush } from "./schedule-spec.js";
 import type { PruneDeps } from "./prune.js";
 import type { SessionInfo } from "./restore-session.js";
 
-/** Registers GET /metrics, GET and PUT /v1/schedule, GET /v1/status and POST /v1/prune. */
+/** Registers GET /metrics, GET and PUT /v1/schedule, PUT /v1/schedule/lineage, GET /v1/status and POST /v1/prune. */
 export function registerScheduleRoutes(
   router: Router,
   recurring: RecurringAgent,
@@ -32,6 +32,11 @@ export function registerScheduleRoutes(
   router.on("PUT", "/v1/schedule", { allow: ["cli"] }, async ({ req, res }) => {
     const body = await readJson(req, SchedulePush);
     sendJson(res, 200, await recurring.push(body));
+  });
+
+  router.on("PUT", "/v1/schedule/lineage", { allow: ["cli"] }, async ({ req, res }) => {
+    const body = await readJson(req, LineagePush);
+    sendJson(res, 200, await recurring.setLineage(body.lineage));
   });
 
   router.on("GET", "/v1/status", { allow: ["cli"] }, async ({ res }) => {

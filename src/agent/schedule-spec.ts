@@ -66,6 +66,27 @@ export const SchedulePush = z.object({
 });
 export type SchedulePush = z.infer<typeof SchedulePush>;
 
+/**
+ * The body of `PUT /v1/schedule/lineage`: the cluster's lineage from the state file, sent by the CLI at the end of
+ * a restore so that recurring pruning covers the snapshots taken before it without a new push (which would also
+ * replace the interval an operator pushed with flags).
+ */
+export const LineagePush = z.object({ lineage: z.array(z.string().min(1)) });
+export type LineagePush = z.infer<typeof LineagePush>;
+
+/** The stored schedule with its retention's lineage replaced; undefined when there is no schedule to update. */
+export function withLineage(
+  doc: ScheduleDocument | undefined,
+  lineage: readonly string[],
+  now: Date,
+): ScheduleDocument | undefined {
+  const schedule = doc?.schedule;
+  if (!doc || !schedule) return undefined;
+  const { lineage: _old, ...retention } = schedule.retention;
+  const scoped = lineage.length ? { ...retention, lineage: [...lineage] } : retention;
+  return { ...doc, updatedAt: now.toISOString(), schedule: { ...schedule, retention: scoped } };
+}
+
 /** `schedule.json` in the agent's folder. */
 export const ScheduleDocument = SchedulePush.extend({
   version: z.literal(1),

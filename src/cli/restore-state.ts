@@ -2,7 +2,17 @@
  * The state file side of a restore: which state applies (the archive's, RKE >= 1.1.4, or the local one), checking its
  * certificates before any node is touched, and recording the restore afterwards.
  */
-import { parseState, writeState, lookupCert, CA_CERT_NAME, type ClusterState } from "../config/state.js";
+import {
+  CA_CERT_NAME,
+  extendLineage,
+  lineageOf,
+  lookupCert,
+  parseState,
+  previousClusterId,
+  writeState,
+  type ClusterState,
+  type RestoreIds,
+} from "../config/state.js";
 import { checkCertificate } from "../pki/pki.js";
 import { UserError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
@@ -36,14 +46,39 @@ export function parseArchivedState(base64: string, name: string): ClusterState {
 /**
  * After a successful restore: the archived state replaces the local one when both belong to the same CA (Lifeboat's
  * own agent/CLI certificates are kept from the local file so the CLI can still reach the agents); otherwise it is saved
- * beside the local file. The restore is recorded in `lifeboat.restores`.
+ * beside the local file. The restore is recorded in `lifeboat.restores` with the cluster ID before it, and both IDs
+ * join `lifeboat.lineage`, so that retention keeps treating the snapshots taken before as this cluster's.
  */
 export async function recordRestore(o: {
   statePath: string;
   local: ClusterState;
   archived: ClusterState | undefined;
-  record: Record<string, unknown>;
+  record: Record<string, unknown> & RestoreIds;
 }): Promise<string[]> {
+  const { next, notes } = await chooseNextState(o);
+  const recorded = lineageOf(next);
+  const previous = previousClusterId(recorded, o.record);
+  if (o.record.previousClusterId === undefined) notes.push(inferredNote(previous));
+  const lineage = extendLineage(recorded, previous, o.record.clusterId);
+  const record = { ...o.record, ...(previous === undefined ? {} : { previousClusterId: previous }) };
+  const restores = [...(next.lifeboat?.restores ?? []), record];
+  await writeState(o.statePath, { ...next, lifeboat: { ...next.lifeboat, restores, lineage } });
+  return notes;
+}
+
+function inferredNote(previous: string | undefined): string {
+  return previous === undefined
+    ? "no member reported a cluster ID before the restore and none is recorded: retention keeps the snapshots " +
+        "taken before it as another cluster's (add that cluster ID to lifeboat.lineage in the state file to prune them)"
+    : `no member reported a cluster ID before the restore: recorded ${previous} as the previous one (lifeboat.lineage)`;
+}
+
+/** The archive's state when it has the local CA, else the local one (the archive's is saved beside it). */
+async function chooseNextState(o: {
+  statePath: string;
+  local: ClusterState;
+  archived: ClusterState | undefined;
+}): Promise<{ next: ClusterState; notes: string[] }> {
   const notes: string[] = [];
   let next = o.local;
   if (o.archived) {
@@ -60,9 +95,7 @@ export async function recordRestore(o: {
       );
     }
   }
-  const restores = [...(next.lifeboat?.restores ?? []), o.record];
-  await writeState(o.statePath, { ...next, lifeboat: { ...next.lifeboat, restores } });
-  return notes;
+  return { next, notes };
 }
 
 function mergeLifeboatCerts(archived: ClusterState, local: ClusterState): ClusterState {

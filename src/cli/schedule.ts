@@ -7,6 +7,7 @@ import { readFile } from "node:fs/promises";
 import type { SchedulePush, ScheduleSpec } from "../agent/schedule-spec.js";
 import { describeEvery } from "../agent/schedule-spec.js";
 import { applyS3Flags, type ClusterConfig, type S3Flags } from "../config/cluster.js";
+import { lineageOf } from "../config/state.js";
 import { formatDuration, parseDuration, retentionPolicyFromConfig, type RetentionPolicy } from "../retention/index.js";
 import { describeError, ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./main.js";
@@ -32,11 +33,15 @@ export interface PushReport {
 
 export const DEFAULT_JITTER_MS = 5000;
 
-/** The body every agent receives, from the loaded config. Pure; throws UserError for a bad flag. */
+/**
+ * The body every agent receives, from the loaded config and the state file's lineage (so that the agents' pruning
+ * covers snapshots taken before a restore). Pure; throws UserError for a bad flag.
+ */
 export function buildSchedulePush(
   config: ClusterConfig,
   stateFile: Buffer | undefined,
   flags: Pick<SchedulePushOptions, "interval" | "jitter">,
+  lineage: readonly string[] = [],
 ): SchedulePush {
   const notifications = config.lifeboat.notifications ?? null;
   if (!config.backup.recurring) return { schedule: null, notifications };
@@ -49,7 +54,7 @@ export function buildSchedulePush(
   const schedule: ScheduleSpec = {
     every,
     jitterMs: flags.jitter === undefined ? DEFAULT_JITTER_MS : wholeSeconds("--jitter", flags.jitter, 0),
-    retention: clusterRetention(config, { intervalMs: interval }),
+    retention: clusterRetention(config, { intervalMs: interval, lineage }),
     compression: snap.compression === "none" ? "store" : "deflate",
     retries: snap.retries,
     retryPauseSeconds: snap.retryPauseSeconds,
@@ -63,17 +68,18 @@ export function buildSchedulePush(
 
 /**
  * The retention cluster.yml asks for: RKE's window (`retention × interval_hours`, or the legacy `retention`
- * duration), scoped to lifeboat.cluster_id when set. With `intervalMs` (from --interval) and backup_config, the
- * window follows the new interval: `retention` still counts intervals.
+ * duration), scoped to lifeboat.cluster_id when set and to the state file's lineage. With `intervalMs` (from
+ * --interval) and backup_config, the window follows the new interval: `retention` still counts intervals.
  */
 export function clusterRetention(
   config: ClusterConfig,
-  opts: { intervalMs?: number | undefined; includeOneTime?: boolean } = {},
+  opts: { intervalMs?: number | undefined; includeOneTime?: boolean; lineage?: readonly string[] } = {},
 ): RetentionPolicy {
   const b = config.backup;
   const clusterId = config.lifeboat.clusterId;
   const scope = {
     ...(clusterId === undefined ? {} : { clusterId }),
+    ...(opts.lineage?.length ? { lineage: opts.lineage } : {}),
     ...(opts.includeOneTime ? { includeOneTime: true } : {}),
   };
   if (opts.intervalMs !== undefined && b.source === "backup_config") {
@@ -117,7 +123,7 @@ export async function runSchedulePush(options: SchedulePushOptions, deps: CliDep
     const stateFile = await readFile(cluster.statePath).catch(() => undefined);
     if (!stateFile)
       deps.out.note(`warning: no state file at ${cluster.statePath}; recurring snapshots are taken without it`);
-    const body = buildSchedulePush(config, stateFile, options);
+    const body = buildSchedulePush(config, stateFile, options, lineageOf(cluster.state));
     const nodes = await Promise.all(
       cluster.agents.map(async ({ node, client }): Promise<PushReport["nodes"][number]> => {
         try {
@@ -151,9 +157,10 @@ function summarize(body: SchedulePush, config: ClusterConfig, nodes: PushReport[
 }
 
 function describePolicy(p: RetentionPolicy): string {
-  if (p.type === "window") return `keep ${formatDuration(p.windowMs)}`;
-  if (p.type === "count") return `keep the newest ${p.keep}`;
-  return "tiered";
+  const lineage = p.lineage?.length ? ` (lineage: ${p.lineage.join(", ")})` : "";
+  if (p.type === "window") return `keep ${formatDuration(p.windowMs)}${lineage}`;
+  if (p.type === "count") return `keep the newest ${p.keep}${lineage}`;
+  return `tiered${lineage}`;
 }
 
 function print(report: PushReport, deps: CliDeps): void {

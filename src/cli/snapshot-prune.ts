@@ -1,10 +1,12 @@
 /**
  * `lifeboat etcd snapshot-prune [--dry-run] [--include-one-time]`: cluster.yml's retention applied to every node
- * (through its agent) and to S3 (by the CLI), each location on its own, scoped to this cluster's ID. Every copy is
- * printed with its fate and the reasons; with --dry-run nothing is removed.
+ * (through its agent) and to S3 (by the CLI), each location on its own, scoped to this cluster's ID and its lineage
+ * (the cluster IDs it had before restores, from the state file). Every copy is printed with its fate and the
+ * reasons; with --dry-run nothing is removed.
  */
 import type { PruneResponse } from "../agent/prune.js";
 import { applyS3Flags, type ClusterConfig, type S3Flags } from "../config/cluster.js";
+import { lineageOf } from "../config/state.js";
 import type { RetentionPolicy } from "../retention/index.js";
 import { listCatalog } from "../snapshot/catalog.js";
 import { executePrune, planPrune, type PrunePlan, type PruneResult } from "../snapshot/prune.js";
@@ -41,7 +43,10 @@ export async function runSnapshotPrune(options: PruneCommandOptions, deps: CliDe
   try {
     const config = await applyS3Flags(cluster.config, options);
     const dryRun = options.dryRun === true;
-    const policy = clusterRetention(config, { includeOneTime: options.includeOneTime === true });
+    const policy = clusterRetention(config, {
+      includeOneTime: options.includeOneTime === true,
+      lineage: lineageOf(cluster.state),
+    });
     const nodes = cluster.agents.map(async ({ node, client }): Promise<LocationPrune> => {
       const location = `node:${node.memberName}`;
       try {

@@ -19,6 +19,7 @@ import { knownRevision } from "./restore-revision.js";
 import { locate, type Located } from "./restore-locate.js";
 import { rollbackCommand } from "./restore-rollback.js";
 import { createSessions, onInterrupt, type Sessions } from "./restore-session.js";
+import { pushLineage } from "./lineage.js";
 import { checkStateCertificates, parseArchivedState, recordRestore } from "./restore-state.js";
 import { formatDuration } from "./output.js";
 
@@ -133,12 +134,14 @@ async function restore(
         at: deps.clock().toISOString(),
         sha256: prepared.sha256,
         clusterId: result.clusterId,
-        previousClusterId: applyDeps.oldClusterId ?? null,
+        previousClusterId: applyDeps.oldClusterId,
+        snapshotClusterId: located.manifest?.clusterId,
         revision: result.revision,
         stamp: plan.stamp,
       },
     });
     notes.forEach((n) => deps.out.note(n));
+    await pushLineage(cluster, deps);
     phase.end();
     report(plan, result, phase.timings, deps);
   } finally {

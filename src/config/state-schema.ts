@@ -29,12 +29,22 @@ export const RkeStateSchema = z.looseObject({
   encryptionConfig: z.string().nullish(),
 });
 
-/** A restore recorded by Lifeboat; the restore code owns the fields beyond these. */
-export const RestoreRecordSchema = z.looseObject({ snapshot: optionalText, at: optionalText });
+/**
+ * A restore recorded by Lifeboat; the restore code owns the fields beyond these. `clusterId` is etcd's new cluster
+ * ID, `previousClusterId` the one before the restore (see lineage.ts for how it is known when no member answered).
+ */
+export const RestoreRecordSchema = z.looseObject({
+  snapshot: optionalText,
+  at: optionalText,
+  clusterId: optionalText,
+  previousClusterId: optionalText,
+});
 
 export const LifeboatStateSchema = z.looseObject({
   clusterId: optionalText,
   restores: z.array(RestoreRecordSchema).optional(),
+  /** Every cluster ID this cluster has had across restores, oldest first; the last is the newest restore's. */
+  lineage: z.array(z.string().min(1)).optional(),
 });
 
 export const ClusterStateSchema = z.looseObject({

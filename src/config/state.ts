@@ -14,3 +14,5 @@ export {
 } from "./cluster-pki.js";
 export type { PkiChange, PkiResult } from "./cluster-pki.js";
 export type { CertEntry, ClusterState, LifeboatState, RestoreRecord, RkeState } from "./state-schema.js";
+export { extendLineage, lineageOf, previousClusterId } from "./lineage.js";
+export type { RestoreIds } from "./lineage.js";

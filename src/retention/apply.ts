@@ -10,6 +10,7 @@ import { decideWindow } from "./window.js";
 export const NEWEST_VERIFIED = "newest verified snapshot (always kept)";
 export const ONE_TIME = "one-time snapshot (kept unless --include-one-time)";
 export const NO_TIME = "no creation time";
+const LINEAGE_WHY = "its cluster ID before or after a restore";
 
 /**
  * Decides which snapshots to keep and which to remove, with reasons, without any I/O.
@@ -18,6 +19,8 @@ export const NO_TIME = "no creation time";
  * three nodes with a count of 6 keep 6 on every node, not 6 in total (rancher/rancher#43872). The location
  * string is the grouping key, so a caller that wants S3 uploads counted per node passes `s3:<node>`. Without
  * `policy.clusterId`, snapshots of different recorded clusters (and those with none) never share a group.
+ * `policy.lineage` joins clusters: inputs recorded with any of its IDs (or with `policy.clusterId`) form one group,
+ * because a restore gives etcd a new cluster ID while the operator's cluster, and its retention, stay the same.
  * Inside a group the policy only sees "candidates": recurring snapshots (and one-time ones with
  * `includeOneTime`) that have a creation time — from the manifest, else from an RKE recurring name, never
  * from mtime or a name prefix.
@@ -25,12 +28,13 @@ export const NO_TIME = "no creation time";
  * Invariants, under every policy:
  * 1. Partition: every input appears exactly once, in `keep` or in `remove`, as the same object, with at least
  *    one reason; both lists are in input order. Nothing that was not given is ever removed.
- * 2. Newest verified: in every location, for every cluster, the newest verified snapshot with a creation time
- *    is kept ("newest verified snapshot (always kept)"), even when the policy alone would remove it: a node
- *    that failed to save for days still keeps its last good copy (the rancher/rancher#18548 failure mode).
+ * 2. Newest verified: in every location, for every cluster (a lineage counts as one), the newest verified
+ *    snapshot with a creation time is kept ("newest verified snapshot (always kept)"), even when the policy alone
+ *    would remove it: a node that failed to save for days still keeps its last good copy (the
+ *    rancher/rancher#18548 failure mode).
  *    Unverified snapshots never count as the newest; they are kept or removed by the policy only.
- * 3. Scope: with `policy.clusterId` set, inputs recorded with another cluster ID or with none are kept
- *    ("other cluster …"); they are never matched by name.
+ * 3. Scope: with `policy.clusterId` set, inputs recorded with a cluster ID that is neither it nor in
+ *    `policy.lineage`, or with none, are kept ("other cluster …"); they are never matched by name.
  * 4. One-time snapshots are kept unless `policy.includeOneTime` is true.
  * 5. Inputs without a creation time are kept ("no creation time").
  * 6. An empty input gives an empty decision.
@@ -46,7 +50,8 @@ export function applyRetention(
   if (Number.isNaN(now.getTime())) throw new RangeError("applyRetention: `now` is not a valid date");
   const verdicts = new Map<number, Verdict>();
   for (const group of groupInputs(snapshots, policy, verdicts)) {
-    for (const [index, verdict] of decideGroup(group, policy, now)) verdicts.set(index, verdict);
+    for (const [index, verdict] of decideGroup(group, policy, now))
+      verdicts.set(index, noteLineage(verdict, snapshots[index], policy));
   }
   const keep: RetentionEntry[] = [];
   const remove: RetentionEntry[] = [];
@@ -79,7 +84,8 @@ function groupInputs(
     else if (oneTimeExcluded) verdicts.set(index, keepFor(ONE_TIME));
     else if (!time) verdicts.set(index, keepFor(NO_TIME));
     if (other || !time) return;
-    const key = JSON.stringify([input.location, input.clusterId ?? null]);
+    // One key for the whole lineage: a one-element array never equals a [location, clusterId] pair.
+    const key = JSON.stringify(inLineage(input, policy) ? [input.location] : [input.location, input.clusterId ?? null]);
     const members = groups.get(key) ?? [];
     members.push({ input, index, time, candidate: !oneTimeExcluded });
     groups.set(key, members);
@@ -88,9 +94,24 @@ function groupInputs(
 }
 
 function otherClusterReason(input: RetentionInput, policy: RetentionPolicy): string | undefined {
-  if (policy.clusterId === undefined || input.clusterId === policy.clusterId) return undefined;
+  if (policy.clusterId === undefined || inLineage(input, policy)) return undefined;
   const recorded = input.clusterId === undefined ? "snapshot has no cluster ID" : `snapshot: ${input.clusterId}`;
-  return `other cluster (${recorded}; policy: ${policy.clusterId})`;
+  const lineage = policy.lineage?.length ? `; lineage: ${policy.lineage.join(", ")}` : "";
+  return `other cluster (${recorded}; policy: ${policy.clusterId}${lineage})`;
+}
+
+/** True for inputs recorded with the policy's cluster ID or one of its lineage. */
+function inLineage(input: RetentionInput, policy: RetentionPolicy): boolean {
+  const id = input.clusterId;
+  return id !== undefined && (id === policy.clusterId || (policy.lineage?.includes(id) ?? false));
+}
+
+/** Says why a copy of an earlier cluster ID is decided with this cluster's: it would otherwise look foreign. */
+function noteLineage(verdict: Verdict, input: RetentionInput | undefined, policy: RetentionPolicy): Verdict {
+  const id = input?.clusterId;
+  if (id === undefined || policy.clusterId === undefined || id === policy.clusterId) return verdict;
+  if (!policy.lineage?.includes(id)) return verdict;
+  return { ...verdict, reasons: [...verdict.reasons, `cluster ${id} is in this cluster's lineage (${LINEAGE_WHY})`] };
 }
 
 /** The policy's verdicts for one group's candidates, then the newest-verified rule over the whole group. */

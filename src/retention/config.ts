@@ -40,6 +40,7 @@ const configSchema = z.strictObject({
   retentionCount: z.number().int().min(1).optional(),
   retentionWindowMs: z.number().int().positive().optional(),
   clusterId: z.string().min(1).optional(),
+  lineage: z.array(z.string().min(1)).optional(),
   includeOneTime: z.boolean().optional(),
   policy: policyConfigSchema.optional(),
 });
@@ -57,6 +58,8 @@ export interface RetentionConfig {
   readonly retentionWindowMs?: number;
   /** Scope every policy to this cluster ID (from the state file). */
   readonly clusterId?: string;
+  /** This cluster's cluster IDs across restores (`lifeboat.lineage` in the state file); empty means none. */
+  readonly lineage?: readonly string[];
   /** `--include-one-time`. */
   readonly includeOneTime?: boolean;
   /** An explicit policy; replaces RKE's window. A window policy without `windowMs` gets RKE's window. */
@@ -72,9 +75,10 @@ export interface RetentionConfig {
 export function retentionPolicyFromConfig(config: RetentionConfig): RetentionPolicy {
   const parsed = configSchema.safeParse(config);
   if (!parsed.success) throw toConfigError(parsed.error);
-  const { policy, clusterId, includeOneTime } = parsed.data;
+  const { policy, clusterId, lineage, includeOneTime } = parsed.data;
   const scope = {
     ...(clusterId === undefined ? {} : { clusterId }),
+    ...(lineage === undefined || lineage.length === 0 ? {} : { lineage }),
     ...(includeOneTime === undefined ? {} : { includeOneTime }),
   };
   const windowMs = policy?.type === "window" ? policy.windowMs : undefined;

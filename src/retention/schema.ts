@@ -9,7 +9,11 @@ import type { RetentionPolicy } from "./types.js";
 
 const tierCount = z.number().int().nonnegative();
 const positiveMs = z.number().int().positive();
-const scope = { clusterId: z.string().min(1).optional(), includeOneTime: z.boolean().optional() };
+const scope = {
+  clusterId: z.string().min(1).optional(),
+  lineage: z.array(z.string().min(1)).readonly().optional(),
+  includeOneTime: z.boolean().optional(),
+};
 
 /** The tier options of a tiered policy, in the order they are described. */
 export const TIER_OPTIONS = ["last", "hourly", "daily", "weekly", "monthly", "yearly", "within"] as const;

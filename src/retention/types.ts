@@ -26,6 +26,12 @@ export interface RetentionInput {
 export interface RetentionScope {
   /** Only inputs recorded with this cluster ID are considered; every other input is kept ("other cluster"). */
   readonly clusterId?: string;
+  /**
+   * Every cluster ID this cluster has had across restores (a restore gives etcd a new one): inputs recorded with
+   * any of them count as this cluster's, in one group with `clusterId`'s, so copies taken before a restore age out
+   * by the same policy instead of being kept as another cluster's forever.
+   */
+  readonly lineage?: readonly string[];
   /** Also prune one-time snapshots. Default false: they are kept. */
   readonly includeOneTime?: boolean;
 }
