@@ -6,6 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { createServer } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -17,7 +19,7 @@ import { cliTls } from "../../src/cli/cluster.js";
 import { loadClusterConfig, statePathFor } from "../../src/config/cluster.js";
 import { readState } from "../../src/config/state.js";
 import { DEFAULT_BUMP } from "../../src/restore/plan.js";
-import { jsonOf, type CliRun } from "./cli.js";
+import { BIN, jsonOf, type CliRun } from "./cli.js";
 import { sandboxS3, startTestSandbox, waitFor, type TestSandbox } from "./sandbox.js";
 
 interface Health {
@@ -255,6 +257,35 @@ function day(series: string): void {
       failing.close();
     }
     assert.equal(await clusterId(), idBefore, "nothing was touched");
+  });
+
+  test(`${series}: Ctrl-C during a restore releases every node, removes what it fetched, and changes nothing`, async () => {
+    const etcd = await sb.etcd(0);
+    const big = "x".repeat(100_000);
+    for (let i = 0; i < 150; i++) await etcd.put(`/day/big/${i}`, big);
+    await saveAll("day-big");
+    const idBefore = await clusterId();
+    const args = [BIN, "etcd", "snapshot-restore", "-c", sb.config, "--name", "day-big", "--yes"];
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      if (/\[restore\] prepare/.test(stdout) && child.signalCode === null && !child.killed) child.kill("SIGINT");
+    });
+    const [code] = (await once(child, "close")) as [number | null];
+    assert.equal(code, 130, `${stdout}\n${stderr}`);
+    assert.match(stderr, /SIGINT: stopping; releasing the nodes \(nothing was changed\)/);
+    assert.doesNotMatch(stdout, /stop every member/);
+    await waitFor("the fetched files gone from every node", async () => (await leftovers()).length === 0);
+    assert.ok(
+      (await status()).nodes.every((n) => n.session === null),
+      "every node was released",
+    );
+    assert.equal(await clusterId(), idBefore);
+    assert.equal(await (await sb.etcd(1)).get("/day/rollback/after"), "written-after-day4");
+    await saveAll("after-ctrl-c");
   });
 
   test(`${series}: a full disaster while the schedule retries: restore from S3 with etcd's default bump`, async () => {
