@@ -41,7 +41,8 @@ export interface SaveDeps {
   remote?: Store | undefined;
   log: Logger;
   clock: () => Date;
-  sleep: (ms: number) => Promise<void>;
+  /** Rejects when `signal` aborts (a stopping agent must not wait out the health gate's pauses). */
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   onProgress?: ((bytes: number) => void) | undefined;
 }
 
@@ -62,6 +63,7 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
   const started = deps.clock();
   await healthGate(options, deps);
   const status = await deps.source.status();
+  options.signal?.throwIfAborted();
   const stream = deps.source.snapshot(options.signal ? { signal: options.signal } : {});
   const archive = writeSnapshotArchive({
     name: options.name,
@@ -113,9 +115,11 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
 async function healthGate(options: SaveOptions, deps: SaveDeps): Promise<void> {
   let reason = "";
   for (let attempt = 0; attempt <= options.retries; attempt++) {
+    options.signal?.throwIfAborted();
     if (attempt > 0) {
       deps.log.warn("member not healthy, retrying", { attempt, of: options.retries, reason });
-      await deps.sleep(options.retryPauseMs);
+      await deps.sleep(options.retryPauseMs, options.signal);
+      options.signal?.throwIfAborted();
     }
     const health = await deps.source.health();
     if (!health.reachable) reason = `member unreachable: ${health.error ?? "no answer"}`;
