@@ -143,7 +143,13 @@ void describe("authz: every agent route, with every kind of certificate", () => 
     const config = await loadAgentConfig(agentDir);
     const etcd = await sb.etcd(0);
     const local = new LocalStore(config.snapshotDir);
-    const common = { local, log: silentLogger, clock: () => new Date(), sleep, version: VERSION };
+    const common = {
+      local,
+      log: silentLogger,
+      clock: () => new Date(),
+      sleep: (ms: number) => sleep(ms),
+      version: VERSION,
+    };
     const recurring = new RecurringAgent({ ...common, node: config.node, dir: config.dir, etcd, makeS3: () => local });
     const member = new ExternalMember({ startCommand: "false", stopCommand: "false", statusCheck: "false" });
     const tls = await readTls(config.dir, config.tls);

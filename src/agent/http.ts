@@ -32,6 +32,8 @@ export interface RequestContext {
   url: URL;
   /** Common name of the client certificate that authenticated this request. */
   peer: string;
+  /** Aborted when the agent begins to stop: long work ends early, cleans up, and the handler returns. */
+  stopping: AbortSignal;
 }
 
 export type Handler = (ctx: RequestContext) => Promise<void>;
@@ -146,10 +148,49 @@ export interface AgentServerOptions {
   tls: TlsFiles;
   router: Router;
   log: Logger;
+  requests: InFlight;
+}
+
+/**
+ * The request handlers running now. A stopping agent aborts them and waits until they have returned, so that the
+ * process never exits halfway through a handler's cleanup (a temp file not yet removed, a history not yet written).
+ */
+export class InFlight {
+  private readonly running = new Set<Promise<void>>();
+  private readonly stop_ = new AbortController();
+  readonly stopping = this.stop_.signal;
+
+  /** Runs `handler`, keeping it in the set until it settles. */
+  async track(handler: () => Promise<void>): Promise<void> {
+    const work = handler();
+    this.running.add(work);
+    try {
+      await work;
+    } finally {
+      this.running.delete(work);
+    }
+  }
+
+  /** Aborts `stopping` with `reason`, then waits for every handler, at most `graceMs`; false if some still run. */
+  async stop(reason: Error, graceMs: number): Promise<boolean> {
+    this.stop_.abort(reason);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs)));
+    const settled = Promise.allSettled([...this.running]).then(() => true);
+    try {
+      return await Promise.race([settled, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get size(): number {
+    return this.running.size;
+  }
 }
 
 /** Creates the mutual-TLS server. Requests without a CA-signed client certificate never reach a handler. */
-export function createAgentServer({ tls, router, log }: AgentServerOptions): Server {
+export function createAgentServer({ tls, router, log, requests }: AgentServerOptions): Server {
   const server = createServer(
     {
       ca: tls.caPEM,
@@ -159,13 +200,19 @@ export function createAgentServer({ tls, router, log }: AgentServerOptions): Ser
       rejectUnauthorized: true,
       minVersion: "TLSv1.2",
     },
-    (req, res) => void dispatch(router, req, res, log),
+    (req, res) => void requests.track(() => dispatch(router, req, res, log, requests.stopping)),
   );
   server.on("tlsClientError", (err) => log.debug("refused TLS client", { error: err.message }));
   return server;
 }
 
-async function dispatch(router: Router, req: IncomingMessage, res: ServerResponse, log: Logger): Promise<void> {
+async function dispatch(
+  router: Router,
+  req: IncomingMessage,
+  res: ServerResponse,
+  log: Logger,
+  stopping: AbortSignal,
+): Promise<void> {
   const url = new URL(req.url ?? "/", "https://agent");
   const socket = req.socket as TLSSocket;
   const cert = socket.authorized ? socket.getPeerCertificate() : undefined;
@@ -178,7 +225,7 @@ async function dispatch(router: Router, req: IncomingMessage, res: ServerRespons
   if (!caller || !found.route.access.allow.includes(caller))
     return forbid(res, log, peer, `${req.method} ${url.pathname}`, found.route.access);
   try {
-    await found.route.handler({ req, res, params: found.params, url, peer });
+    await found.route.handler({ req, res, params: found.params, url, peer, stopping });
   } catch (err) {
     const status = statusFor(err);
     const kind = err instanceof Error ? err.name : "Error";

@@ -15,7 +15,7 @@ import { registerSecret } from "../util/redact.js";
 import type { Logger } from "../util/log.js";
 import type { S3Settings } from "./api.js";
 import { loadAgentConfig, readTls, type AgentConfig } from "./config.js";
-import { createAgentServer } from "./http.js";
+import { createAgentServer, InFlight } from "./http.js";
 import { splitHostPort } from "./client.js";
 import { agentRouter } from "./service.js";
 import { toolsFinder } from "./restore-routes.js";
@@ -48,7 +48,7 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
     makeS3: (s) => s3Store(s),
     log: alog,
     clock: () => new Date(),
-    sleep: (ms) => sleep(ms),
+    sleep: abortableSleep,
   });
   const { router, sessions } = agentRouter({
     recurring,
@@ -59,11 +59,12 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
     makeS3: (s) => s3Store(s),
     log: alog,
     clock: () => new Date(),
-    sleep: (ms) => sleep(ms),
+    sleep: abortableSleep,
     version,
     restore: { tls, tools: toolsFinder(config.etcd.managed?.binaryDir ?? config.etcd.external?.binaryDir) },
   });
-  const server = createAgentServer({ tls, router, log: alog });
+  const requests = new InFlight();
+  const server = createAgentServer({ tls, router, log: alog, requests });
   const [host, port] = splitHostPort(config.listen);
   server.listen(port, host);
   await once(server, "listening");
@@ -74,15 +75,37 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
   const stop = () =>
     (stopping ??= (async () => {
       alog.info("agent stopping");
-      server.close();
-      server.closeAllConnections();
+      await stopWork(server, requests, recurring, alog);
       await sessions.closeAny("the agent is stopping");
-      await recurring.stop();
       if (member.mode === "managed") await member.stop();
       etcd.close();
       alog.info("agent stopped");
     })());
   return { config, server, stop };
+}
+
+/** How long running requests get to end after the agent aborts them (a save removes its temp file in milliseconds). */
+const STOP_GRACE_MS = 30_000;
+
+/**
+ * Stops taking requests, aborts every save (the recurring run and one-time requests alike) and waits until each has
+ * removed what it left half-made and recorded itself as interrupted; only then may the member stop and the process
+ * exit.
+ */
+async function stopWork(server: Server, requests: InFlight, recurring: RecurringAgent, log: Logger): Promise<void> {
+  server.close();
+  server.closeIdleConnections();
+  const [drained] = await Promise.all([
+    requests.stop(new Error("the agent is stopping"), STOP_GRACE_MS),
+    recurring.stop(),
+  ]);
+  if (!drained) log.warn("requests still running after the grace period; stopping anyway", { running: requests.size });
+  server.closeAllConnections();
+}
+
+/** A pause that ends early, rejecting, when `signal` aborts. */
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return sleep(ms, undefined, signal ? { signal } : {});
 }
 
 /** S3 for one request or schedule; the SDK is loaded only when a store is first used. */

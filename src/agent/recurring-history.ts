@@ -26,7 +26,8 @@ export const RunRecord = z.object({
   /** The slot of a recurring run. */
   slot: z.string().optional(),
   catchUp: z.boolean().optional(),
-  result: z.enum(["success", "failure", "skipped"]),
+  /** "interrupted": the agent stopped (or the schedule was removed) during the run; nothing of it was kept. */
+  result: z.enum(["success", "failure", "skipped", "interrupted"]),
   startedAt: z.string(),
   finishedAt: z.string(),
   reason: z.string().optional(),

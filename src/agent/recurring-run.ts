@@ -4,13 +4,13 @@
  *   campaign for this slot's upload -> the one-time pipeline (health gate, trailer check, archive, manifest last),
  *   uploading on the way only if elected -> on success only: prune this node's directory, and S3 too if this node
  *   uploaded and the upload verified -> record the outcome (history, metrics, webhook).
- * A failed run prunes nothing anywhere (rancher/rancher#18548), and never throws.
+ * A failed or interrupted run prunes nothing anywhere (rancher/rancher#18548), and never throws.
  */
 import { saveOptions } from "./save-options.js";
 import type { RetentionPolicy } from "../retention/index.js";
 import { listCatalog } from "../snapshot/catalog.js";
 import { executePrune, planPrune } from "../snapshot/prune.js";
-import { saveSnapshot, type SaveResult, type SnapshotSource } from "../snapshot/save.js";
+import { saveSnapshot, type SaveDeps, type SaveResult, type SnapshotSource } from "../snapshot/save.js";
 import type { Store } from "../store/store.js";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
@@ -20,7 +20,7 @@ import { campaignForUpload, type Ballot, type ElectionClient } from "./recurring
 import type { SaveFlight } from "./recurring-flight.js";
 import type { RunHistory, RunRecord } from "./recurring-history.js";
 import type { AgentMetrics } from "./recurring-metrics.js";
-import type { ScheduleJob } from "./schedule.js";
+import { RunPaused, type ScheduleJob } from "./schedule.js";
 import { periodAfter } from "./schedule-plan.js";
 
 export interface RecurringDeps {
@@ -32,7 +32,7 @@ export interface RecurringDeps {
   flight: SaveFlight;
   log: Logger;
   clock: () => Date;
-  sleep: (ms: number) => Promise<void>;
+  sleep: SaveDeps["sleep"];
   metrics: AgentMetrics;
   notifier: Notifier;
   history: RunHistory;
@@ -72,7 +72,9 @@ async function attempt(job: ScheduleJob, startedAt: Date, deps: RecurringDeps): 
     return await succeeded(job, startedAt, result, ballot, remote, { ...deps, log });
   } catch (err) {
     if (ballot?.won) await ballot.release();
-    if (job.signal.aborted) return cancelled(job, startedAt, describeError(job.signal.reason), deps);
+    if (job.signal.aborted && job.signal.reason instanceof RunPaused)
+      return cancelled(job, startedAt, job.signal.reason.message, deps);
+    if (job.signal.aborted) return interrupted(job, startedAt, describeError(job.signal.reason), deps);
     return failed(job, startedAt, describeError(err), deps);
   } finally {
     closeStore(remote);
@@ -156,6 +158,15 @@ async function cancelled(job: ScheduleJob, startedAt: Date, reason: string, deps
   deps.log.warn("recurring snapshot cancelled; nothing is pruned", { name: job.name, reason });
   deps.metrics.skipped("recurring");
   return finish(deps, { ...base(job, startedAt, deps), result: "skipped", reason });
+}
+
+/**
+ * A run cut short by the agent stopping (or the schedule being removed): not a failure of the member or the store,
+ * so it is neither counted nor notified as one, and the history says what happened instead of leaving a gap.
+ */
+async function interrupted(job: ScheduleJob, startedAt: Date, reason: string, deps: RecurringDeps): Promise<RunRecord> {
+  deps.log.info("recurring snapshot interrupted; nothing is kept or pruned", { name: job.name, reason });
+  return finish(deps, { ...base(job, startedAt, deps), result: "interrupted", reason });
 }
 
 async function prune(

@@ -6,14 +6,14 @@
  */
 import type { EtcdMemberClient } from "../etcd/client.js";
 import { listCatalog, type CatalogEntry } from "../snapshot/catalog.js";
-import type { SaveResult } from "../snapshot/save.js";
+import type { SaveDeps, SaveResult } from "../snapshot/save.js";
 import type { Store } from "../store/store.js";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import type { S3Settings } from "./api.js";
 import { Notifier, type NotifierOptions, type NotifyEvent } from "./notify.js";
 import { SaveFlight } from "./recurring-flight.js";
-import { RunHistory, type History } from "./recurring-history.js";
+import { RunHistory, type History, type RunRecord } from "./recurring-history.js";
 import { AgentMetrics } from "./recurring-metrics.js";
 import { recordSkip, runRecurring, type RecurringDeps } from "./recurring-run.js";
 import { realTimers, Scheduler, type SchedulerStatus, type Timers } from "./schedule.js";
@@ -30,7 +30,7 @@ export interface RecurringAgentDeps {
   makeS3: (settings: S3Settings) => Store;
   log: Logger;
   clock: () => Date;
-  sleep: (ms: number) => Promise<void>;
+  sleep: SaveDeps["sleep"];
   timers?: Timers;
   random?: () => number;
   /** Overrides for the webhook sender (tests shorten the backoff). */
@@ -195,30 +195,44 @@ export class RecurringAgent {
     return this.scheduler.idle();
   }
 
-  /** Called by the one-time save route after each save, for metrics, history and notifications. */
-  observeSave(
+  /**
+   * Called by the one-time save route after each save, for metrics, history and notifications. Resolves once the
+   * history is written, so that a stopping agent, which waits for its requests, never loses the record.
+   */
+  async observeSave(
     name: string,
     kind: "one-time" | "recurring",
-    outcome: { ok: true; result: SaveResult; startedAt: Date } | { ok: false; error: string; startedAt: Date },
-  ): void {
+    outcome:
+      | { ok: true; result: SaveResult; startedAt: Date }
+      | { ok: false; error: string; startedAt: Date; interrupted?: boolean },
+  ): Promise<void> {
     const now = this.deps.clock();
     const base = { name, kind, startedAt: outcome.startedAt.toISOString(), finishedAt: now.toISOString() };
     const notify = (type: NotifyEvent["type"], extra: Partial<NotifyEvent>) =>
       this.notifier.notify({ type, time: now.toISOString(), node: this.deps.node, name, kind, ...extra });
-    if (!outcome.ok) {
-      this.metrics.saveFinished(kind, false, now.getTime() - outcome.startedAt.getTime(), now);
-      void this.history.record({ ...base, result: "failure", reason: outcome.error });
-      return notify("snapshot.failed", { location: "local", reason: outcome.error });
-    }
-    const { manifest, upload, durationMs } = outcome.result;
+    if (outcome.ok) return this.observeSuccess(outcome.result, base, notify);
+    // Cut short by the agent stopping: recorded as such, neither counted nor notified as a failure.
+    if (outcome.interrupted) return this.history.record({ ...base, result: "interrupted", reason: outcome.error });
+    this.metrics.saveFinished(kind, false, now.getTime() - outcome.startedAt.getTime(), now);
+    notify("snapshot.failed", { location: "local", reason: outcome.error });
+    await this.history.record({ ...base, result: "failure", reason: outcome.error });
+  }
+
+  private async observeSuccess(
+    result: SaveResult,
+    base: Pick<RunRecord, "name" | "kind" | "startedAt" | "finishedAt">,
+    notify: (type: NotifyEvent["type"], extra: Partial<NotifyEvent>) => void,
+  ): Promise<void> {
+    const { manifest, upload, durationMs } = result;
     const size = manifest.archive.size;
-    this.metrics.saveFinished(kind, true, durationMs, new Date(manifest.createdAt), size);
-    if (upload) this.metrics.uploadFinished(kind, upload.ok, now, size);
+    const now = new Date(base.finishedAt);
+    this.metrics.saveFinished(base.kind, true, durationMs, new Date(manifest.createdAt), size);
+    if (upload) this.metrics.uploadFinished(base.kind, upload.ok, now, size);
     if (upload && !upload.ok) notify("upload.failed", { location: "s3", reason: upload.error });
+    notify("snapshot.succeeded", { size });
     const uploaded =
       upload && (upload.ok ? { result: "uploaded" as const } : { result: "failed" as const, reason: upload.error });
-    void this.history.record({ ...base, result: "success", size, ...(uploaded ? { upload: uploaded } : {}) });
-    notify("snapshot.succeeded", { size });
+    await this.history.record({ ...base, result: "success", size, ...(uploaded ? { upload: uploaded } : {}) });
   }
 
   /** This node's status, from its manifests, its history and the timer. */

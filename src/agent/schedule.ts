@@ -47,6 +47,11 @@ export interface SchedulerDeps {
   skipped(job: Omit<ScheduleJob, "signal">, reason: string): void;
 }
 
+/** The abort reason of a run cancelled by `pause` (a restore holds the node): the run is skipped, not failed. */
+export class RunPaused extends Error {
+  override name = "RunPaused";
+}
+
 /** The longest single wait, so that wall-clock jumps are noticed. */
 const MAX_WAIT_MS = 60_000;
 
@@ -107,7 +112,7 @@ export class Scheduler {
   async pause(reason: string): Promise<void> {
     this.paused = reason;
     const running = this.running;
-    running?.abort.abort(new Error(`cancelled: ${reason}`));
+    running?.abort.abort(new RunPaused(`cancelled: ${reason}`));
     await running?.done;
   }
 

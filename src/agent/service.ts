@@ -11,7 +11,7 @@ import type { MemberController } from "../etcd/member.js";
 import type { EtcdTools } from "../etcd/binaries.js";
 import { listCatalog } from "../snapshot/catalog.js";
 import { archiveKey, manifestKey } from "../snapshot/manifest.js";
-import { saveSnapshot } from "../snapshot/save.js";
+import { saveSnapshot, type SaveDeps } from "../snapshot/save.js";
 import type { Store } from "../store/store.js";
 import { describeError, NotFoundError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
@@ -34,7 +34,7 @@ export interface AgentDeps {
   makeS3: (settings: S3Settings) => Store;
   log: Logger;
   clock: () => Date;
-  sleep: (ms: number) => Promise<void>;
+  sleep: SaveDeps["sleep"];
   version: string;
   /** What the restore routes need beyond the rest: this agent's TLS (as a client of peers) and the etcd tools. */
   restore?: { tls: TlsFiles; tools: () => Promise<EtcdTools> };
@@ -168,20 +168,15 @@ async function streamSave(ctx: RequestContext, body: SaveRequest, deps: AgentDep
   const { res } = ctx;
   if (!res.headersSent) res.writeHead(200, { "content-type": "application/x-ndjson" });
   const emit = (event: SaveEvent) => res.write(JSON.stringify(event) + "\n");
-  const abort = new AbortController();
+  const gone = new AbortController();
   res.on("close", () => {
-    if (!res.writableFinished) abort.abort(new Error("client went away"));
+    if (!res.writableFinished) gone.abort(new Error("client went away"));
   });
+  const signal = AbortSignal.any([gone.signal, ctx.stopping]);
   let lastProgress = 0;
   const startedAt = deps.clock();
   try {
-    const run = {
-      name: body.name,
-      kind: body.kind,
-      node: deps.config.node,
-      version: deps.version,
-      signal: abort.signal,
-    };
+    const run = { name: body.name, kind: body.kind, node: deps.config.node, version: deps.version, signal };
     const result = await saveSnapshot(saveOptions(body, run), {
       source: deps.etcd,
       local: deps.local,
@@ -197,13 +192,27 @@ async function streamSave(ctx: RequestContext, body: SaveRequest, deps: AgentDep
       },
     });
     emit({ type: "result", result });
-    deps.recurring?.observeSave(body.name, body.kind, { ok: true, result, startedAt });
+    await deps.recurring?.observeSave(body.name, body.kind, { ok: true, result, startedAt });
   } catch (err) {
-    deps.log.warn("snapshot failed", { name: body.name, error: describeError(err) });
-    deps.recurring?.observeSave(body.name, body.kind, { ok: false, error: describeError(err), startedAt });
-    emit({ type: "error", error: describeError(err), kind: err instanceof Error ? err.name : "Error" });
+    await saveFailed(err, body, { emit, startedAt, stopping: ctx.stopping }, deps);
   }
   res.end();
+}
+
+/** Reports a failed save; one cut short by the agent stopping says so, naming it neither a member nor a disk fault. */
+async function saveFailed(
+  err: unknown,
+  body: SaveRequest,
+  ctx: { emit: (event: SaveEvent) => void; startedAt: Date; stopping: AbortSignal },
+  deps: AgentDeps,
+): Promise<void> {
+  const interrupted = ctx.stopping.aborted;
+  const reason = describeError(interrupted ? ctx.stopping.reason : err);
+  const error = interrupted ? `interrupted: ${reason}` : reason;
+  deps.log.warn(interrupted ? "snapshot interrupted; nothing is kept" : "snapshot failed", { name: body.name, error });
+  ctx.emit({ type: "error", error, kind: interrupted ? "Interrupted" : err instanceof Error ? err.name : "Error" });
+  const outcome = { ok: false as const, error: reason, startedAt: ctx.startedAt, interrupted };
+  await deps.recurring?.observeSave(body.name, body.kind, outcome);
 }
 
 /** Uploads a snapshot this node already holds (when the chosen uploader failed). Manifest last. */

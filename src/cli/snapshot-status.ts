@@ -86,7 +86,7 @@ function newestUploadFailure(nodes: StatusReport["nodes"]): S3Status["lastFailur
 
 function print(report: StatusReport, deps: CliDeps): void {
   const rows = report.nodes.map((n) => {
-    if ("error" in n) return [n.node, "UNREACHABLE", "-", "-", "-", "-", n.error];
+    if ("error" in n) return [n.node, "UNREACHABLE", "-", "-", "-", "-", "-", n.error];
     const failure = n.lastFailure
       ? `${n.lastFailure.finishedAt} ${n.lastFailure.name}: ${failureReason(n.lastFailure)}`
       : "-";
@@ -95,6 +95,7 @@ function print(report: StatusReport, deps: CliDeps): void {
       n.schedule ? String(n.schedule.description) : "off",
       n.lastSuccess ? `${n.lastSuccess.createdAt} ${n.lastSuccess.name}` : "never",
       n.nextRun ? `${n.nextRun.at}${n.nextRun.catchUp ? " (catch-up)" : ""}` : "-",
+      n.lastRun ? lastRun(n.lastRun) : "-",
       String(n.kept.count),
       formatBytes(n.kept.bytes),
       failure,
@@ -110,12 +111,15 @@ function print(report: StatusReport, deps: CliDeps): void {
       s.error ? "UNREACHABLE" : s.location,
       s.lastSuccess ? `${s.lastSuccess.createdAt} ${s.lastSuccess.name}` : "never",
       "-",
+      "-",
       String(s.count),
       formatBytes(s.bytes),
       s.error ?? failure,
     ]);
   }
-  deps.out.line(table(["LOCATION", "SCHEDULE", "LAST SUCCESS", "NEXT RUN", "KEPT", "SIZE", "LAST FAILURE"], rows));
+  deps.out.line(
+    table(["LOCATION", "SCHEDULE", "LAST SUCCESS", "NEXT RUN", "LAST RUN", "KEPT", "SIZE", "LAST FAILURE"], rows),
+  );
   for (const line of attention(report.nodes)) deps.out.line(line);
   deps.out.result(report);
   deps.setExitCode(report.exitCode);
@@ -154,4 +158,10 @@ function attention(nodes: StatusReport["nodes"]): string[] {
 function failureReason(run: NonNullable<NodeStatus["lastFailure"]>): string {
   if (run.result === "failure") return run.reason ?? "unknown";
   return `upload: ${run.upload?.reason ?? "unknown"}`;
+}
+
+/** The last run and how it ended; a run cut short by a stopping agent reads "interrupted", not as a failure. */
+function lastRun(run: NonNullable<NodeStatus["lastRun"]>): string {
+  const why = run.result === "interrupted" || run.result === "skipped" ? ` (${run.reason ?? "no reason given"})` : "";
+  return `${run.finishedAt} ${run.name}: ${run.result}${why}`;
 }

@@ -28,6 +28,7 @@ export function snapshotByteStream(
 class SnapshotStream extends Readable {
   private finished = false;
   private sawLast = false;
+  private answered = false;
 
   constructor(
     private readonly call: ClientReadableStream<SnapshotResponse>,
@@ -35,6 +36,7 @@ class SnapshotStream extends Readable {
     private readonly signal: AbortSignal | undefined,
   ) {
     super({ highWaterMark: HIGH_WATER_MARK });
+    call.once("metadata", () => (this.answered = true));
     call.on("data", (msg: SnapshotResponse) => this.onMessage(msg));
     call.on("end", () => this.onEnd());
     call.on("error", (err) => this.fail(err));
@@ -50,12 +52,24 @@ class SnapshotStream extends Readable {
     this.signal?.removeEventListener("abort", this.abort);
     if (!this.finished) {
       this.finished = true;
-      this.call.cancel();
+      this.cancelCall();
     }
     callback(err);
   }
 
+  /**
+   * A cancel issued before the member has answered is lost in grpc-js: the request still goes out, and the member
+   * keeps the snapshot (and its read transaction) open, stalled on flow control, so that it cannot even shut down.
+   * Cancel once the answer's headers are in; the call is kept flowing meanwhile so nothing stalls.
+   */
+  private cancelCall(): void {
+    if (this.answered) return this.call.cancel();
+    this.call.resume();
+    this.call.once("metadata", () => this.call.cancel());
+  }
+
   private onMessage(msg: SnapshotResponse): void {
+    if (this.destroyed) return;
     if (msg.remaining_bytes === "0") this.sawLast = true;
     const blob = msg.blob;
     if (blob.length === 0) return;

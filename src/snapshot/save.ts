@@ -41,7 +41,8 @@ export interface SaveDeps {
   remote?: Store | undefined;
   log: Logger;
   clock: () => Date;
-  sleep: (ms: number) => Promise<void>;
+  /** Rejects when `signal` aborts (a stopping agent must not wait out the health gate's pauses). */
+  sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   onProgress?: ((bytes: number) => void) | undefined;
 }
 
@@ -62,6 +63,7 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
   const started = deps.clock();
   await healthGate(options, deps);
   const status = await deps.source.status();
+  options.signal?.throwIfAborted();
   const stream = deps.source.snapshot(options.signal ? { signal: options.signal } : {});
   const archive = writeSnapshotArchive({
     name: options.name,
@@ -114,9 +116,11 @@ async function healthGate(options: SaveOptions, deps: SaveDeps): Promise<void> {
   let reason = "";
   const signal = options.signal;
   for (let attempt = 0; attempt <= options.retries; attempt++) {
+    options.signal?.throwIfAborted();
     if (attempt > 0) {
       deps.log.warn("member not healthy, retrying", { attempt, of: options.retries, reason });
-      await sleepUnlessAborted(deps.sleep(options.retryPauseMs), signal);
+      await deps.sleep(options.retryPauseMs, options.signal);
+      options.signal?.throwIfAborted();
     }
     // A cancelled run (a restore pausing the schedule, the agent stopping) never waits out the retries.
     signal?.throwIfAborted();
@@ -127,17 +131,6 @@ async function healthGate(options: SaveOptions, deps: SaveDeps): Promise<void> {
     else return;
   }
   throw new UnhealthyMemberError(reason, true);
-}
-
-/** Resolves when `sleeping` does, or rejects with the abort reason as soon as `signal` aborts. */
-function sleepUnlessAborted(sleeping: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
-  if (!signal) return sleeping;
-  signal.throwIfAborted();
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-    sleeping.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }
 
 /** The S3 copy exists for Lifeboat once its manifest is stored beside the verified archive. */

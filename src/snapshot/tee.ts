@@ -28,6 +28,10 @@ export async function tee<T>(
   const hash = createHash("sha256");
   const lanes = consumers.map((c) => {
     const input = new PassThrough({ highWaterMark: 1 << 20 });
+    // A failed source destroys every lane with its error, possibly before the consumer has started reading (a local
+    // put still creating its directory, S3 loading its SDK). The tee throws that error itself and the consumer sees
+    // it when it reads, so the lane's own 'error' event must not go unheard and crash the process.
+    input.on("error", () => undefined);
     const lane = {
       consumer: c,
       input,
