@@ -8,6 +8,7 @@ import { defaultConfigPath } from "./cluster.js";
 import type { SchedulePushOptions } from "./schedule.js";
 import type { DeleteCommandOptions } from "./snapshot-delete.js";
 import type { PruneCommandOptions } from "./snapshot-prune.js";
+import { stopsMembers } from "./suggest.js";
 
 type Deps = () => CliDeps;
 type ListCommandOptions = { config: string } & S3Flags;
@@ -54,8 +55,7 @@ export function registerCommands(program: Command, deps: Deps): void {
   });
 
   addS3Flags(
-    etcd
-      .command("snapshot-restore")
+    stopsMembers(etcd.command("snapshot-restore"))
       .description(
         "restore every member from one snapshot: fetch, serve, verify everywhere, then rebuild (old data kept)",
       )
@@ -135,8 +135,7 @@ export function registerCommands(program: Command, deps: Deps): void {
       const { runSandboxStatus } = await import("./sandbox.js");
       await runSandboxStatus(opts, deps());
     });
-  sandbox
-    .command("down")
+  stopsMembers(sandbox.command("down"))
     .description("stop every process the sandbox started")
     .addOption(dirOption())
     .option("--purge", "also delete the working folder", false)
