@@ -113,7 +113,12 @@ void describe("agent: managed member start, stop and restart", () => {
     assert.equal(cluster.code, 3, "one member of three down is a partial result");
     assert.equal(cluster.report.healthy, 2);
     const down = cluster.report.nodes.find((n) => n.node === "etcd-node2");
-    assert.match(down?.reason ?? "", /^etcd unreachable: /);
+    const host = sb.info.nodes[1]?.host ?? "";
+    // One sentence: the member's endpoint, then why, each said once.
+    assert.equal(
+      down?.reason,
+      `etcd unreachable: etcd member https://${host}:2379: status failed, member unavailable: connect ECONNREFUSED ${host}:2379`,
+    );
 
     // Stopping a stopped member is a no-op; quorum still takes writes.
     assert.equal((await agent.json<{ state: string }>("POST", "/v1/member/stop")).state, "stopped");

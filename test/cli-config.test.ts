@@ -8,7 +8,8 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runCli } from "./helpers/cli.js";
+import { allocateLoopbackHosts } from "../src/util/net.js";
+import { jsonOf, runCli } from "./helpers/cli.js";
 
 const COMMANDS_READING_CONFIG = [
   ["etcd", "snapshot-save", "--name", "never-taken"],
@@ -98,6 +99,29 @@ void describe("cli: invalid cluster.yml", () => {
     ]);
   });
 
+  void test("a 5 MB file of 200,000 keys is refused before it is parsed: exit 2, the file and the limit", async () => {
+    const keys = Array.from({ length: 200_000 }, (_, i) => `unknown_key_number_${i}: value-${i}\n`);
+    const yml = ["nodes:", "  - address: 127.0.0.1", "    role: [etcd]", "", ...keys].join("\n");
+    assert.ok(yml.length > 5_000_000);
+    await expectRefused("huge.yml", yml, [
+      /^error: \/\S+\/huge\.yml: the file is \d+ bytes, over the limit of 1048576 bytes \(1 MiB\) for a cluster\.yml$/m,
+    ]);
+  });
+
+  void test("aliases that would expand without bound (billion laughs) are refused: exit 2", async () => {
+    const names = "abcdefghi";
+    const levels = [`${names[0]}: &${names[0]} [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]`];
+    for (let i = 1; i < names.length; i++) {
+      levels.push(
+        `${names[i]}: &${names[i]} [${Array(10)
+          .fill(`*${names[i - 1]}`)
+          .join(", ")}]`,
+      );
+    }
+    const yml = ["nodes:", "  - address: 127.0.0.1", "    role: [etcd]", ...levels, ""].join("\n");
+    await expectRefused("laughs.yml", yml, [/^error: \/\S+\/laughs\.yml: Excessive alias count/m]);
+  });
+
   void test("a missing config file exits 2 and says which file", async () => {
     const run = await runCli(["etcd", "health", "--config", join(dir, "absent.yml")]);
     assert.equal(run.code, 2);
@@ -175,6 +199,50 @@ void describe("cli: help and unknown flags", () => {
       assert.equal(run.code, 2, `${args.join(" ")}: ${run.stderr}`);
       assert.match(run.stderr, message);
     });
+  });
+
+  void test("an unknown command is answered by meaning, and never with a command that stops members", async () => {
+    const cases: [string[], string | undefined][] = [
+      [["etcd", "snapshot-remove"], "snapshot-delete"],
+      [["etcd", "snapshot-rm"], "snapshot-delete"],
+      [["etcd", "remove"], "snapshot-delete"],
+      [["etcd", "snapshot-sav"], "snapshot-save"],
+      [["etcd", "snapshot-restor"], undefined],
+      [["etcd", "snapshot-restroe"], undefined],
+      [["sandbox", "dwn"], undefined],
+    ];
+    const runs = await Promise.all(cases.map(([args]) => runCli(args)));
+    runs.forEach((run, i) => {
+      const [args, suggested] = cases[i]!;
+      const where = `lifeboat ${args.join(" ")}`;
+      assert.equal(run.code, 2, `${where}: ${run.stderr}`);
+      assert.match(run.stderr, new RegExp(`^error: unknown command '${args.at(-1)}'$`, "m"), where);
+      const hints = run.stderr.match(/^\(Did you mean .*\)$/gm) ?? [];
+      assert.deepEqual(hints, suggested ? [`(Did you mean ${suggested}?)`] : [], where);
+      assert.doesNotMatch(run.stderr, /Did you mean.*(restore|down)/, where);
+    });
+  });
+
+  void test("health of a node whose agent is not listening: the node, its agent and the cause, each once", async () => {
+    const own = await mkdtemp(join(tmpdir(), "lifeboat-cli-health-"));
+    after(() => rm(own, { recursive: true, force: true }));
+    const [host] = await allocateLoopbackHosts(1, [7443]);
+    const path = join(own, "cluster.yml");
+    await writeFile(
+      path,
+      `nodes:\n  - address: 127.0.0.1\n    role: [etcd]\n    lifeboat: { agent: "${host}:7443" }\n`,
+    );
+    const json = await runCli(["--output", "json", "etcd", "health", "--config", path]);
+    assert.equal(json.code, 1, json.stderr);
+    const { nodes } = jsonOf<{ nodes: { node: string; reason?: string }[] }>(json);
+    assert.deepEqual(
+      nodes.map((n) => [n.node, n.reason]),
+      [["etcd-127.0.0.1", `agent: cannot reach agent ${host}:7443: ECONNREFUSED`]],
+    );
+    const text = await runCli(["etcd", "health", "--config", path]);
+    const row = text.stdout.split("\n").find((l) => l.startsWith("etcd-127.0.0.1 "));
+    assert.match(row ?? "", /UNHEALTHY .*agent: cannot reach agent \S+:7443: ECONNREFUSED$/);
+    assert.equal(row?.split("ECONNREFUSED").length, 2, `the cause once: ${row}`);
   });
 
   void test("a restore refuses, before touching anything, an external member without start and stop commands", async () => {

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { loadClusterConfig, missingEtcdControl, parseClusterConfig, statePathFor } from "../src/config/cluster.js";
 import { parseGoDuration } from "../src/config/duration.js";
+import { MAX_CONFIG_BYTES } from "../src/config/yaml-source.js";
 import { ConfigError } from "../src/util/errors.js";
 import { redactText } from "../src/util/redact.js";
 
@@ -544,5 +545,64 @@ void describe("Go durations", () => {
     }
     const days = parseGoDuration("3d");
     assert.ok(!days.ok && days.message.includes("3d is 72h"));
+  });
+});
+
+void describe("cluster.yml: size and shape limits", () => {
+  const NODE = "nodes:\n  - address: 10.0.0.1\n    role: [etcd]\n";
+  /** `head` followed by as many `indent + key + suffix` lines (unique keys) as fit in `bytes`. */
+  const fill = (head: string, bytes: number, line: (i: number) => string): { text: string; keys: number } => {
+    const lines = [head];
+    let size = Buffer.byteLength(head);
+    for (let i = 0; ; i++) {
+      const next = line(i);
+      if (size + next.length > bytes) return { text: lines.join(""), keys: i };
+      lines.push(next);
+      size += next.length;
+    }
+  };
+
+  void it("parses a file just under the limit that holds 70,000+ keys in one mapping", () => {
+    const { text, keys } = fill(`${NODE}    labels:\n`, MAX_CONFIG_BYTES, (i) => `      k${i.toString(36)}: v\n`);
+    assert.ok(keys > 70_000, `${keys} keys`);
+    const { config, warnings } = parseClusterConfig(text, "cluster.yml");
+    assert.deepEqual(warnings, []);
+    assert.equal(config.etcdNodes.length, 1);
+  });
+
+  void it("reports every unknown key of a file full of them, and every duplicate with its line", () => {
+    const unknown = fill(NODE, MAX_CONFIG_BYTES, (i) => `k${i.toString(36)}:\n`);
+    const { warnings } = parseClusterConfig(unknown.text, "cluster.yml");
+    assert.equal(warnings.length, unknown.keys);
+    assert.equal(warnings.at(-1), `unknown key k${(unknown.keys - 1).toString(36)} (ignored)`);
+    const repeated = fill(NODE, MAX_CONFIG_BYTES, (i) => (i % 2 ? "again: 1\n" : `k${i.toString(36)}: 1\n`));
+    const issues = issuesOf(repeated.text);
+    assert.equal(issues.length, Math.floor(repeated.keys / 2) - 1, "every repeat after the first is reported");
+    assert.equal(issues[0], "cluster.yml:7:1: Map keys must be unique");
+    assert.deepEqual(issuesOf(`${NODE}labels: { a: 1, b: 2, a: 3 }\n`), ["cluster.yml:4:23: Map keys must be unique"]);
+    assert.deepEqual(issuesOf(`${NODE}x: { yes: 1, true: 2 }\n`), ["cluster.yml:4:14: Map keys must be unique"]);
+  });
+
+  void it("refuses text over 1 MiB (counted in bytes) naming the file and the limit", () => {
+    /** A comment line of `pad` repeated until the text is `bytes` bytes long. */
+    const padded = (bytes: number, pad: string) =>
+      `${NODE}#${pad.repeat((bytes - NODE.length - 2) / Buffer.byteLength(pad))}\n`;
+    assert.equal(Buffer.byteLength(padded(MAX_CONFIG_BYTES, "x")), MAX_CONFIG_BYTES);
+    assert.equal(parseClusterConfig(padded(MAX_CONFIG_BYTES, "x"), "cluster.yml").config.etcdNodes.length, 1);
+    const over = padded(MAX_CONFIG_BYTES + 2, "é");
+    assert.equal(Buffer.byteLength(over), MAX_CONFIG_BYTES + 2);
+    assert.ok(over.length < MAX_CONFIG_BYTES, "fewer characters than the limit, more bytes");
+    assert.deepEqual(issuesOf(over), [
+      `cluster.yml: the file is ${MAX_CONFIG_BYTES + 2} bytes, over the limit of 1048576 bytes (1 MiB) for a cluster.yml`,
+    ]);
+  });
+
+  void it("reads aliases up to the bound and refuses more (the CLI test has the billion laughs)", () => {
+    const aliases = (n: number) => `${NODE}first: &x { a: 1 }\nmore: [${Array(n).fill("*x").join(", ")}]\n`;
+    const few = parseClusterConfig(aliases(50), "cluster.yml");
+    assert.deepEqual(few.warnings, ["unknown key first (ignored)", "unknown key more (ignored)"]);
+    assert.deepEqual(issuesOf(aliases(100)), [
+      "cluster.yml: Excessive alias count indicates a resource exhaustion attack",
+    ]);
   });
 });

@@ -8,7 +8,8 @@ import { after, before, describe, test } from "node:test";
 import { availableEtcdSeries } from "../src/etcd/binaries.js";
 import { EtcdMemberClient } from "../src/etcd/client.js";
 import { createCA, issueCertificate } from "../src/pki/pki.js";
-import { RemoteError } from "../src/util/errors.js";
+import { describeError, RemoteError } from "../src/util/errors.js";
+import { allocateLoopbackHosts } from "../src/util/net.js";
 import { runCommand } from "../src/etcd/exec.js";
 import { startEtcdCluster, type TestCluster } from "./helpers/etcd-cluster.js";
 
@@ -164,6 +165,11 @@ for (const series of await availableEtcdSeries()) {
       assert.equal(h.hasLeader, false);
       assert.ok(h.error?.includes(m3.clientUrl), h.error);
       assert.match(h.error ?? "", /unavailable|ECONNREFUSED/i);
+      assert.equal(
+        h.error?.split(m3.clientUrl.replace(/^https:\/\//, "")).length,
+        3,
+        `endpoint and cause once: ${h.error}`,
+      );
       await assert.rejects(c3.status(), (err: unknown) => err instanceof RemoteError && err.transient);
 
       const c1 = await cluster.client(m1);
@@ -203,6 +209,22 @@ for (const series of await availableEtcdSeries()) {
 
 test("an endpoint that is not a URL is a UserError", async () => {
   await assert.rejects(EtcdMemberClient.connect({ endpoint: "127.0.0.1:2379" }), { name: "UserError" });
+});
+
+test("a member where nothing listens is one sentence: the endpoint, then the cause, each once", async (t) => {
+  const [host] = await allocateLoopbackHosts(1, [2379]);
+  assert.ok(host);
+  const c = await EtcdMemberClient.connect({ endpoint: `http://${host}:2379`, timeoutMs: 2000 });
+  t.after(() => c.close());
+  const expected = `etcd member http://${host}:2379: status failed, member unavailable: connect ECONNREFUSED ${host}:2379`;
+  await assert.rejects(c.status(), (err: unknown) => {
+    assert.ok(err instanceof RemoteError && err.transient);
+    assert.equal(describeError(err), expected);
+    return true;
+  });
+  const h = await c.health();
+  assert.equal(h.reachable, false);
+  assert.equal(h.error, expected);
 });
 
 test("a member that never answers fails with a deadline error naming the endpoint", async (t) => {

@@ -354,6 +354,12 @@ void describe("snapshot-save and snapshot-list on a 3-member TLS cluster with S3
         ["s3", "ok"],
       ],
     );
+    // Object keys are not secrets: -o json prints each copy's key as it is in its store.
+    const keyOf = (name: string) => [...new Set(snapshots.filter((s) => s.name === name).map((s) => s.key))];
+    assert.deepEqual(keyOf(defaultName), [`${defaultName}.zip`]);
+    assert.deepEqual(keyOf(rkeName), [`${rkeName}.zip`]);
+    assert.deepEqual(keyOf("db-from-etcdctl"), ["db-from-etcdctl"]);
+    assert.doesNotMatch(run.stdout, /\*\*\*/, "nothing in a listing is a secret");
     const text = await cli(["etcd", "snapshot-list", "--config", sb.config]);
     assert.match(text.stdout, new RegExp(`^${rkeName}\\s+node:etcd-node1\\s.*no-manifest`, "m"));
     assert.match(text.stdout, /^db-from-etcdctl\s+node:etcd-node2\s.*no-manifest/m);

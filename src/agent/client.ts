@@ -143,7 +143,11 @@ function toRemoteError(endpoint: string, err: Error): Error {
   if (/CERT|SSL|TLS|certificate/i.test(code + err.message)) {
     return new RemoteError(`TLS handshake with agent ${endpoint} failed: ${err.message}`, false, { cause: err });
   }
-  return new RemoteError(`cannot reach agent ${endpoint}: ${code || err.message}`, true, { cause: err });
+  // The code (ECONNREFUSED) is what the socket's message says, next to the address already named.
+  return new RemoteError(`cannot reach agent ${endpoint}: ${code || err.message}`, true, {
+    cause: err,
+    causeShown: code !== "",
+  });
 }
 
 function errorFromResponse(endpoint: string, status: number, text: string): Error {

@@ -9,6 +9,7 @@ import type { SchedulePushOptions } from "./schedule.js";
 import type { DeleteCommandOptions } from "./snapshot-delete.js";
 import type { PruneCommandOptions } from "./snapshot-prune.js";
 import type { CleanupCommandOptions } from "./restore-cleanup.js";
+import { stopsMembers } from "./suggest.js";
 
 type Deps = () => CliDeps;
 type ListCommandOptions = { config: string } & S3Flags;
@@ -55,8 +56,7 @@ export function registerCommands(program: Command, deps: Deps): void {
   });
 
   addS3Flags(
-    etcd
-      .command("snapshot-restore")
+    stopsMembers(etcd.command("snapshot-restore"))
       .description(
         "restore every member from one snapshot: fetch, serve, verify everywhere, then rebuild (old data kept)",
       )
@@ -160,8 +160,7 @@ export function registerCommands(program: Command, deps: Deps): void {
       const { runSandboxStatus } = await import("./sandbox.js");
       await runSandboxStatus(opts, deps());
     });
-  sandbox
-    .command("down")
+  stopsMembers(sandbox.command("down"))
     .description("stop every process the sandbox started")
     .addOption(dirOption())
     .option("--purge", "also delete the working folder", false)

@@ -8,6 +8,7 @@ import { createLogger, type Logger } from "../util/log.js";
 import { redactText } from "../util/redact.js";
 import { createOutput, type Output } from "./output.js";
 import { registerCommands } from "./commands.js";
+import { candidatesOf, unknownCommandMessage } from "./suggest.js";
 import { VERSION } from "./version.js";
 
 export const EXIT_CODES_HELP = `
@@ -69,6 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     cmd.exitOverride().configureOutput({ writeErr: (s) => process.stderr.write(s) });
     cmd.addHelpText("after", EXIT_CODES_HELP);
   }
+  for (const cmd of [program, ...allCommands(program)]) suggestOnUnknownCommand(cmd);
   try {
     await program.parseAsync(argv);
     return exitCode;
@@ -83,6 +85,15 @@ export async function main(argv: string[]): Promise<number> {
     if (out.format === "json") out.result({ ok: false, error: describeError(err), exitCode: code });
     return code;
   }
+}
+
+/** Answers an unknown subcommand with our suggestion instead of commander's, which may name a destructive command. */
+function suggestOnUnknownCommand(cmd: Command): void {
+  if (cmd.commands.length === 0) return;
+  cmd.on("command:*", (operands: string[]) => {
+    const message = unknownCommandMessage(operands[0] ?? "", candidatesOf(cmd));
+    cmd.error(message, { code: "commander.unknownCommand", exitCode: ExitCode.usage });
+  });
 }
 
 function allCommands(cmd: Command): Command[] {

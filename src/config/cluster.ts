@@ -2,7 +2,7 @@
  * Loads cluster.yml: RKE's schema plus Lifeboat's `lifeboat:` keys, into a normalized `ClusterConfig`. Every problem
  * is collected and thrown at once as a `ConfigError` whose issues name the exact key path; unknown keys are warnings.
  */
-import { readFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { z } from "zod";
 import { ConfigError } from "../util/errors.js";
@@ -14,7 +14,7 @@ import type { Report } from "./report.js";
 import { ClusterYmlSchema } from "./schema.js";
 import type { ClusterConfig, LoadedConfig } from "./types.js";
 import { unknownKeys } from "./unknown-keys.js";
-import { parseYamlText } from "./yaml-source.js";
+import { configTooLarge, MAX_CONFIG_BYTES, parseYamlText } from "./yaml-source.js";
 
 export type * from "./types.js";
 export { applyS3Flags } from "./s3-flags.js";
@@ -25,11 +25,32 @@ export { missingEtcdControl } from "./nodes.js";
 export async function loadClusterConfig(path: string): Promise<LoadedConfig> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    text = await readBounded(path);
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     throw new ConfigError([{ path: "", message: `cannot read ${path}: ${(err as Error).message}` }], path);
   }
   return parseClusterConfig(text, path);
+}
+
+/** Reads at most one byte past the limit, so that a huge file (or a device) is refused without being read whole. */
+async function readBounded(path: string): Promise<string> {
+  const handle = await open(path, "r");
+  try {
+    const { size } = await handle.stat();
+    if (size > MAX_CONFIG_BYTES) throw configTooLarge(path, size);
+    const buffer = Buffer.alloc(MAX_CONFIG_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_CONFIG_BYTES) throw configTooLarge(path);
+    return buffer.toString("utf8", 0, length);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Parses cluster.yml text. Throws ConfigError listing every issue; unknown keys only produce warnings. */
@@ -39,7 +60,8 @@ export function parseClusterConfig(text: string, fileName: string): LoadedConfig
     throw new ConfigError([{ path: fileName, message: "the top level must be a mapping of keys" }], fileName);
   }
   const report = newReport();
-  report.warnings.push(...unknownKeys(ClusterYmlSchema, doc).map((key) => `unknown key ${key} (ignored)`));
+  // One push per key: spreading 100,000 of them into push() would overflow the call stack.
+  for (const key of unknownKeys(ClusterYmlSchema, doc)) report.warnings.push(`unknown key ${key} (ignored)`);
   const input = dropNulls(doc) as Record<string, unknown>;
   const { shape } = ClusterYmlSchema;
   const nodes = part(shape.nodes, input, "nodes", report);

@@ -25,10 +25,23 @@ export function toRemoteError(err: unknown, ctx: CallContext): RemoteError {
     const msg = err instanceof Error ? err.message : String(err);
     return new RemoteError(`${prefix} failed: ${redactText(msg)}`, false, { cause: err });
   }
-  const details = redactText(err.details || Status[err.code] || "");
+  const details = redactText(plainDetails(err.details) || Status[err.code] || "");
+  // The message carries the details: the cause (grpc's "14 UNAVAILABLE: <details>") would only say them again.
   return new RemoteError(`${prefix} ${describeCode(err.code, ctx)}: ${details}`, TRANSIENT.has(err.code), {
     cause: err,
+    causeShown: true,
   });
+}
+
+/**
+ * grpc-js wraps why a channel could not connect in its own sentence ("No connection established. Last error: Error:
+ * connect ECONNREFUSED 127.0.0.2:2379. Resolution note: "); the socket's error is the part worth reading.
+ */
+function plainDetails(details: string): string {
+  const last = /^No connection established\. Last error: (?:Error: )?(.*?)\.?(?: Resolution note:.*)?$/s.exec(details);
+  if (last === null) return details.trim();
+  const cause = last[1]?.trim();
+  return cause && cause !== "null" ? cause : "no connection established";
 }
 
 function describeCode(code: Status, ctx: CallContext): string {

@@ -57,21 +57,46 @@ export class NotFoundError extends Error {
   override name = "NotFoundError";
 }
 
+/** Options of an error that wraps another. */
+export interface WrapOptions extends ErrorOptions {
+  /** The message already says what the cause says (in other words): `describeError` does not repeat the cause. */
+  causeShown?: boolean;
+}
+
 /** A remote side (agent, etcd, S3) that failed or did not answer in time. `transient` says whether a retry may help. */
 export class RemoteError extends Error {
   override name = "RemoteError";
+  readonly causeShown: boolean;
   constructor(
     message: string,
     readonly transient: boolean,
-    options?: ErrorOptions,
+    options?: WrapOptions,
   ) {
     super(message, options);
+    this.causeShown = options?.causeShown ?? false;
   }
 }
 
-/** The message of any thrown value, with its causes, for logs and reports. */
+/** How many causes `describeError` follows: enough for any real chain, and an end to a circular one. */
+const MAX_CAUSES = 8;
+
+/**
+ * The message of any thrown value followed by what its causes add, each said once: a cause whose message is already
+ * in the text, or that its wrapper marks as shown, adds nothing (its own causes still may).
+ */
 export function describeError(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = err.cause === undefined ? "" : `: ${describeError(err.cause)}`;
-  return cause && err.message.includes(describeError(err.cause)) ? err.message : err.message + cause;
+  let text = messageOf(err);
+  let current = err;
+  for (let depth = 0; depth < MAX_CAUSES && current instanceof Error && current.cause !== undefined; depth++) {
+    const shown = current instanceof RemoteError && current.causeShown;
+    current = current.cause;
+    const own = messageOf(current);
+    if (shown || own === "" || text.includes(own)) continue;
+    text = text === "" ? own : `${text}: ${own}`;
+  }
+  return text;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

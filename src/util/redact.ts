@@ -1,11 +1,55 @@
 /**
  * One place that removes secrets from anything printed: logs, errors, reports, configs.
- * Keys whose name looks secret are replaced by "***"; PEM private keys are replaced wherever they appear in text.
+ *
+ * Secrets are found two ways. By value: PEM private keys, age identities, credentials in URLs, and every value
+ * registered with `registerSecret` (S3 keys, session tokens, webhook headers) are masked wherever they appear in text.
+ * By field name: a field named like a secret (`secret_key`, `keyPEM`, `password`, `sessionToken`, ...) is masked
+ * whole, whatever it holds. A field merely named `key` is not a secret: it is an S3 object key or an etcd key, and
+ * operators need to see it; a private key under such a name is still caught by its value.
  */
-const SECRET_KEY = /(secret|password|token|private|^key$|keypem|access_?key|credentials?|authorization|session)/i;
-const PEM_KEY = /-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g;
 
-/** Returns a deep copy of `value` with secret-looking fields masked. */
+/** Whole (normalised) field names that are secrets. */
+const SECRET_NAMES = new Set(["token", "private", "accesskey", "accesskeyid"]);
+/**
+ * Endings of (normalised) field names that are secrets. Any name ending in `token` is not: etcd's
+ * `initialClusterToken` only names a cluster and is printed in every restore plan.
+ */
+const SECRET_ENDINGS = [
+  "secretkey",
+  "secretaccesskey",
+  "secret",
+  "password",
+  "passwd",
+  "passphrase",
+  "privatekey",
+  "keypem",
+  "sessiontoken",
+  "accesstoken",
+  "refreshtoken",
+  "authtoken",
+  "bearertoken",
+  "apitoken",
+  "apikey",
+  "authorization",
+  "cookie",
+  "credential",
+  "credentials",
+  "identity",
+  "identities",
+];
+/** A PEM private key, also one cut short (a truncated log line) that has no END line. */
+const PEM_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g;
+/** An age identity (an age private key), as `age-keygen` writes it. */
+const AGE_IDENTITY = /AGE-SECRET-KEY-1[0-9A-Z]+/g;
+const URL_CREDENTIALS = /(\w+:\/\/)[^/@\s:]+:[^/@\s]+@/g;
+
+/** Whether a field of this name holds a secret: `secret_key`, `secretKey` and `SECRET-KEY` all do. */
+export function isSecretName(name: string): boolean {
+  const n = name.toLowerCase().replace(/[-_\s]/g, "");
+  return SECRET_NAMES.has(n) || SECRET_ENDINGS.some((ending) => n.endsWith(ending));
+}
+
+/** Returns a deep copy of `value` with secret fields masked and secrets inside text removed. */
 export function redact<T>(value: T): T {
   return redactValue(value, new WeakSet()) as T;
 }
@@ -19,7 +63,7 @@ function redactValue(value: unknown, seen: WeakSet<object>): unknown {
   if (value instanceof Error) return redactText(value.message);
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value)) {
-    out[k] = SECRET_KEY.test(k) && v !== "" && v !== undefined && v !== null ? "***" : redactValue(v, seen);
+    out[k] = isSecretName(k) && v !== "" && v !== undefined && v !== null ? "***" : redactValue(v, seen);
   }
   return out;
 }
@@ -31,9 +75,9 @@ export function registerSecret(secret: string | undefined): void {
   if (secret && secret.length >= 4) registered.add(secret);
 }
 
-/** Masks PEM private keys, URL credentials and registered secret values inside free text. */
+/** Masks PEM private keys, age identities, URL credentials and registered secret values inside free text. */
 export function redactText(text: string): string {
-  let out = text.replace(PEM_KEY, "[private key]").replace(/(\w+:\/\/)[^/@\s:]+:[^/@\s]+@/g, "$1***@");
+  let out = text.replace(PEM_KEY, "[private key]").replace(AGE_IDENTITY, "***").replace(URL_CREDENTIALS, "$1***@");
   for (const s of registered) out = out.split(s).join("***");
   return out;
 }
