@@ -147,6 +147,7 @@ void describe("agent: mutual TLS and the HTTP edge", () => {
         clientUrl: `https://${host}:2379`,
         snapshotDir: join(sb.dir, "nodes", "node1", "snapshots"),
         saving: null,
+        session: null,
       });
     } finally {
       client.close();

@@ -82,7 +82,9 @@ export async function runSnapshotSave(options: SaveCommandOptions, deps: CliDeps
       cluster.agents.map(({ node, client }) => {
         const isUploader = node.memberName === uploader;
         const request = isUploader && settings ? { ...body, s3: settings } : body;
-        return saveOnNode(node, client, request, isUploader, (bytes) => {
+        return saveOnNode(node, client, request, isUploader, (bytes, waitingFor) => {
+          if (waitingFor !== undefined)
+            return deps.out.progress(`${node.memberName}: waiting for ${waitingFor} to finish`);
           progress.set(node.memberName, bytes);
           deps.out.progress(`saving ${name}: ${[...progress].map(([n, b]) => `${n} ${formatBytes(b)}`).join(", ")}`);
         });
@@ -113,7 +115,8 @@ async function saveOnNode(
   client: AgentClient,
   body: Record<string, unknown>,
   uploader: boolean,
-  onProgress: (bytes: number) => void,
+  /** Bytes written so far; or, with `waitingFor`, the recurring snapshot this node waits for first. */
+  onProgress: (bytes: number, waitingFor?: string) => void,
 ): Promise<NodeOutcome> {
   const started = Date.now();
   let result: SaveResult | undefined;
@@ -122,6 +125,7 @@ async function saveOnNode(
     await client.stream("POST", "/v1/snapshots", body, (raw) => {
       const event = raw as SaveEvent;
       if (event.type === "progress") onProgress(event.bytes);
+      else if (event.type === "waiting") onProgress(0, event.for);
       else if (event.type === "result") result = event.result as SaveResult;
       else if (event.type === "error") failure = event.error;
     });

@@ -231,6 +231,50 @@ exec ${real.etcd} "$@"
       `the restored data is kept for diagnosis: ${failed.join(", ")}`,
     );
   });
+
+  test(`${series}: a member whose start hangs cannot hold the restore past --timeout; the message names it`, async () => {
+    const etcd = await sb.etcd(0);
+    await etcd.put("/hang-marker", "old-cluster");
+    const idBefore = (await health()).nodes[0]?.clusterId;
+    // Fault injection on node3 only: while a restore is applied there (the rollback record exists) its etcd starts
+    // and never answers, as a member stuck on a slow disk would; after the rollback it starts normally.
+    const real = await findEtcdTools({ series });
+    const bin = join(sb.dir, "hanging-bin");
+    await mkdir(bin, { recursive: true });
+    for (const tool of ["etcdutl", "etcdctl"] as const) if (real[tool]) await symlink(real[tool], join(bin, tool));
+    const record = join(nodeDir(2), "restore", "rollback.json");
+    await writeFile(
+      join(bin, "etcd"),
+      `#!/bin/sh\nif [ -e "${record}" ]; then exec sleep 600; fi\nexec ${real.etcd} "$@"\n`,
+    );
+    await chmod(join(bin, "etcd"), 0o755);
+    const node = sb.info.nodes[2]!;
+    const agentJson = join(node.agentDir, "agent.json");
+    const cfg = JSON.parse(await readFile(agentJson, "utf8")) as { etcd: { managed: { binaryDir?: string } } };
+    cfg.etcd.managed.binaryDir = bin;
+    await writeFile(agentJson, JSON.stringify(cfg));
+    await restartAgent(sb, 2);
+    const run = await sb.cli([
+      "-o",
+      "json",
+      "etcd",
+      "snapshot-restore",
+      "-c",
+      sb.config,
+      "--yes",
+      "--timeout",
+      "15",
+      "--name",
+      "snap1",
+    ]);
+    assert.equal(run.code, 5, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stderr, /the members did not start within 15 s \(still starting: etcd-node3\)/);
+    assert.match(run.stderr, /rolled back: every node has its old data and its member was restarted/);
+    const h = await health();
+    assert.equal(h.healthy, 3, JSON.stringify(h));
+    assert.equal(h.nodes[0]?.clusterId, idBefore, "the old cluster is back");
+    for (const i of [0, 1, 2]) assert.equal(await (await sb.etcd(i)).get("/hang-marker"), "old-cluster");
+  });
 }
 
 /** Cases that need a second cluster: verify, and a restore onto other nodes (new addresses) from one archive. */
