@@ -167,21 +167,11 @@ function cases(series: string): void {
     await etcd.put("/rollback-marker", "old-cluster");
     const idBefore = (await health()).nodes[0]?.clusterId;
     // Fault injection on node3 only: its etcd tools folder gets a restore tool that fails like a full disk would.
-    const real = await findEtcdTools({ series });
-    const broken = join(sb.dir, "broken-bin");
-    await mkdir(broken, { recursive: true });
-    await symlink(real.etcd, join(broken, "etcd"));
-    for (const tool of ["etcdutl", "etcdctl"]) {
-      const script = `#!/bin/sh\ncase "$*" in *--help*) exec ${real[tool === "etcdutl" ? "etcdutl" : "etcdctl"] ?? real.etcdctl} "$@";; esac\ncase "$*" in *"snapshot restore"*) echo "no space left on device (simulated)" >&2; exit 1;; esac\nexec ${tool === "etcdutl" ? (real.etcdutl ?? real.etcdctl) : real.etcdctl} "$@"\n`;
-      await writeFile(join(broken, tool), script);
-      await chmod(join(broken, tool), 0o755);
-    }
-    const node = sb.info.nodes[2]!;
-    const agentJson = join(node.agentDir, "agent.json");
-    const cfg = JSON.parse(await readFile(agentJson, "utf8")) as { etcd: { managed: { binaryDir?: string } } };
-    cfg.etcd.managed.binaryDir = broken;
-    await writeFile(agentJson, JSON.stringify(cfg));
-    await restartAgent(sb, 2);
+    await runAgentWithTools(sb, series, 2, "broken-bin", (real) => {
+      const script = (tool: string) =>
+        `#!/bin/sh\ncase "$*" in *--help*) exec ${tool} "$@";; esac\ncase "$*" in *"snapshot restore"*) echo "no space left on device (simulated)" >&2; exit 1;; esac\nexec ${tool} "$@"\n`;
+      return { etcdutl: script(real.etcdutl ?? real.etcdctl), etcdctl: script(real.etcdctl) };
+    });
     const run = await restore(["--name", "snap1"]);
     assert.equal(run.code, 5, `${run.stdout}\n${run.stderr}`);
     assert.match(run.stderr, /no space left on device \(simulated\)/);
@@ -200,23 +190,10 @@ function cases(series: string): void {
     const idBefore = (await health()).nodes[0]?.clusterId;
     // Fault injection on node3 only: its etcd refuses to start while a restore is being applied on that node (the
     // rollback record exists), as a member with a bad disk or a wrong flag would; after the rollback it starts again.
-    const real = await findEtcdTools({ series });
-    const bin = join(sb.dir, "cannot-start-bin");
-    await mkdir(bin, { recursive: true });
-    for (const tool of ["etcdutl", "etcdctl"] as const) if (real[tool]) await symlink(real[tool], join(bin, tool));
     const record = join(nodeDir(2), "restore", "rollback.json");
-    const wrapper = `#!/bin/sh
-if [ -e "${record}" ]; then echo "member cannot start (simulated)" >&2; exit 1; fi
-exec ${real.etcd} "$@"
-`;
-    await writeFile(join(bin, "etcd"), wrapper);
-    await chmod(join(bin, "etcd"), 0o755);
-    const node = sb.info.nodes[2]!;
-    const agentJson = join(node.agentDir, "agent.json");
-    const cfg = JSON.parse(await readFile(agentJson, "utf8")) as { etcd: { managed: { binaryDir?: string } } };
-    cfg.etcd.managed.binaryDir = bin;
-    await writeFile(agentJson, JSON.stringify(cfg));
-    await restartAgent(sb, 2);
+    await runAgentWithTools(sb, series, 2, "cannot-start-bin", (real) => ({
+      etcd: `#!/bin/sh\nif [ -e "${record}" ]; then echo "member cannot start (simulated)" >&2; exit 1; fi\nexec ${real.etcd} "$@"\n`,
+    }));
     const run = await restore(["--name", "snap1"]);
     assert.equal(run.code, 5, `${run.stdout}\n${run.stderr}`);
     assert.match(run.stderr, /member cannot start \(simulated\)/);
@@ -238,22 +215,10 @@ exec ${real.etcd} "$@"
     const idBefore = (await health()).nodes[0]?.clusterId;
     // Fault injection on node3 only: while a restore is applied there (the rollback record exists) its etcd starts
     // and never answers, as a member stuck on a slow disk would; after the rollback it starts normally.
-    const real = await findEtcdTools({ series });
-    const bin = join(sb.dir, "hanging-bin");
-    await mkdir(bin, { recursive: true });
-    for (const tool of ["etcdutl", "etcdctl"] as const) if (real[tool]) await symlink(real[tool], join(bin, tool));
     const record = join(nodeDir(2), "restore", "rollback.json");
-    await writeFile(
-      join(bin, "etcd"),
-      `#!/bin/sh\nif [ -e "${record}" ]; then exec sleep 600; fi\nexec ${real.etcd} "$@"\n`,
-    );
-    await chmod(join(bin, "etcd"), 0o755);
-    const node = sb.info.nodes[2]!;
-    const agentJson = join(node.agentDir, "agent.json");
-    const cfg = JSON.parse(await readFile(agentJson, "utf8")) as { etcd: { managed: { binaryDir?: string } } };
-    cfg.etcd.managed.binaryDir = bin;
-    await writeFile(agentJson, JSON.stringify(cfg));
-    await restartAgent(sb, 2);
+    await runAgentWithTools(sb, series, 2, "hanging-bin", (real) => ({
+      etcd: `#!/bin/sh\nif [ -e "${record}" ]; then exec sleep 600; fi\nexec ${real.etcd} "$@"\n`,
+    }));
     const run = await sb.cli([
       "-o",
       "json",
@@ -336,6 +301,37 @@ function elsewhereCases(series: string): void {
     );
     assert.match(run.stderr, /another CA/, "the archived state (first cluster's CA) is kept aside, not installed");
   });
+}
+
+type Tool = "etcd" | "etcdutl" | "etcdctl";
+
+/**
+ * Fault injection: node `index`'s agent is restarted on a folder of etcd tools in which `scripts` (given the real
+ * tools' paths) replace some tools with shell scripts; the others are links to the real ones.
+ */
+async function runAgentWithTools(
+  sb: TestSandbox,
+  series: string,
+  index: number,
+  folder: string,
+  scripts: (real: Awaited<ReturnType<typeof findEtcdTools>>) => Partial<Record<Tool, string>>,
+): Promise<void> {
+  const real = await findEtcdTools({ series });
+  const bin = join(sb.dir, folder);
+  await mkdir(bin, { recursive: true });
+  const replaced = scripts(real);
+  for (const tool of ["etcd", "etcdutl", "etcdctl"] as const) {
+    const script = replaced[tool];
+    if (script !== undefined) {
+      await writeFile(join(bin, tool), script);
+      await chmod(join(bin, tool), 0o755);
+    } else if (real[tool]) await symlink(real[tool], join(bin, tool));
+  }
+  const agentJson = join(sb.info.nodes[index]!.agentDir, "agent.json");
+  const cfg = JSON.parse(await readFile(agentJson, "utf8")) as { etcd: { managed: { binaryDir?: string } } };
+  cfg.etcd.managed.binaryDir = bin;
+  await writeFile(agentJson, JSON.stringify(cfg));
+  await restartAgent(sb, index);
 }
 
 /** Restarts one agent of the sandbox (SIGTERM, then start it again detached) and waits until it answers. */
