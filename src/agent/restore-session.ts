@@ -11,6 +11,9 @@
 import { HttpError } from "./http.js";
 import type { SaveFlight } from "./recurring-flight.js";
 
+/** How long a restore waits for a cancelled recurring run to end. */
+const CANCEL_WAIT_MS = 10_000;
+
 export type SessionPurpose = "restore" | "verify";
 
 export interface SessionInfo {
@@ -120,8 +123,10 @@ export class RestoreSessions {
         `snapshot ${this.deps.flight.current} is being saved; retry the restore when it finishes`,
       );
     }
-    await this.deps.pauseSchedule(`a restore of ${name} is in progress`);
-    const release = await this.deps.flight.acquire(label, "restore", { waitMs: 10_000, mayWait: mayCancel });
+    // The cancelled run gets a bounded time to give the flight back: a restore never waits on a save for long.
+    const paused = this.deps.pauseSchedule(`a restore of ${name} is in progress`);
+    await Promise.race([paused, new Promise((resolve) => setTimeout(resolve, CANCEL_WAIT_MS).unref())]);
+    const release = await this.deps.flight.acquire(label, "restore", { waitMs: CANCEL_WAIT_MS, mayWait: mayCancel });
     if (!release) {
       this.deps.resumeSchedule();
       throw new HttpError(

@@ -62,15 +62,17 @@ export function checkedName(name: string | undefined): string {
 function phases(first: string, deps: CliDeps) {
   const timings: [string, number][] = [];
   let current = first;
-  let start = Date.now();
-  deps.out.line(`[restore] ${first}`);
+  const began = Date.now();
+  let start = began;
+  const say = (title: string) => deps.out.line(`[restore] ${title} (at ${formatDuration(Date.now() - began)})`);
+  say(first);
   return {
     timings,
     next(title: string) {
       timings.push([current, Date.now() - start]);
       current = title;
       start = Date.now();
-      deps.out.line(`[restore] ${title}`);
+      say(title);
     },
     end: () => timings.push([current, Date.now() - start]),
   };
