@@ -119,6 +119,29 @@ for (const series of await availableEtcdSeries()) {
       assert.equal((await client.health()).reachable, false);
     });
 
+    test("a start after a stop that cut a hanging start short is a new attempt, and succeeds", async (t) => {
+      const dir = await tempDir(t, "lifeboat-etcd-member-");
+      const real = await findEtcdTools({ series });
+      // etcd that hangs without answering while the flag file exists (a member stuck on a slow disk).
+      const flag = join(dir, "hang");
+      const wrapper = join(dir, "etcd");
+      await writeFile(flag, "");
+      await writeFile(wrapper, `#!/bin/sh\nif [ -e "${flag}" ]; then exec sleep 600; fi\nexec ${real.etcd} "$@"\n`);
+      await chmod(wrapper, 0o755);
+      const spec = await singleMemberSpec(dir);
+      const member = new ManagedMember(spec, { ...real, etcd: wrapper }, silentLogger, { startTimeoutMs: 60_000 });
+      t.after(() => member.stop());
+      const hanging = member.start();
+      await waitUntil("the hanging etcd is spawned", async () => member.pid !== undefined);
+      await member.stop();
+      await rm(flag);
+      // Right after the stop, as a restore's rollback does: this must not share the attempt the stop cut short.
+      const again = member.start();
+      await assert.rejects(hanging, /was stopped while starting/);
+      await again;
+      assert.equal(await member.state(), "running");
+    });
+
     test("a member that cannot start fails with the end of its log, and is not restarted", async (t) => {
       const dir = await tempDir(t, "lifeboat-etcd-member-");
       const tools = await findEtcdTools({ series });

@@ -106,6 +106,9 @@ export class ManagedMember implements MemberController {
     this.desired = "stopped";
     this.clearRestart();
     if (this.current) await this.kill(this.current);
+    // A start still waiting for readiness gives up now (it sees `desired`). Waiting for it to end means a start after
+    // this stop is a new attempt: sharing the dying one would fail with "was stopped while starting".
+    await this.starting?.catch(() => undefined);
   }
 
   state(): Promise<MemberState> {
