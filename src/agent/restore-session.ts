@@ -9,7 +9,7 @@
  * A rollback record (the data directory was swapped) is never touched here: it outlives the session on purpose.
  */
 import { HttpError } from "./http.js";
-import type { SaveFlight } from "./recurring-flight.js";
+import type { SaveFlight } from "../snapshot/flight.js";
 
 export type SessionPurpose = "restore" | "verify";
 
