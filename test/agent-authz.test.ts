@@ -17,7 +17,7 @@ import { callerOf, type Caller } from "../src/agent/authz.js";
 import { AgentClient } from "../src/agent/client.js";
 import { loadAgentConfig, readTls } from "../src/agent/config.js";
 import type { RouteInfo } from "../src/agent/http.js";
-import { RecurringAgent } from "../src/agent/recurring.js";
+import { RecurringAgent } from "../src/schedule/recurring.js";
 import { toolsFinder } from "../src/agent/restore-routes.js";
 import { agentRouter } from "../src/agent/service.js";
 import { cliTls } from "../src/cli/cluster.js";

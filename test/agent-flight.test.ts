@@ -1,11 +1,11 @@
-/** The node's single flight and the restore session that holds it (src/agent/recurring-flight.ts, restore-session.ts). */
+/** The node's single flight and the restore session that holds it (src/snapshot/flight.ts, src/agent/restore-session.ts). */
 import assert from "node:assert/strict";
 import { mkdtemp, readdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { SaveFlight } from "../src/agent/recurring-flight.js";
+import { SaveFlight } from "../src/snapshot/flight.js";
 import { RestoreSessions } from "../src/agent/restore-session.js";
 import { HttpError } from "../src/agent/http.js";
 import { insideDir } from "../src/util/fs.js";

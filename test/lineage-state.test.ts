@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { ScheduleSpec, withLineage, type ScheduleDocument } from "../src/agent/schedule-spec.js";
+import { ScheduleSpec, withLineage, type ScheduleDocument } from "../src/schedule/spec.js";
 import { recordRestore } from "../src/cli/restore-state.js";
 import { buildSchedulePush } from "../src/cli/schedule.js";
 import { parseClusterConfig } from "../src/config/cluster.js";

@@ -4,8 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Registry } from "../src/agent/metrics.js";
-import { AgentMetrics } from "../src/agent/recurring-metrics.js";
+import { Registry } from "../src/telemetry/metrics.js";
+import { AgentMetrics } from "../src/telemetry/agent-metrics.js";
 
 /** One sample line: name, optional {labels}, value (a Go float). */
 const SAMPLE =

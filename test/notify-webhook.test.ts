@@ -6,8 +6,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { Notifier, type Delivery, type NotifyEvent } from "../src/agent/notify.js";
-import type { NotifySettings } from "../src/agent/schedule-spec.js";
+import { Notifier, type Delivery, type NotifyEvent, type NotifySettings } from "../src/telemetry/notify.js";
 import { silentLogger } from "../src/util/log.js";
 import { allocateLoopbackHosts } from "../src/util/net.js";
 

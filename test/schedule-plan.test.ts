@@ -4,9 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseCron } from "../src/agent/schedule-cron.js";
-import { jitterBound, planNextRun, recurringName, slotAfter, slotAtOrBefore } from "../src/agent/schedule-plan.js";
-import { mergePush, ScheduleSpec, type Every } from "../src/agent/schedule-spec.js";
+import { parseCron } from "../src/schedule/cron.js";
+import { jitterBound, planNextRun, recurringName, slotAfter, slotAtOrBefore } from "../src/schedule/plan.js";
+import { mergePush, ScheduleSpec, type Every } from "../src/schedule/spec.js";
 import { UserError } from "../src/util/errors.js";
 
 const at = (iso: string) => new Date(iso);
@@ -42,6 +42,15 @@ describe("cron expressions (UTC)", () => {
     assert.equal(iso(cron.next(at("2026-12-11T00:00:00Z"))), "2026-12-13T00:00:00.000Z", "the 13th, a Sunday");
   });
 
+  it("treats a day field starting with a star as unrestricted, and `?` as any (not croner's current value)", () => {
+    // Odd days that are Mondays: 30 November is even, 7 December odd.
+    assert.equal(iso(parseCron("0 0 */2 * MON").next(at("2026-11-27T00:00:00Z"))), "2026-12-07T00:00:00.000Z");
+    assert.equal(iso(parseCron("0 0 ? * *").next(at("2026-11-27T10:00:00Z"))), "2026-11-28T00:00:00.000Z");
+    assert.equal(iso(parseCron("0 0 * * ?").next(at("2026-11-27T10:00:00Z"))), "2026-11-28T00:00:00.000Z");
+    assert.equal(iso(parseCron("5/20 * * * *").next(at("2026-11-27T10:06:00Z"))), "2026-11-27T10:25:00.000Z", "a/n");
+    assert.equal(iso(parseCron("0 */12 * * *").previous(at("2026-11-27T12:00:30Z"))), "2026-11-27T12:00:00.000Z");
+  });
+
   it("finds 29 February years ahead", () => {
     assert.equal(iso(parseCron("0 0 29 2 *").next(at("2026-11-27T00:00:00Z"))), "2028-02-29T00:00:00.000Z");
   });
@@ -54,7 +63,11 @@ describe("cron expressions (UTC)", () => {
     assert.throws(() => parseCron("* * *"), /expected 5 fields/);
     assert.throws(() => parseCron("0 0 * * FUNDAY"), /day of week/);
     assert.throws(() => parseCron("0 0 30 2 *"), /never fires/);
-    assert.throws(() => parseCron("*/0 * * * *"), /step/);
+    assert.throws(() => parseCron("*/0 * * * *"), /minute "\*\/0": .*stepping/);
+    assert.throws(() => parseCron("0 25 * * *"), /hour "25"/);
+    assert.throws(() => parseCron("0 0 5-1 * *"), /day of month "5-1"/);
+    assert.throws(() => parseCron("0 0 * 13 *"), /month "13"/);
+    assert.throws(() => parseCron("0 0 * * * *"), /expected 5 fields, got 6/);
   });
 
   it("is checked when a schedule is pushed", () => {

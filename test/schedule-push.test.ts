@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ScheduleSpec } from "../src/agent/schedule-spec.js";
+import { ScheduleSpec } from "../src/schedule/spec.js";
 import { buildSchedulePush, clusterRetention } from "../src/cli/schedule.js";
 import { parseClusterConfig } from "../src/config/cluster.js";
 import { UserError } from "../src/util/errors.js";

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { setImmediate as tick } from "node:timers/promises";
-import { Scheduler, type ScheduleJob, type Timers } from "../src/agent/schedule.js";
-import { ScheduleSpec } from "../src/agent/schedule-spec.js";
+import { Scheduler, type ScheduleJob, type Timers } from "../src/schedule/scheduler.js";
+import { ScheduleSpec } from "../src/schedule/spec.js";
 import { silentLogger } from "../src/util/log.js";
 
 const HOUR = 3_600_000;

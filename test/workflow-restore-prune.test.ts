@@ -13,7 +13,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { AgentClient } from "../src/agent/client.js";
-import type { NodeStatus } from "../src/agent/recurring.js";
+import type { NodeStatus } from "../src/schedule/recurring.js";
 import { cliTls } from "../src/cli/cluster.js";
 import type { PruneReport } from "../src/cli/snapshot-prune.js";
 import { statePathFor } from "../src/config/cluster.js";

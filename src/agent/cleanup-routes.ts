@@ -15,7 +15,7 @@ import {
 import type { Logger } from "../util/log.js";
 import type { AgentConfig } from "./config.js";
 import { readJson, sendJson, type Handler, type Router } from "./http.js";
-import type { SaveFlight } from "./recurring-flight.js";
+import type { SaveFlight } from "../snapshot/flight.js";
 import type { RestoreSessions } from "./restore-session.js";
 
 export const CleanupRequest = z.object({

@@ -19,7 +19,7 @@ import { createAgentServer, InFlight } from "./http.js";
 import { splitHostPort } from "./client.js";
 import { agentRouter } from "./service.js";
 import { toolsFinder } from "./restore-routes.js";
-import { RecurringAgent } from "./recurring.js";
+import { RecurringAgent } from "../schedule/recurring.js";
 
 export interface RunningAgent {
   config: AgentConfig;

@@ -13,7 +13,7 @@ import type { Store } from "../store/store.js";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { HttpError } from "./http.js";
-import type { AgentMetrics } from "./recurring-metrics.js";
+import type { AgentMetrics } from "../telemetry/agent-metrics.js";
 
 export const PruneRequest = z.object({
   policy: retentionPolicySchema,

@@ -36,7 +36,7 @@ import { insideDir, writeStreamAtomic } from "../util/fs.js";
 import { parseParam, S3Settings, SessionId, SnapshotName, Stamp } from "./api.js";
 import { AgentClient } from "./client.js";
 import { HttpError, readJson, sendJson, type Router, type TlsFiles } from "./http.js";
-import type { AgentDeps } from "./service.js";
+import type { AgentDeps } from "./deps.js";
 import type { RestoreSessions } from "./restore-session.js";
 
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/);

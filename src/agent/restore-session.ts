@@ -9,7 +9,7 @@
  * A rollback record (the data directory was swapped) is never touched here: it outlives the session on purpose.
  */
 import { HttpError } from "./http.js";
-import type { SaveFlight } from "./recurring-flight.js";
+import type { SaveFlight } from "../snapshot/flight.js";
 
 /** How long a restore waits for a cancelled recurring run to end. */
 const CANCEL_WAIT_MS = 10_000;

@@ -4,9 +4,9 @@
  * scraper may also read with a `lifeboat-metrics` certificate (one that can do nothing else).
  */
 import { pruneNode, PruneRequest } from "./prune.js";
-import type { RecurringAgent } from "./recurring.js";
+import type { RecurringAgent } from "../schedule/recurring.js";
 import { readJson, sendJson, type Router } from "./http.js";
-import { LineagePush, SchedulePush } from "./schedule-spec.js";
+import { LineagePush, SchedulePush } from "../schedule/spec.js";
 import type { PruneDeps } from "./prune.js";
 import type { SessionInfo } from "./restore-session.js";
 

@@ -2,47 +2,23 @@
  * The agent's operations, one handler each, wired to a Router. State that matters (snapshots, the member's
  * data) lives on disk and in etcd; the only in-memory state is the single-flight flag for snapshot saves.
  */
-import { saveOptions } from "./save-options.js";
+import { saveOptions } from "../snapshot/save-options.js";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { EtcdMemberClient } from "../etcd/client.js";
-import type { MemberController } from "../etcd/member.js";
-import type { EtcdTools } from "../etcd/binaries.js";
 import { listCatalog } from "../snapshot/catalog.js";
 import { archiveKey, manifestKey } from "../snapshot/manifest.js";
-import { saveSnapshot, type SaveDeps } from "../snapshot/save.js";
+import { saveSnapshot } from "../snapshot/save.js";
 import type { Store } from "../store/store.js";
 import { describeError, NotFoundError } from "../util/errors.js";
-import type { Logger } from "../util/log.js";
-import type { S3Settings } from "./api.js";
 import { parseParam, SaveRequest, SnapshotName, UploadRequest, type SaveEvent } from "./api.js";
 import { RestoreSessions } from "./restore-session.js";
-import type { AgentConfig } from "./config.js";
-import { HttpError, readJson, Router, sendJson, type RequestContext, type TlsFiles } from "./http.js";
+import { HttpError, readJson, Router, sendJson, type RequestContext } from "./http.js";
 import { registerCleanupRoutes } from "./cleanup-routes.js";
+import type { AgentDeps } from "./deps.js";
 import { registerRestoreRoutes, removeRestoreFiles, sessionExpired } from "./restore-routes.js";
-import type { RecurringAgent } from "./recurring.js";
-import { SaveFlight } from "./recurring-flight.js";
+import { SaveFlight } from "../snapshot/flight.js";
 import { registerScheduleRoutes } from "./schedule-routes.js";
-
-export interface AgentDeps {
-  config: AgentConfig;
-  etcd: EtcdMemberClient;
-  member: MemberController;
-  local: Store;
-  makeS3: (settings: S3Settings) => Store;
-  log: Logger;
-  clock: () => Date;
-  sleep: SaveDeps["sleep"];
-  version: string;
-  /** What the restore routes need beyond the rest: this agent's TLS (as a client of peers) and the etcd tools. */
-  restore?: { tls: TlsFiles; tools: () => Promise<EtcdTools> };
-  /** Recurring snapshots, metrics and notifications; its save flight is shared with POST /v1/snapshots. */
-  recurring?: RecurringAgent;
-  /** How long a restore session lives without a renewal (tests shorten it). */
-  sessionLeaseMs?: number;
-}
 
 /** The agent's routes, and the restore sessions they share (closed when the agent stops). */
 export function agentRouter(deps: AgentDeps): { router: Router; sessions: RestoreSessions } {

@@ -5,7 +5,7 @@
 import { startAgent, type RunningAgent } from "../agent/main.js";
 import { describeError, ExitCode } from "../util/errors.js";
 import { createLogger, type Logger } from "../util/log.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { VERSION } from "./version.js";
 
 /** The most a stop may take before the process exits anyway (requests get 30 s, a managed member 10 s). */

@@ -1,6 +1,6 @@
 /** `lifeboat cert node`: the folder an agent runs from, written from cluster.yml and the state file. */
 import { writeAgentBundle } from "../agent/bundle.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { loadConfigAndState } from "./cluster.js";
 
 export async function runCertNode(

@@ -3,7 +3,7 @@ import { InvalidArgumentError, Option, type Command } from "commander";
 import type { S3Flags } from "../config/cluster.js";
 import type { SaveCommandOptions } from "./snapshot-save.js";
 import type { RestoreOptions } from "./snapshot-restore.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { defaultConfigPath } from "./cluster.js";
 import type { SchedulePushOptions } from "./schedule.js";
 import type { DeleteCommandOptions } from "./snapshot-delete.js";

@@ -11,7 +11,7 @@ import { EtcdMemberClient } from "../etcd/client.js";
 import { CA_CERT_NAME, lookupCert, NODE_CERT_NAME } from "../config/state.js";
 import { sandboxDown } from "../sandbox/sandbox.js";
 import { ExitCode } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { loadConfigAndState } from "./cluster.js";
 import { runHealth } from "./health.js";
 import { runSnapshotList } from "./snapshot-list.js";

@@ -1,6 +1,6 @@
 /** `lifeboat etcd health`: each member's health as its own agent sees it, and the cluster verdict. */
 import { describeError, ExitCode } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { openCluster, type OpenCluster } from "./cluster.js";
 import { formatBytes, table } from "./output.js";
 

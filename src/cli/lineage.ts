@@ -5,7 +5,7 @@
  */
 import { lineageOf, readState } from "../config/state.js";
 import { describeError } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import type { OpenCluster } from "./cluster.js";
 
 export interface LineagePushResult {

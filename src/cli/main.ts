@@ -4,10 +4,11 @@
  */
 import { Command, CommanderError, Option } from "commander";
 import { ArchiveError, ChecksumMismatchError, ExitCode, UserError, describeError } from "../util/errors.js";
-import { createLogger, type Logger } from "../util/log.js";
+import { createLogger } from "../util/log.js";
 import { redactText } from "../util/redact.js";
 import { createOutput, type Output } from "./output.js";
 import { registerCommands } from "./commands.js";
+import type { CliDeps } from "./deps.js";
 import { candidatesOf, unknownCommandMessage } from "./suggest.js";
 import { VERSION } from "./version.js";
 
@@ -24,14 +25,6 @@ Exit status:
 export interface GlobalOptions {
   output: "text" | "json";
   debug: boolean;
-}
-
-export interface CliDeps {
-  out: Output;
-  log: Logger;
-  clock: () => Date;
-  /** Sets the process exit code without exiting (commands that report partial results). */
-  setExitCode(code: number): void;
 }
 
 export function buildProgram(makeDeps: (g: GlobalOptions) => CliDeps): Command {

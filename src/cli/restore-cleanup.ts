@@ -7,7 +7,7 @@
 import type { CleanupResponse } from "../agent/cleanup-routes.js";
 import type { CleanupPlan, CleanupResult } from "../restore/leftovers.js";
 import { describeError, ExitCode, UserError } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { openCluster, type OpenCluster } from "./cluster.js";
 import { formatBytes, table } from "./output.js";
 

@@ -13,10 +13,10 @@ import { writeState } from "../config/state.js";
 import type { RollbackRecord } from "../restore/node.js";
 import { rollbackAll, waitHealthy } from "../restore/apply.js";
 import { describeError, ExitCode, UserError } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import type { OpenCluster } from "./cluster.js";
 import { createSessions, onInterrupt } from "./restore-session.js";
-import { confirm, restoreNode, type RestoreOptions } from "./snapshot-restore.js";
+import { confirm, restoreNode, type RestoreOptions } from "./restore-shared.js";
 
 interface RollbackPreflight {
   node: string;

@@ -5,7 +5,7 @@ import { writeAgentBundle } from "../agent/bundle.js";
 import { isAlive, readSandbox, sandboxDown, sandboxUp, SANDBOX_BUCKET, type SandboxInfo } from "../sandbox/sandbox.js";
 import { startS3Server } from "../sandbox/s3server.js";
 import { ExitCode, UserError } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { loadConfigAndState, openCluster } from "./cluster.js";
 import { clusterHealth, type NodeHealth } from "./health.js";
 import { table } from "./output.js";

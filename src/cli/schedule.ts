@@ -4,13 +4,13 @@
  * it in schedule.json; pushing again never resets their timer. `services.etcd.snapshot: false` removes it.
  */
 import { readFile } from "node:fs/promises";
-import type { SchedulePush, ScheduleSpec } from "../agent/schedule-spec.js";
-import { describeEvery } from "../agent/schedule-spec.js";
+import type { SchedulePush, ScheduleSpec } from "../schedule/spec.js";
+import { describeEvery } from "../schedule/spec.js";
 import { applyS3Flags, type ClusterConfig, type S3Flags } from "../config/cluster.js";
 import { lineageOf } from "../config/state.js";
 import { formatDuration, parseDuration, retentionPolicyFromConfig, type RetentionPolicy } from "../retention/index.js";
 import { describeError, ExitCode, UserError } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { openCluster } from "./cluster.js";
 import { table } from "./output.js";
 import { describeS3, s3Settings } from "./s3.js";

@@ -9,7 +9,7 @@ import { planDelete, type DeletePlan } from "../snapshot/prune-delete.js";
 import { executePrune, type PruneItem } from "../snapshot/prune.js";
 import { applyS3Flags } from "../config/cluster.js";
 import { describeError, ExitCode, UserError } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { openCluster } from "./cluster.js";
 import { formatBytes, table } from "./output.js";
 import { openS3 } from "./s3.js";

@@ -2,7 +2,7 @@
 import { applyS3Flags, type S3Flags } from "../config/cluster.js";
 import { createdOf, listCatalog, type CatalogEntry } from "../snapshot/catalog.js";
 import { describeError, ExitCode } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { openCluster } from "./cluster.js";
 import { formatBytes, table } from "./output.js";
 import { openS3 } from "./s3.js";

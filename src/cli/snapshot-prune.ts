@@ -11,7 +11,7 @@ import type { RetentionPolicy } from "../retention/index.js";
 import { listCatalog } from "../snapshot/catalog.js";
 import { executePrune, planPrune, type PrunePlan, type PruneResult } from "../snapshot/prune.js";
 import { describeError, ExitCode } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { openCluster, type OpenCluster } from "./cluster.js";
 import { clusterHealth } from "./health.js";
 import { formatBytes, table } from "./output.js";

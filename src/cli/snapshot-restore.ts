@@ -3,38 +3,27 @@
  * everywhere, then (and only then) stop every member, rebuild every data directory beside the old one, start, wait
  * healthy, run post-restore hooks. `--dry-run` prints the plan; `--rollback` is in restore-rollback.ts.
  */
-import { createInterface } from "node:readline/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { AgentClient } from "../agent/client.js";
 import { validateSnapshotName } from "../archive/names.js";
-import { applyS3Flags, missingEtcdControl, type ClusterConfig, type S3Flags } from "../config/cluster.js";
+import { applyS3Flags, missingEtcdControl, type ClusterConfig } from "../config/cluster.js";
 import { buildRestorePlan, formatPlan, type Preflight, type RestorePlan } from "../restore/plan.js";
-import { distributeAndCompare, rebuildCluster, untouched, type RestoreNode } from "../restore/apply.js";
+import { distributeAndCompare, rebuildCluster, untouched } from "../restore/apply.js";
 import type { ClusterState } from "../config/state.js";
 import { ConfigError, ExitCode, UserError } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { openCluster, type OpenCluster } from "./cluster.js";
 import { clusterHealth, type NodeHealth } from "./health.js";
 import { knownRevision } from "./restore-revision.js";
 import { locate, type Located } from "./restore-locate.js";
 import { rollbackCommand } from "./restore-rollback.js";
-import { createSessions, onInterrupt, type Sessions } from "./restore-session.js";
+import { confirm, restoreNode, type RestoreOptions } from "./restore-shared.js";
+import { createSessions, onInterrupt } from "./restore-session.js";
 import { pushLineage } from "./lineage.js";
 import { checkStateCertificates, parseArchivedState, recordRestore } from "./restore-state.js";
 import { formatDuration } from "./output.js";
 
-export interface RestoreOptions extends S3Flags {
-  config: string;
-  name?: string;
-  local?: boolean;
-  fromNode?: string;
-  useLocalState?: boolean;
-  dryRun?: boolean;
-  yes?: boolean;
-  rollback?: boolean;
-  bumpRevision?: number;
-  timeout?: number;
-}
+export type { RestoreOptions };
 
 export async function runSnapshotRestore(options: RestoreOptions, deps: CliDeps): Promise<void> {
   const name = options.rollback ? undefined : checkedName(options.name);
@@ -247,46 +236,8 @@ function report(
   if (result.hooks.some((h) => h.code !== 0)) deps.setExitCode(ExitCode.partial);
 }
 
-/** Asks before anything is fetched or held; without a terminal only --yes confirms. */
-export async function confirm(question: string, options: { yes?: boolean | undefined }, deps: CliDeps): Promise<void> {
-  if (options.yes) return;
-  if (!process.stdin.isTTY)
-    throw new UserError(
-      "this stops every etcd member: pass --yes to confirm (stdin is not a terminal); nothing was changed",
-    );
-  const rl = createInterface({ input: process.stdin, output: process.stderr });
-  try {
-    const answer = await rl.question(`${question} Type yes: `);
-    if (answer.trim() !== "yes") throw new UserError("not confirmed: nothing was changed");
-  } finally {
-    rl.close();
-  }
-  deps.out.line("confirmed");
-}
-
 export function agentOf(cluster: OpenCluster, member: string): AgentClient {
   const found = cluster.agents.find((a) => a.node.memberName === member);
   if (!found) throw new Error(`no agent for ${member}`);
   return found.client;
-}
-
-/** One node over the agent API, every step carrying the session id. */
-export function restoreNode(name: string, agent: string, client: AgentClient, sessions: Sessions): RestoreNode {
-  const enc = encodeURIComponent;
-  const long = 900_000;
-  const session = sessions.id;
-  return {
-    name,
-    agent,
-    fetch: (snapshot, peer, sha256) =>
-      client.json("POST", "/v1/restore/fetch", { session, name: snapshot, peer, sha256 }, long),
-    digest: (snapshot) => client.json("GET", `/v1/restore/${enc(snapshot)}/digest`, undefined, long),
-    stopMember: async () => void (await client.json("POST", "/v1/member/stop", undefined, 120_000)),
-    startMember: async (timeoutMs) => void (await client.json("POST", "/v1/member/start", undefined, timeoutMs)),
-    apply: (req) => client.json("POST", "/v1/restore/apply", { session, ...req }, long),
-    rollback: () => client.json("POST", "/v1/restore/rollback", { session }, 120_000),
-    finish: async (snapshot) =>
-      (await client.json<{ hooks: [] }>("POST", "/v1/restore/finish", { session, name: snapshot }, long)).hooks,
-    health: () => client.json("GET", "/v1/health", undefined, 10_000),
-  };
 }

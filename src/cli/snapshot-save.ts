@@ -9,7 +9,7 @@ import { validateSnapshotName } from "../archive/rke.js";
 import { applyS3Flags, type EtcdNode, type S3Flags } from "../config/cluster.js";
 import type { SaveResult } from "../snapshot/save.js";
 import { describeError, ExitCode, UserError } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { openCluster } from "./cluster.js";
 import { formatBytes, formatDuration, table } from "./output.js";
 import { describeS3, s3Settings } from "./s3.js";

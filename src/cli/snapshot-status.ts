@@ -2,11 +2,11 @@
  * `lifeboat etcd snapshot-status`: do backups work? For each node: its schedule, last success, last failure with
  * the reason, next run, and how many snapshots it keeps; the same for S3 (listed by the CLI itself).
  */
-import type { NodeStatus } from "../agent/recurring.js";
+import type { NodeStatus } from "../schedule/recurring.js";
 import { applyS3Flags, type S3Flags } from "../config/cluster.js";
 import { createdOf, listCatalog } from "../snapshot/catalog.js";
 import { describeError, ExitCode } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { openCluster } from "./cluster.js";
 import { formatBytes, table } from "./output.js";
 import { describeS3, openS3 } from "./s3.js";

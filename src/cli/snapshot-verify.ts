@@ -4,7 +4,7 @@ import type { AgentClient } from "../agent/client.js";
 import type { VerifyReport } from "../restore/verify.js";
 import type { Located } from "./restore-locate.js";
 import { ExitCode, UserError } from "../util/errors.js";
-import type { CliDeps } from "./main.js";
+import type { CliDeps } from "./deps.js";
 import { openCluster } from "./cluster.js";
 import { locate } from "./restore-locate.js";
 import { createSessions, onInterrupt } from "./restore-session.js";

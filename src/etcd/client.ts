@@ -13,7 +13,10 @@ import { memberHealth, type MemberHealth } from "./health.js";
 import { snapshotByteStream } from "./snapshot-stream.js";
 import { method, type Int64, type Rpc, type StatusResponse } from "./wire.js";
 
+import type { MemberAlarm, MemberInfo, MemberStatus } from "./answers.js";
+
 export type { MemberHealth } from "./health.js";
+export type { MemberAlarm, MemberInfo, MemberStatus } from "./answers.js";
 
 export interface EtcdClientOptions {
   /** One member's client URL, e.g. "https://127.0.0.2:2379". */
@@ -22,37 +25,6 @@ export interface EtcdClientOptions {
   tls?: { caPEM: string; certPEM?: string; keyPEM?: string };
   /** Deadline for each unary call (default 5000 ms). */
   timeoutMs?: number;
-}
-
-export interface MemberStatus {
-  /** Hex, as etcdctl prints it. */
-  memberId: string;
-  clusterId: string;
-  /** Hex member ID of the leader this member believes in; "0" when it knows none. */
-  leader: string;
-  revision: number;
-  raftIndex: number;
-  raftTerm: number;
-  raftAppliedIndex: number;
-  dbSize: number;
-  dbSizeInUse: number;
-  /** Server version, e.g. "3.5.30". */
-  version: string;
-  errors: string[];
-  isLearner: boolean;
-}
-
-export interface MemberAlarm {
-  memberId: string;
-  alarm: "NOSPACE" | "CORRUPT" | "NONE";
-}
-
-export interface MemberInfo {
-  id: string;
-  name: string;
-  peerURLs: string[];
-  clientURLs: string[];
-  isLearner: boolean;
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;

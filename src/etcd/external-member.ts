@@ -8,7 +8,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { assertSucceeded, CommandFailedError, runShell } from "./exec.js";
-import type { MemberController, MemberState } from "./member.js";
+import type { MemberController, MemberState } from "./controller.js";
 
 export interface ExternalMemberOptions {
   startCommand: string;

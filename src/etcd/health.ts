@@ -1,6 +1,6 @@
 /** One member's health from its own point of view: status, alarms and membership, never an exception. */
 import { describeError } from "../util/errors.js";
-import type { EtcdMemberClient, MemberAlarm, MemberInfo, MemberStatus } from "./client.js";
+import type { MemberAlarm, MemberInfo, MemberStatus } from "./answers.js";
 
 export interface MemberHealth {
   /** False when the member did not answer a status request; `error` says why. */
@@ -20,7 +20,12 @@ export interface MemberHealth {
   error?: string;
 }
 
-type HealthSource = Pick<EtcdMemberClient, "status" | "alarms" | "memberList">;
+/** The calls a health report makes (EtcdMemberClient's; named here so that the client can import this file). */
+interface HealthSource {
+  status(): Promise<MemberStatus>;
+  alarms(): Promise<MemberAlarm[]>;
+  memberList(): Promise<MemberInfo[]>;
+}
 
 /** Builds the report; a part that fails (alarms need a quorum) is filled from what the status said, with `error` set. */
 export async function memberHealth(client: HealthSource): Promise<MemberHealth> {

@@ -19,7 +19,7 @@ import type { EtcdTools } from "./binaries.js";
 import { EtcdMemberClient } from "./client.js";
 import { CommandFailedError, lastLines } from "./exec.js";
 import { etcdArgs, pidFileOf, type MemberSpec } from "./member-spec.js";
-import type { MemberController, MemberState } from "./member.js";
+import type { MemberController, MemberState } from "./controller.js";
 
 export interface ManagedMemberOptions {
   /** How long start (and each restart) may take before etcd is killed (default 60 s). */

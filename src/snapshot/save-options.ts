@@ -1,5 +1,5 @@
 /** The save pipeline's options from what an operator's request or a pushed schedule asks for (the same fields). */
-import type { SaveOptions } from "../snapshot/save.js";
+import type { SaveOptions } from "./save.js";
 
 export interface SaveSettings {
   /** The cluster state file, base64. */

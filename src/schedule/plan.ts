@@ -6,8 +6,8 @@
  * recurring snapshots together, under the same name, and one election per slot picks the S3 uploader.
  */
 import { formatInstant } from "../retention/index.js";
-import { parseCron } from "./schedule-cron.js";
-import type { Every } from "./schedule-spec.js";
+import { parseCron } from "./cron.js";
+import type { Every } from "./spec.js";
 
 /** The first slot strictly after `after`. */
 export function slotAfter(every: Every, after: Date): Date {

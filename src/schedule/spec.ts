@@ -4,8 +4,9 @@
  */
 import { z } from "zod";
 import { formatDuration, retentionPolicySchema } from "../retention/index.js";
-import { S3Settings } from "./api.js";
-import { parseCron } from "./schedule-cron.js";
+import { S3Settings } from "../store/s3-settings.js";
+import { NotifySettings } from "../telemetry/notify.js";
+import { parseCron } from "./cron.js";
 
 /** How often recurring snapshots run: a fixed interval (whole seconds, aligned to the Unix epoch) or a cron expression. */
 export const Every = z.discriminatedUnion("type", [
@@ -31,14 +32,6 @@ export const Every = z.discriminatedUnion("type", [
   }),
 ]);
 export type Every = z.infer<typeof Every>;
-
-/** Where failure (and optionally success) events go. */
-export const NotifySettings = z.object({
-  webhookUrl: z.url({ protocol: /^https?$/ }),
-  headers: z.record(z.string(), z.string()).default({}),
-  onSuccess: z.boolean().default(false),
-});
-export type NotifySettings = z.infer<typeof NotifySettings>;
 
 export const ScheduleSpec = z.object({
   every: Every,

@@ -2,15 +2,15 @@
  * The recurring-snapshot timer of one agent. It owns no I/O: the clock, the timers, the random source, where the
  * last success comes from and what a run does are all injected, so tests drive hours of schedule in milliseconds.
  *
- * The next run is planned when a schedule is configured and again the moment a run starts (see schedule-plan.ts),
+ * The next run is planned when a schedule is configured and again the moment a run starts (see plan.ts),
  * so a run that outlasts its period makes the following slots fire while it is still going: those are skipped, and
  * say so, instead of queueing up. Waits are cut into steps of at most a minute so that a wall-clock jump (suspend,
  * NTP) is noticed within a minute.
  */
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import { jitterBound, periodAfter, planNextRun, recurringName, slotAfter, type PlannedRun } from "./schedule-plan.js";
-import type { ScheduleSpec } from "./schedule-spec.js";
+import { jitterBound, periodAfter, planNextRun, recurringName, slotAfter, type PlannedRun } from "./plan.js";
+import type { ScheduleSpec } from "./spec.js";
 
 /** Timer functions, injectable so that tests control time. */
 export interface Timers {

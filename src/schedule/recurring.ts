@@ -10,15 +10,15 @@ import type { SaveDeps, SaveResult } from "../snapshot/save.js";
 import type { Store } from "../store/store.js";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import type { S3Settings } from "./api.js";
-import { Notifier, type NotifierOptions, type NotifyEvent } from "./notify.js";
-import { SaveFlight } from "./recurring-flight.js";
-import { RunHistory, type History, type RunRecord } from "./recurring-history.js";
-import { AgentMetrics } from "./recurring-metrics.js";
-import { recordSkip, runRecurring, type RecurringDeps } from "./recurring-run.js";
-import { realTimers, Scheduler, type SchedulerStatus, type Timers } from "./schedule.js";
-import { mergePush, publicView, withLineage, type ScheduleDocument, type SchedulePush } from "./schedule-spec.js";
-import { readScheduleDocument, registerScheduleSecrets, writeScheduleDocument } from "./schedule-store.js";
+import type { S3Settings } from "../store/s3-settings.js";
+import { Notifier, type NotifierOptions, type NotifyEvent } from "../telemetry/notify.js";
+import { SaveFlight } from "../snapshot/flight.js";
+import { RunHistory, type History, type RunRecord } from "./history.js";
+import { AgentMetrics } from "../telemetry/agent-metrics.js";
+import { recordSkip, runRecurring, type RecurringDeps } from "./run.js";
+import { realTimers, Scheduler, type SchedulerStatus, type Timers } from "./scheduler.js";
+import { mergePush, publicView, withLineage, type ScheduleDocument, type SchedulePush } from "./spec.js";
+import { readScheduleDocument, registerScheduleSecrets, writeScheduleDocument } from "./document.js";
 
 export interface RecurringAgentDeps {
   node: string;

@@ -9,7 +9,15 @@
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { registerSecret } from "../util/redact.js";
-import type { NotifySettings } from "./schedule-spec.js";
+import { z } from "zod";
+
+/** Where failure (and optionally success) events go. */
+export const NotifySettings = z.object({
+  webhookUrl: z.url({ protocol: /^https?$/ }),
+  headers: z.record(z.string(), z.string()).default({}),
+  onSuccess: z.boolean().default(false),
+});
+export type NotifySettings = z.infer<typeof NotifySettings>;
 
 export type NotifyEventType = "snapshot.failed" | "snapshot.succeeded" | "upload.failed" | "prune.failed";
 

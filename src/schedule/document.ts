@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { ConfigError } from "../util/errors.js";
 import { fsyncDir, writeFileAtomic } from "../util/fs.js";
 import { registerSecret } from "../util/redact.js";
-import { ScheduleDocument } from "./schedule-spec.js";
+import { ScheduleDocument } from "./spec.js";
 
 export const SCHEDULE_FILE = "schedule.json";
 

@@ -6,7 +6,7 @@
  *   uploaded and the upload verified -> record the outcome (history, metrics, webhook).
  * A failed or interrupted run prunes nothing anywhere (rancher/rancher#18548), and never throws.
  */
-import { saveOptions } from "./save-options.js";
+import { saveOptions } from "../snapshot/save-options.js";
 import type { RetentionPolicy } from "../retention/index.js";
 import { listCatalog } from "../snapshot/catalog.js";
 import { executePrune, planPrune } from "../snapshot/prune.js";
@@ -14,14 +14,14 @@ import { saveSnapshot, type SaveDeps, type SaveResult, type SnapshotSource } fro
 import type { Store } from "../store/store.js";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import type { S3Settings } from "./api.js";
-import type { Notifier } from "./notify.js";
-import { campaignForUpload, type Ballot, type ElectionClient } from "./recurring-election.js";
-import type { SaveFlight } from "./recurring-flight.js";
-import type { RunHistory, RunRecord } from "./recurring-history.js";
-import type { AgentMetrics } from "./recurring-metrics.js";
-import { RunPaused, type ScheduleJob } from "./schedule.js";
-import { periodAfter } from "./schedule-plan.js";
+import type { S3Settings } from "../store/s3-settings.js";
+import type { Notifier } from "../telemetry/notify.js";
+import { campaignForUpload, type Ballot, type ElectionClient } from "./election.js";
+import type { SaveFlight } from "../snapshot/flight.js";
+import type { RunHistory, RunRecord } from "./history.js";
+import type { AgentMetrics } from "../telemetry/agent-metrics.js";
+import { RunPaused, type ScheduleJob } from "./scheduler.js";
+import { periodAfter } from "./plan.js";
 
 export interface RecurringDeps {
   node: string;

@@ -1,0 +1,18 @@
+// Import cycles fail `npm run check` (docs/design.md "Layout"). Type-only imports count: a cycle through types
+// still ties two modules together. The layer rules (which folder may import which) live in eslint.config.js.
+module.exports = {
+  forbidden: [
+    {
+      name: "no-circular",
+      severity: "error",
+      comment: "modules must not import each other, directly or through others (type-only imports included)",
+      from: {},
+      to: { circular: true },
+    },
+  ],
+  options: {
+    tsPreCompilationDeps: true,
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "^(dist|node_modules)/" },
+  },
+};
