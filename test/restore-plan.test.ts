@@ -29,6 +29,7 @@ const base = (over: Partial<PlanInput> = {}): PlanInput => ({
   snapshot: { sha256: "a".repeat(64), revision: 1000, size: 20512 },
   currentRevision: 5000,
   stateSource: "archive",
+  statePath: "/etc/lifeboat/cluster.rkestate",
   now: new Date("2026-11-27T10:15:02.123Z"),
   ...over,
 });
@@ -84,7 +85,7 @@ test("plan: bump is off when any member's tool lacks --bump-revision, or with --
 });
 
 test("plan: the printed plan names source, digest, token, every member, its tool and hooks", () => {
-  const text = formatPlan(buildRestorePlan(base())).join("\n");
+  const text = formatPlan(buildRestorePlan(base({ leader: "etcd-b", previousClusterId: "c1" }))).join("\n");
   for (const needle of [
     "snap1.zip",
     `sha256:${"a".repeat(64)}`,
@@ -92,9 +93,19 @@ test("plan: the printed plan names source, digest, token, every member, its tool
     "etcdutl 3.5.30",
     "systemctl restart kube-apiserver",
     "kept as",
+    "stop order:      etcd-b, etcd-a, etcd-c",
+    "replaces /etc/lifeboat/cluster.rkestate",
+    "/etc/lifeboat/cluster.rkestate.from-snapshot",
+    "cluster ID:      a new one, not c1",
   ]) {
     assert.ok(text.includes(needle), `plan text lacks ${needle}`);
   }
+});
+
+test("plan: the leader is stopped first; without one the cluster.yml order stands; --use-local-state says so", () => {
+  assert.deepEqual(buildRestorePlan(base({ leader: "etcd-c" })).stopOrder, ["etcd-c", "etcd-a", "etcd-b"]);
+  assert.deepEqual(buildRestorePlan(base()).stopOrder, ["etcd-a", "etcd-b", "etcd-c"]);
+  assert.match(buildRestorePlan(base({ stateSource: "local" })).stateFile, /--use-local-state/);
 });
 
 test("plan: refuses a member without preflight", () => {

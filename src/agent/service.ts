@@ -16,7 +16,8 @@ import { RestoreSessions } from "./restore-session.js";
 import { HttpError, readJson, Router, sendJson, type RequestContext } from "./http.js";
 import { registerCleanupRoutes } from "./cleanup-routes.js";
 import type { AgentDeps } from "./deps.js";
-import { registerRestoreRoutes, removeRestoreFiles, sessionExpired } from "./restore-routes.js";
+import { removeRestoreFiles } from "../restore/steps.js";
+import { registerRestoreRoutes, sessionExpired } from "./restore-routes.js";
 import { SaveFlight } from "../snapshot/flight.js";
 import { registerScheduleRoutes } from "./schedule-routes.js";
 

@@ -2,13 +2,15 @@
 import { applyS3Flags, type S3Flags } from "../config/cluster.js";
 import type { AgentClient } from "../agent/client.js";
 import type { VerifyReport } from "../restore/verify.js";
-import type { Located } from "./restore-locate.js";
+import type { RestoreSource } from "../restore/plan.js";
 import { ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { openCluster } from "./cluster.js";
-import { locate } from "./restore-locate.js";
-import { createSessions, onInterrupt } from "./restore-session.js";
-import { agentOf, checkedName } from "./snapshot-restore.js";
+import { locate } from "../restore/locate.js";
+import { holding } from "../restore/sessions.js";
+import type { RestoreAgent } from "../restore/fleet.js";
+import { restoreAgents, s3Source } from "./restore-agents.js";
+import { checkedName } from "./snapshot-restore.js";
 
 export async function runSnapshotVerify(
   options: { config: string; name: string; local?: boolean; fromNode?: string } & S3Flags,
@@ -18,20 +20,19 @@ export async function runSnapshotVerify(
   const cluster = await openCluster(options.config, deps.out, 600_000);
   try {
     const config = await applyS3Flags(cluster.config, options);
-    const located = await locate(name, cluster, config, options, (l) => deps.out.note(l));
-    const member = located.source.kind === "node" ? located.source.node : cluster.agents[0]?.node.memberName;
-    if (!member) throw new UserError("cluster.yml has no etcd node");
-    const agent = agentOf(cluster, member);
+    const agents = restoreAgents(cluster, config.backup.s3);
+    const located = await locate(name, { agents, s3: s3Source(config.backup.s3) }, options, (l) => deps.out.note(l));
+    const member = located.source.kind === "node" ? located.source.node : agents[0]?.name;
+    const index = agents.findIndex((a) => a.name === member);
+    if (index < 0) throw new UserError("cluster.yml has no etcd node");
+    const agent = agents[index]!;
+    const client = cluster.agents[index]!.client;
     // A verify session holds no flight: backups go on while the snapshot is checked.
-    const sessions = createSessions([{ name: member, client: agent }], name, "verify", (l) => deps.out.note(l));
-    const unguard = onInterrupt({ sessions, critical: () => false, note: (l) => deps.out.note(l) });
-    const report = await sessions
-      .open()
-      .then(() => prepareAndVerify(agent, sessions.id, name, member, located, deps))
-      .finally(async () => {
-        unguard();
-        await sessions.release();
-      });
+    const guard = { note: (l: string) => deps.out.note(l), critical: () => false };
+    const report = await holding([agent], name, "verify", guard, async (sessions) => {
+      await sessions.open();
+      return prepareAndVerify(agent, client, sessions.id, name, located.source, deps);
+    });
     deps.out.line(
       `${report.ok ? "restorable" : "NOT restorable"}: revision ${report.revision}, ${report.keys} keys, hash ${report.hash}, etcd ${report.etcdVersion}${report.reason ? ` (${report.reason})` : ""}`,
     );
@@ -44,22 +45,16 @@ export async function runSnapshotVerify(
 }
 
 async function prepareAndVerify(
-  agent: AgentClient,
+  agent: RestoreAgent,
+  client: AgentClient,
   session: string,
   name: string,
-  member: string,
-  located: Located,
+  source: RestoreSource,
   deps: CliDeps,
 ) {
-  const s3 = located.source.kind === "s3" && located.s3 ? { s3: located.s3 } : {};
-  const prepared = await agent.json<{ sha256: string; from: string }>(
-    "POST",
-    "/v1/restore/prepare",
-    { session, name, ...s3 },
-    600_000,
-  );
-  deps.out.line(`prepared on ${member} from ${prepared.from}: sha256:${prepared.sha256} (trailer verified)`);
-  const report = await agent.json<VerifyReport & { node: string }>(
+  const prepared = await agent.prepare(session, name, source);
+  deps.out.line(`prepared on ${agent.name} from ${prepared.from ?? "?"}: sha256:${prepared.sha256} (trailer verified)`);
+  const report = await client.json<VerifyReport & { node: string }>(
     "POST",
     "/v1/restore/verify",
     { session, name },

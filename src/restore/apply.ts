@@ -4,13 +4,14 @@
  *
  *   distribute  the server node's prepared file is fetched by every other node (trailer + sha256 checked)
  *   checksum    every copy's digest (fetches hash what they write): all must be identical, or stop naming the node
- *   stop        every member stops, one after another
+ *   stop        every member stops, one after another, in the plan's order (the leader first)
  *   rebuild     every node restores into a new directory and swaps it in (old one kept)
  *   start       every member starts; wait until all are up with one leader, a new cluster ID, revision >= snapshot's
  *   finish      post-restore hooks on every node
  */
 import { ArchiveError, ChecksumMismatchError, ExitCode, UserError, describeError } from "../util/errors.js";
 import type { RestorePlan } from "./plan.js";
+import type { ApplyStep } from "./steps.js";
 
 export interface Digest {
   size: number;
@@ -35,16 +36,12 @@ export interface RestoreNode {
   stopMember(): Promise<void>;
   /** Starts the member, failing after `timeoutMs` at the latest. */
   startMember(timeoutMs: number): Promise<void>;
-  apply(req: {
-    name: string;
-    sha256: string;
-    initialCluster: string;
-    initialClusterToken: string;
-    bumpRevision: number;
-    stamp: string;
-  }): Promise<{ oldDataDir?: string }>;
-  /** Puts the old data directory back (the member is stopped, and left stopped). */
-  rollback(): Promise<{ restored: boolean }>;
+  apply(req: ApplyStep): Promise<{ oldDataDir?: string }>;
+  /**
+   * Puts the old data directory back (the member is stopped, and left stopped): the pending restore's, or with
+   * `stamp` and nothing pending, the one kept by that finished restore (an undo).
+   */
+  rollback(stamp?: string): Promise<{ restored: boolean }>;
   finish(name: string): Promise<{ command: string; code: number | null; output: string }[]>;
   health(): Promise<NodeHealthView>;
 }
@@ -56,12 +53,10 @@ export interface ApplyDeps {
   sleep(ms: number): Promise<void>;
   /** How long the start phase may take, from the first start to a healthy cluster (and so each rollback start). */
   healthTimeoutMs: number;
+  /** Milliseconds since the epoch, for the health deadline (a fake clock in tests). */
+  now?(): number;
   /** Told when the part begins, and ends, in which the members are down (an interrupt there leaves them down). */
   critical?(on: boolean): void;
-  /** The cluster ID before the restore, when known: the restored cluster must have a different one. */
-  oldClusterId?: string | undefined;
-  /** The current leader, stopped first: a leader stopped after its followers waits out etcd's request timeout. */
-  leader?: string | undefined;
 }
 
 export interface ApplyResult {
@@ -110,7 +105,7 @@ export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: Ap
   deps.phase("stop every member");
   deps.critical?.(true);
   try {
-    await stopOneByOne(leaderFirst(deps.nodes, deps.leader));
+    await stopOneByOne(inOrder(deps.nodes, plan.stopOrder));
     deps.phase("rebuild every data directory from the snapshot (old ones kept)");
     const applied = await everyNode(deps.nodes, async (n) => {
       const r = await n.apply({
@@ -143,7 +138,8 @@ export async function rebuildCluster(plan: RestorePlan, sha256: string, deps: Ap
  * hold the restore past it, and the message names what was still being waited for.
  */
 async function startAndWait(plan: RestorePlan, deps: ApplyDeps): Promise<{ clusterId: string; revision: number }> {
-  const deadline = Date.now() + deps.healthTimeoutMs;
+  const now = () => (deps.now ? deps.now() : Date.now());
+  const deadline = now() + deps.healthTimeoutMs;
   const pending = new Set(deps.nodes.map((n) => n.name));
   const starts = Promise.allSettled(
     deps.nodes.map((n) => n.startMember(deps.healthTimeoutMs).finally(() => pending.delete(n.name))),
@@ -163,15 +159,18 @@ async function startAndWait(plan: RestorePlan, deps: ApplyDeps): Promise<{ clust
   if (failed.length) throw new Error(failed.join("; "));
   return waitHealthy(deps.nodes, {
     minRevision: plan.snapshot.revision ?? 0,
-    notClusterId: deps.oldClusterId,
+    notClusterId: plan.previousClusterId,
     deadline,
     timeoutMs: deps.healthTimeoutMs,
     sleep: (ms) => deps.sleep(ms),
+    now,
   });
 }
 
-function leaderFirst(nodes: readonly RestoreNode[], leader: string | undefined): RestoreNode[] {
-  return [...nodes].sort((a, b) => Number(b.name === leader) - Number(a.name === leader));
+/** The nodes in the plan's stop order (any the order does not name last, in their own order). */
+function inOrder(nodes: readonly RestoreNode[], order: readonly string[]): RestoreNode[] {
+  const rank = (n: RestoreNode) => (order.includes(n.name) ? order.indexOf(n.name) : order.length);
+  return [...nodes].sort((a, b) => rank(a) - rank(b));
 }
 
 /**
@@ -198,9 +197,12 @@ async function everyNode<T>(nodes: readonly RestoreNode[], fn: (n: RestoreNode) 
 }
 
 /** Puts every node's old data directory back and starts the old cluster. Returns a sentence saying how it went. */
-export async function rollbackAll(deps: Pick<ApplyDeps, "nodes" | "phase" | "healthTimeoutMs">): Promise<string> {
+export async function rollbackAll(
+  deps: Pick<ApplyDeps, "nodes" | "phase" | "healthTimeoutMs">,
+  stamp?: string,
+): Promise<string> {
   deps.phase("rollback: old data directories back in place, members restarted");
-  const results = await Promise.allSettled(deps.nodes.map((n) => n.rollback()));
+  const results = await Promise.allSettled(deps.nodes.map((n) => n.rollback(stamp)));
   const failed = results.flatMap((r, i) =>
     r.status === "rejected" ? [`${deps.nodes[i]?.name}: ${describeError(r.reason)}`] : [],
   );
@@ -225,8 +227,10 @@ export async function waitHealthy(
     deadline: number;
     timeoutMs: number;
     sleep: (ms: number) => Promise<void>;
+    now?: (() => number) | undefined;
   },
 ): Promise<{ clusterId: string; revision: number }> {
+  const now = o.now ?? Date.now;
   for (;;) {
     const views = await Promise.all(
       nodes.map(async (n) => ({
@@ -250,7 +254,7 @@ export async function waitHealthy(
       problems.push(`cluster ID ${clusterId} is still the old one`);
     }
     if (!problems.length) return { clusterId, revision: Math.max(...views.map((v) => v.h.revision ?? 0)) };
-    if (Date.now() > o.deadline)
+    if (now() > o.deadline)
       throw new Error(`the cluster was not healthy within ${o.timeoutMs / 1000} s: ${problems.join("; ")}`);
     await o.sleep(500);
   }

@@ -43,6 +43,12 @@ export interface PlanInput {
   /** `--bump-revision N` (0 turns the bump off). */
   bumpOverride?: number | undefined;
   stateSource: "archive" | "local";
+  /** The local state file, which the restore records itself in (and which the archive's may replace). */
+  statePath: string;
+  /** The current leader, when one answered: it is stopped first. */
+  leader?: string | undefined;
+  /** The cluster ID before the restore, when a member reported one: the restored cluster must have another. */
+  previousClusterId?: string | undefined;
   now: Date;
 }
 
@@ -68,6 +74,12 @@ export interface RestorePlan {
   server: string;
   bump: { amount: number; markCompacted: boolean; reason: string };
   stateSource: "archive" | "local";
+  /** What happens to the state file, in words (printed with the plan). */
+  stateFile: string;
+  /** The order the members are stopped in: the leader first (a leader stopped last waits out etcd's timeout). */
+  stopOrder: string[];
+  /** The cluster ID before the restore, when known: the restored cluster must have a different one. */
+  previousClusterId?: string;
   members: PlannedMember[];
 }
 
@@ -101,8 +113,30 @@ export function buildRestorePlan(input: PlanInput): RestorePlan {
     server: input.source.kind === "node" ? input.source.node : first.name,
     bump: planBump(input),
     stateSource: input.stateSource,
+    stateFile: stateFileDecision(input),
+    stopOrder: leaderFirst(
+      input.members.map((m) => m.name),
+      input.leader,
+    ),
+    ...(input.previousClusterId ? { previousClusterId: input.previousClusterId } : {}),
     members,
   };
+}
+
+function leaderFirst(names: string[], leader: string | undefined): string[] {
+  return [...names].sort((a, b) => Number(b === leader) - Number(a === leader));
+}
+
+/** The state-file choice made after prepare (the archive may have none), spelled out before anything happens. */
+function stateFileDecision(input: PlanInput): string {
+  const record = `the restore is recorded in ${input.statePath} (lifeboat.restores, lineage)`;
+  if (input.stateSource === "local")
+    return `the local one, ${input.statePath} (--use-local-state), its certificates checked before any member stops; ${record}`;
+  return (
+    `the archive's when it has one, else the local one; its certificates are checked before any member stops; ` +
+    `with the local CA it replaces ${input.statePath} (Lifeboat's own certificates kept), with another CA it is ` +
+    `saved as ${input.statePath}.from-snapshot; ${record}`
+  );
 }
 
 /** How far the revision is raised, and why (printed with the plan). */
@@ -171,11 +205,13 @@ export function formatPlan(plan: RestorePlan): string[] {
   const lines = [
     `Restore plan for snapshot [${plan.name}]`,
     `  source:          ${src}`,
-    `  digest:          ${plan.snapshot.sha256 ? `sha256:${plan.snapshot.sha256}` : "computed when the file is prepared (no manifest)"}`,
+    `  digest:          ${plan.snapshot.sha256 ? `sha256:${plan.snapshot.sha256}, every node's copy checked against it before any member stops` : "computed when the file is prepared (no manifest); every node's copy checked against it"}`,
     `  revision:        ${plan.snapshot.revision ?? "unknown (no manifest)"}`,
     `  served by:       ${plan.server}, fetched and checked by every other node`,
-    `  state file:      ${plan.stateSource === "archive" ? "the one inside the archive (when present)" : "the local one (--use-local-state)"}`,
+    `  state file:      ${plan.stateFile}`,
+    `  stop order:      ${plan.stopOrder.join(", ")} (one after another, the leader first), then every data dir rebuilt`,
     `  cluster token:   ${plan.initialClusterToken} (new)`,
+    `  cluster ID:      ${plan.previousClusterId ? `a new one, not ${plan.previousClusterId}` : "a new one (no member reported the current one)"}`,
     `  initial cluster: ${plan.initialCluster}`,
     `  revision bump:   ${plan.bump.amount ? `+${plan.bump.amount}, marked compacted` : "none"} — ${plan.bump.reason}`,
     "  members:",
@@ -185,6 +221,9 @@ export function formatPlan(plan: RestorePlan): string[] {
     lines.push(`      data dir ${m.dataDir}: rebuilt in ${m.stagingDir}, the current one kept as ${m.oldDataDir}`);
     for (const hook of m.postRestore) lines.push(`      after restore: ${hook}`);
   }
+  lines.push(
+    "  on failure after the stop: every node gets its old data directory back and the old cluster is restarted",
+  );
   return lines;
 }
 

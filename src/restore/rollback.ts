@@ -1,5 +1,5 @@
 /**
- * `lifeboat etcd snapshot-restore --rollback`: put back the data directories from before a restore, or refuse
+ * `snapshot-restore --rollback`: put back the data directories from before a restore, or refuse
  * before anything is stopped. Two cases, decided from what every node reports (preflight):
  *   - a restore is pending on some nodes (it failed or was cut off after the swap): those nodes get their old data
  *     back and their members restart;
@@ -8,77 +8,59 @@
  *     written since is lost, which the confirmation says).
  * Anything else is refused with exit 2 and the reason: a rollback that did not happen is never reported.
  */
-import { setTimeout as sleep } from "node:timers/promises";
-import { writeState } from "../config/state.js";
-import type { RollbackRecord } from "../restore/node.js";
-import { rollbackAll, waitHealthy } from "../restore/apply.js";
+import { writeState, type ClusterState } from "../config/state.js";
 import { describeError, ExitCode, UserError } from "../util/errors.js";
-import type { CliDeps } from "./deps.js";
-import type { OpenCluster } from "./cluster.js";
-import { createSessions, onInterrupt } from "./restore-session.js";
-import { confirm, restoreNode, type RestoreOptions } from "./restore-shared.js";
+import { rollbackAll, waitHealthy, type RestoreNode } from "./apply.js";
+import type { CoordinatorDeps } from "./coordinator.js";
+import type { AgentPreflight } from "./fleet.js";
+import { holding } from "./sessions.js";
 
-interface RollbackPreflight {
-  node: string;
-  pendingRollback: RollbackRecord | null;
-  lastRestored: (RollbackRecord & { oldDataDirExists: boolean }) | null;
-}
+export type RollbackDeps = Omit<CoordinatorDeps, "s3" | "health" | "pushLineage">;
 
 type Decision =
   | { kind: "pending"; nodes: string[]; name: string }
   | { kind: "undo"; stamp: string; name: string; at: string; restoredClusterId?: string };
 
-export async function rollbackCommand(cluster: OpenCluster, options: RestoreOptions, deps: CliDeps): Promise<void> {
-  const preflight = await Promise.all(
-    cluster.agents.map(({ client }) => client.json<RollbackPreflight>("GET", "/v1/restore/preflight")),
-  );
-  const decision = decide(preflight, cluster);
+/** Resolves with the exit code (0, or 5 when the rollback itself failed somewhere); refusals throw (exit 2). */
+export async function runRollback(input: { healthTimeoutMs: number }, deps: RollbackDeps): Promise<ExitCode> {
+  const preflight = await Promise.all(deps.agents.map((a) => a.preflight()));
+  const decision = decide(preflight, deps.state.current);
   const question =
     decision.kind === "pending"
       ? `Roll back the unfinished restore of [${decision.name}] on ${decision.nodes.join(", ")} (their old data back, members restarted)?`
-      : `Undo the restore of [${decision.name}] from ${decision.at} on all ${cluster.agents.length} nodes? Every member gets the data from before it back; everything written since is lost.`;
+      : `Undo the restore of [${decision.name}] from ${decision.at} on all ${deps.agents.length} nodes? Every member gets the data from before it back; everything written since is lost.`;
   deps.out.line(`[rollback] ${question}`);
-  await confirm(question, options, deps);
-  const agents = cluster.agents.filter((a) => decision.kind === "undo" || decision.nodes.includes(a.node.memberName));
-  const held = agents.map((a) => ({ name: a.node.memberName, client: a.client }));
-  const sessions = createSessions(held, decision.name, "rollback", (l) => deps.out.note(l));
-  const unguard = onInterrupt({ sessions, critical: () => true, note: (l) => deps.out.note(l) });
-  try {
+  await deps.confirm(question);
+  const agents = deps.agents.filter((a) => decision.kind === "undo" || decision.nodes.includes(a.name));
+  const guard = { note: (l: string) => deps.out.note(l), critical: () => true, signals: deps.signals };
+  return holding(agents, decision.name, "rollback", guard, async (sessions) => {
     await sessions.open();
-    const nodes = agents.map((a) => restoreNode(a.node.memberName, a.node.agent.endpoint, a.client, sessions));
-    const timeoutMs = (options.timeout ?? cluster.config.backup.timeoutSeconds) * 1000;
+    const nodes = agents.map((a) => a.node(sessions.id));
     const phase = (t: string) => deps.out.line(`[rollback] ${t}`);
     if (decision.kind === "undo") {
       phase("stop every member");
       for (const n of nodes) await n.stopMember();
     }
-    const rollbackNodes = nodes.map((n) =>
-      decision.kind === "undo"
-        ? { ...n, rollback: () => agentRollback(agents, n.name, sessions.id, decision.stamp) }
-        : n,
-    );
-    const outcome = await rollbackAll({ nodes: rollbackNodes, phase, healthTimeoutMs: timeoutMs });
+    const stamp = decision.kind === "undo" ? decision.stamp : undefined;
+    const outcome = await rollbackAll({ nodes, phase, healthTimeoutMs: input.healthTimeoutMs }, stamp);
     if (outcome.startsWith("rollback incomplete")) {
       deps.out.line(outcome);
       deps.out.result({ rollback: outcome, ok: false });
-      deps.setExitCode(ExitCode.restoreFailed);
-      return;
+      return ExitCode.restoreFailed;
     }
-    if (decision.kind === "undo") await finishUndo(decision, cluster, nodes, timeoutMs, deps);
+    if (decision.kind === "undo") await finishUndo(decision, nodes, input.healthTimeoutMs, deps);
     deps.out.line(outcome);
     deps.out.result({ rollback: outcome, ok: true, ...decision });
-  } finally {
-    unguard();
-    await sessions.release();
-  }
+    return ExitCode.ok;
+  });
 }
 
-function decide(preflight: RollbackPreflight[], cluster: OpenCluster): Decision {
+function decide(preflight: AgentPreflight[], state: ClusterState): Decision {
   const pending = preflight.filter((p) => p.pendingRollback);
   if (pending.length) {
     return { kind: "pending", nodes: pending.map((p) => p.node), name: pending[0]!.pendingRollback!.name };
   }
-  const last = lastRestore(cluster);
+  const last = lastRestore(state);
   if (!last)
     throw new UserError(
       "nothing to roll back: no node has an unfinished restore, and the state file records no restore",
@@ -98,8 +80,8 @@ function decide(preflight: RollbackPreflight[], cluster: OpenCluster): Decision 
 }
 
 /** The newest restore in the state file that a later undo has not already taken back. */
-function lastRestore(cluster: OpenCluster) {
-  const records = (cluster.state.lifeboat?.restores ?? []) as {
+function lastRestore(state: ClusterState) {
+  const records = (state.lifeboat?.restores ?? []) as {
     snapshot?: string;
     at?: string;
     stamp?: string;
@@ -112,33 +94,30 @@ function lastRestore(cluster: OpenCluster) {
   return { stamp: last.stamp, snapshot: last.snapshot, at: last.at ?? "?", clusterId: last.clusterId };
 }
 
-function agentRollback(agents: OpenCluster["agents"], node: string, session: string, stamp: string) {
-  const client = agents.find((a) => a.node.memberName === node)!.client;
-  return client.json<{ restored: boolean }>("POST", "/v1/restore/rollback", { session, stamp }, 120_000);
-}
-
 /** After an undo: the old cluster must be back (healthy, and not the restored cluster's ID), then it is recorded. */
 async function finishUndo(
   decision: Extract<Decision, { kind: "undo" }>,
-  cluster: OpenCluster,
-  nodes: ReturnType<typeof restoreNode>[],
+  nodes: readonly RestoreNode[],
   timeoutMs: number,
-  deps: CliDeps,
+  deps: RollbackDeps,
 ): Promise<void> {
+  const now = () => deps.clock().getTime();
   const healthy = await waitHealthy(nodes, {
     minRevision: 0,
     notClusterId: decision.restoredClusterId,
-    deadline: Date.now() + timeoutMs,
+    deadline: now() + timeoutMs,
     timeoutMs,
-    sleep: (ms) => sleep(ms),
+    sleep: (ms) => deps.sleep(ms),
+    now,
   }).catch((err: unknown) => {
     throw new UserError(`the old data is back on every node, but ${describeError(err)}`, ExitCode.restoreFailed);
   });
+  const { path, current } = deps.state;
   const restores = [
-    ...(cluster.state.lifeboat?.restores ?? []),
+    ...(current.lifeboat?.restores ?? []),
     { snapshot: decision.name, at: deps.clock().toISOString(), undoes: decision.stamp, clusterId: healthy.clusterId },
   ];
-  await writeState(cluster.statePath, { ...cluster.state, lifeboat: { ...cluster.state.lifeboat, restores } });
+  await writeState(path, { ...current, lifeboat: { ...current.lifeboat, restores } });
   deps.out.line(
     `the cluster is back on the data from before the restore: cluster ${healthy.clusterId}, revision ${healthy.revision}`,
   );

@@ -4,14 +4,11 @@
  * different answers: only "absent" moves on to the next place; a broken copy or a failing S3 stops the command with
  * what was found where, before anything is touched.
  */
-import type { S3Settings } from "../agent/api.js";
-import type { ClusterConfig } from "../config/cluster.js";
-import type { RestoreSource } from "../restore/plan.js";
 import { findCopy, type CatalogEntry } from "../snapshot/catalog.js";
 import type { Manifest } from "../snapshot/manifest.js";
 import { ChecksumMismatchError, describeError, RemoteError, UserError } from "../util/errors.js";
-import type { OpenCluster } from "./cluster.js";
-import { describeS3, openS3, s3Settings } from "./s3.js";
+import type { RestoreAgent, S3Source } from "./fleet.js";
+import type { RestoreSource } from "./plan.js";
 
 export interface LocateOptions {
   local?: boolean | undefined;
@@ -21,60 +18,54 @@ export interface LocateOptions {
 export interface Located {
   source: RestoreSource;
   manifest?: Manifest;
-  s3?: S3Settings;
   /** Every node's listing (undefined where the agent did not answer), for what else is known (revisions). */
   listings: (CatalogEntry[] | undefined)[];
 }
 
 type Finding = { where: string; entry?: CatalogEntry; error?: string };
 
+/** `s3` is undefined when no S3 is configured. */
 export async function locate(
   name: string,
-  cluster: OpenCluster,
-  config: ClusterConfig,
+  where: { agents: readonly Pick<RestoreAgent, "name" | "listSnapshots">[]; s3?: S3Source | undefined },
   options: LocateOptions,
   note: (line: string) => void,
 ): Promise<Located> {
-  const listings = await Promise.all(
-    cluster.agents.map(({ client }) =>
-      client.json<{ snapshots: CatalogEntry[] }>("GET", "/v1/snapshots").then(
-        (l) => l.snapshots,
-        () => undefined,
-      ),
-    ),
-  );
-  const nodes: Finding[] = cluster.agents.map(({ node }, i) => {
+  const { agents, s3 } = where;
+  const listings = await Promise.all(agents.map((a) => a.listSnapshots().catch(() => undefined)));
+  const nodes: Finding[] = agents.map((agent, i) => {
     const listing = listings[i];
-    const where = `node ${node.memberName}`;
+    const where = `node ${agent.name}`;
     if (!listing) return { where, error: "its agent did not answer" };
     const entry = listing.find((s) => s.name === name);
     return entry ? { where, entry } : { where };
   });
-  if (options.fromNode) return fromNode(name, options.fromNode, cluster, nodes, listings);
-  const s3 = config.backup.s3;
-  if (s3 && !options.local) {
-    const found = await s3Copy(name, s3);
-    if (found?.status === "broken") refuseBroken(name, { where: describeS3(s3), entry: found }, nodes, "--local");
+  const names = agents.map((a) => a.name);
+  if (options.fromNode) return fromNode(name, options.fromNode, names, nodes, listings);
+  const useS3 = s3 && !options.local ? s3 : undefined;
+  if (useS3) {
+    const found = await s3Copy(name, useS3);
+    if (found?.status === "broken") refuseBroken(name, { where: useS3.location, entry: found }, nodes, "--local");
     if (found) {
-      const source: RestoreSource = { kind: "s3", location: describeS3(s3), key: found.key };
-      return { source, s3: s3Settings(s3), listings, ...(found.manifest ? { manifest: found.manifest } : {}) };
+      const source: RestoreSource = { kind: "s3", location: useS3.location, key: found.key };
+      return { source, listings, ...(found.manifest ? { manifest: found.manifest } : {}) };
     }
-    note(`snapshot [${name}] is not in ${describeS3(s3)}: looking for it on the nodes`);
+    note(`snapshot [${name}] is not in ${useS3.location}: looking for it on the nodes`);
   }
   const first = nodes.findIndex((f) => f.entry);
-  if (first < 0) return notFound(name, config, options, nodes);
+  if (first < 0) return notFound(name, useS3, nodes);
   const chosen = nodes[first]!;
   if (chosen.entry?.status === "broken") refuseBroken(name, chosen, nodes.slice(first + 1), "--from-node NAME");
-  return fromEntry(cluster, first, chosen.entry!, listings);
+  return fromEntry(names[first]!, chosen.entry!, listings);
 }
 
-async function s3Copy(name: string, s3: NonNullable<ClusterConfig["backup"]["s3"]>) {
-  const store = openS3(s3);
+async function s3Copy(name: string, s3: S3Source) {
+  const store = s3.open();
   try {
     return await findCopy(store, name, "s3");
   } catch (err) {
     throw new RemoteError(
-      `cannot look up snapshot [${name}] in ${describeS3(s3)}: ${describeError(err)}; the running cluster is untouched (use --local to restore a node's copy instead)`,
+      `cannot look up snapshot [${name}] in ${s3.location}: ${describeError(err)}; the running cluster is untouched (use --local to restore a node's copy instead)`,
       false,
       { cause: err },
     );
@@ -86,22 +77,22 @@ async function s3Copy(name: string, s3: NonNullable<ClusterConfig["backup"]["s3"
 function fromNode(
   name: string,
   member: string,
-  cluster: OpenCluster,
+  names: readonly string[],
   nodes: Finding[],
   listings: Located["listings"],
 ): Located {
-  const index = cluster.agents.findIndex((a) => a.node.memberName === member);
+  const index = names.indexOf(member);
   if (index < 0) throw new UserError(`--from-node: ${member} is not an etcd node in cluster.yml`);
   const finding = nodes[index]!;
   if (!finding.entry) {
     throw new UserError(`snapshot [${name}] is not on ${finding.where}${finding.error ? ` (${finding.error})` : ""}`);
   }
   if (finding.entry.status === "broken") refuseBroken(name, finding, [], "");
-  return fromEntry(cluster, index, finding.entry, listings);
+  return fromEntry(member, finding.entry, listings);
 }
 
-function fromEntry(cluster: OpenCluster, index: number, entry: CatalogEntry, listings: Located["listings"]): Located {
-  const source: RestoreSource = { kind: "node", node: cluster.agents[index]!.node.memberName, key: entry.key };
+function fromEntry(node: string, entry: CatalogEntry, listings: Located["listings"]): Located {
+  const source: RestoreSource = { kind: "node", node, key: entry.key };
   return { source, listings, ...(entry.manifest ? { manifest: entry.manifest } : {}) };
 }
 
@@ -115,9 +106,9 @@ function refuseBroken(name: string, broken: Finding, others: Finding[], flag: st
   );
 }
 
-function notFound(name: string, config: ClusterConfig, options: LocateOptions, nodes: Finding[]): never {
+function notFound(name: string, s3: S3Source | undefined, nodes: Finding[]): never {
   const looked = [
-    ...(config.backup.s3 && !options.local ? [`${describeS3(config.backup.s3)}: no copy`] : []),
+    ...(s3 ? [`${s3.location}: no copy`] : []),
     ...nodes.map((f) => `${f.where}: ${f.error ?? "no copy"}`),
   ];
   throw new UserError(`snapshot [${name}] was not found (${looked.join("; ")})`);

@@ -3,16 +3,14 @@
  * the state file recorded after earlier restores. It is a lower bound of the lost cluster's revision (the cluster went
  * on writing after its newest snapshot), which the plan only uses when it exceeds etcd's documented default bump.
  */
-import type { ClusterConfig } from "../config/cluster.js";
+import type { ClusterState } from "../config/state.js";
 import { listCatalog, type CatalogEntry } from "../snapshot/catalog.js";
-import type { OpenCluster } from "./cluster.js";
-import type { Located } from "./restore-locate.js";
-import { openS3 } from "./s3.js";
+import type { S3Source } from "./fleet.js";
+import type { Located } from "./locate.js";
 
 export async function knownRevision(
   located: Located,
-  cluster: OpenCluster,
-  config: ClusterConfig,
+  known: { nodes: readonly string[]; s3?: S3Source | undefined; state: ClusterState },
 ): Promise<{ revision: number; from: string } | undefined> {
   const candidates: { revision: number; from: string }[] = [];
   const fromEntries = (entries: readonly CatalogEntry[] | undefined, where: string) => {
@@ -20,9 +18,9 @@ export async function knownRevision(
       if (e.manifest) candidates.push({ revision: e.manifest.etcd.revision, from: `${where}: ${e.name}` });
     }
   };
-  cluster.agents.forEach((a, i) => fromEntries(located.listings[i], `node ${a.node.memberName}`));
-  if (config.backup.s3) fromEntries(await s3Entries(config.backup.s3), "s3");
-  for (const r of cluster.state.lifeboat?.restores ?? []) {
+  known.nodes.forEach((node, i) => fromEntries(located.listings[i], `node ${node}`));
+  if (known.s3) fromEntries(await s3Entries(known.s3), "s3");
+  for (const r of known.state.lifeboat?.restores ?? []) {
     const revision = (r as { revision?: unknown }).revision;
     if (typeof revision === "number") candidates.push({ revision, from: `the state file's restore of ${r.at ?? "?"}` });
   }
@@ -33,8 +31,8 @@ export async function knownRevision(
 }
 
 /** S3's manifests; a listing that fails only means less is known (the default bump still applies). */
-async function s3Entries(s3: NonNullable<ClusterConfig["backup"]["s3"]>): Promise<CatalogEntry[] | undefined> {
-  const store = openS3(s3);
+async function s3Entries(s3: S3Source): Promise<CatalogEntry[] | undefined> {
+  const store = s3.open();
   try {
     return await listCatalog(store, "s3").catch(() => undefined);
   } finally {

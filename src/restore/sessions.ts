@@ -1,18 +1,20 @@
 /**
- * The CLI's hold on the nodes during a restore, rollback or verify: one session id, opened on every node it needs
- * (a restore or rollback session holds the node's save flight and pauses its schedule), renewed while this process
- * lives, and released on every way out: success, failure, refusal, and Ctrl-C. If this process dies anyway, the
- * agents end the session when its lease runs out (docs/design.md "Restore sessions").
+ * The coordinator's hold on the nodes during a restore, rollback or verify: one session id, opened on every node it
+ * needs (a restore or rollback session holds the node's save flight and pauses its schedule), renewed while this
+ * process lives, and released on every way out: success, failure, refusal, and Ctrl-C. If this process dies anyway,
+ * the agents end the session when its lease runs out (docs/design.md "Restore sessions", README.md beside this file).
  */
 import { randomBytes } from "node:crypto";
-import type { AgentClient } from "../agent/client.js";
 import { describeError } from "../util/errors.js";
 
 export type Purpose = "restore" | "verify" | "rollback";
 
+/** What a session needs of one node (the CLI implements it over the agent API). */
 export interface SessionNode {
   name: string;
-  client: AgentClient;
+  /** Opens session `id` on the node, or renews it when it is already open there. */
+  openSession(id: string, name: string, purpose: Purpose): Promise<unknown>;
+  releaseSession(id: string): Promise<unknown>;
 }
 
 export interface Sessions {
@@ -23,7 +25,7 @@ export interface Sessions {
   release(): Promise<void>;
 }
 
-/** How often the CLI renews; the agents' lease is 60 s. */
+/** How often the coordinator renews; the agents' lease is 60 s. */
 const RENEW_MS = 15_000;
 
 /** One session id for `nodes`; nothing is sent before `open`, so a Ctrl-C can always `release`. */
@@ -34,8 +36,7 @@ export function createSessions(
   note: (line: string) => void,
 ): Sessions {
   const id = `${purpose}-${randomBytes(8).toString("hex")}`;
-  const openOn = (n: SessionNode) =>
-    n.client.json("POST", "/v1/restore/session", { session: id, name, purpose }, 30_000);
+  const openOn = (n: SessionNode) => n.openSession(id, name, purpose);
   let timer: NodeJS.Timeout | undefined;
   let released: Promise<void> | undefined;
   const release = () =>
@@ -43,8 +44,8 @@ export function createSessions(
       clearInterval(timer);
       await Promise.all(
         nodes.map((n) =>
-          n.client
-            .json("POST", "/v1/restore/session/release", { session: id }, 30_000)
+          n
+            .releaseSession(id)
             .catch((err: unknown) =>
               note(`could not release ${n.name} (${describeError(err)}); its hold expires by itself within a minute`),
             ),
@@ -76,6 +77,19 @@ export function createSessions(
   return { id, open, release };
 }
 
+/** Where signals come from and how the process ends (the process itself, or a fake in tests). */
+export interface Signals {
+  on(signal: NodeJS.Signals, handler: (signal: NodeJS.Signals) => void): unknown;
+  off(signal: NodeJS.Signals, handler: (signal: NodeJS.Signals) => void): unknown;
+  exit(code: number): void;
+}
+
+export const processSignals: Signals = {
+  on: (s, h) => process.on(s, h),
+  off: (s, h) => process.off(s, h),
+  exit: (code) => process.exit(code),
+};
+
 /**
  * Ctrl-C (or SIGTERM) during a restore, rollback or verify: outside the critical part, release the nodes (those held
  * so far) and exit 130 ("nothing was changed"); inside it (members stopped or being rebuilt), the first signal only
@@ -87,7 +101,9 @@ export function onInterrupt(o: {
   sessions: Sessions;
   critical: () => boolean;
   note: (line: string) => void;
+  signals?: Signals | undefined;
 }): () => void {
+  const signals = o.signals ?? processSignals;
   let warned = false;
   const handler = (signal: NodeJS.Signals) => {
     if (o.critical() && !warned) {
@@ -98,12 +114,33 @@ export function onInterrupt(o: {
       return;
     }
     o.note(`${signal}: stopping; releasing the nodes${o.critical() ? "" : " (nothing was changed)"}`);
-    void o.sessions.release().finally(() => process.exit(130));
+    void o.sessions.release().finally(() => signals.exit(130));
   };
-  process.on("SIGINT", handler);
-  process.on("SIGTERM", handler);
+  signals.on("SIGINT", handler);
+  signals.on("SIGTERM", handler);
   return () => {
-    process.off("SIGINT", handler);
-    process.off("SIGTERM", handler);
+    signals.off("SIGINT", handler);
+    signals.off("SIGTERM", handler);
   };
+}
+
+/**
+ * Runs `fn` while holding `nodes` under one session: the interrupt handler is installed before anything is sent (so
+ * `fn` opens the session itself, once it is covered), and every node is released on every way out.
+ */
+export async function holding<T>(
+  nodes: readonly SessionNode[],
+  name: string,
+  purpose: Purpose,
+  guard: { note: (line: string) => void; critical: () => boolean; signals?: Signals | undefined },
+  fn: (sessions: Sessions) => Promise<T>,
+): Promise<T> {
+  const sessions = createSessions(nodes, name, purpose, guard.note);
+  const unguard = onInterrupt({ sessions, ...guard });
+  try {
+    return await fn(sessions);
+  } finally {
+    unguard();
+    await sessions.release();
+  }
 }

@@ -1,0 +1,231 @@
+/**
+ * The restore coordinator (`snapshot-restore`, README.md beside this file): locate, preflight, plan, confirm, hold
+ * every node (sessions), prepare, choose the state file, distribute and compare, then (and only then) stop every
+ * member, rebuild every data directory beside the old one, start, wait healthy, run the hooks, record the restore.
+ * Everything before the stop leaves the running cluster untouched; a failure after it rolls every node back.
+ * `--dry-run` ends after the plan; `--rollback` is rollback.ts.
+ */
+import type { ClusterState } from "../config/state.js";
+import { ChecksumMismatchError, ExitCode } from "../util/errors.js";
+import { distributeAndCompare, rebuildCluster, untouched, type ApplyDeps, type ApplyResult } from "./apply.js";
+import type { MemberHealth, Prepared, RestoreAgent, S3Source } from "./fleet.js";
+import { locate, type Located } from "./locate.js";
+import { buildRestorePlan, formatPlan, type PlanMemberInput, type RestorePlan } from "./plan.js";
+import { knownRevision } from "./revision.js";
+import { holding, type Signals } from "./sessions.js";
+import { checkStateCertificates, parseArchivedState, recordRestore } from "./state.js";
+
+export interface RestoreInput {
+  name: string;
+  /** Every etcd member, in cluster.yml order. */
+  members: readonly PlanMemberInput[];
+  local?: boolean | undefined;
+  fromNode?: string | undefined;
+  useLocalState?: boolean | undefined;
+  dryRun?: boolean | undefined;
+  bumpRevision?: number | undefined;
+  /** How long the start phase may take, from the first start to a healthy cluster. */
+  healthTimeoutMs: number;
+}
+
+/** Where the coordinator reports: progress lines, notes (stderr), and the one machine-readable result. */
+export interface Report {
+  line(text: string): void;
+  note(text: string): void;
+  result(value: unknown): void;
+  /** A duration as the CLI prints them everywhere. */
+  duration(ms: number): string;
+}
+
+/** Everything the coordinator touches, injected: the CLI passes the real ones, tests fakes. */
+export interface CoordinatorDeps {
+  out: Report;
+  clock(): Date;
+  sleep(ms: number): Promise<void>;
+  /** Asks before anything is fetched or held; throws when the operator does not confirm. */
+  confirm(question: string): Promise<void>;
+  /** One per etcd node, in cluster.yml order. */
+  agents: readonly RestoreAgent[];
+  /** Undefined when no S3 is configured. */
+  s3?: S3Source | undefined;
+  /** Every member's health before the restore (unreachable ones without a cluster ID). */
+  health(): Promise<MemberHealth[]>;
+  state: { path: string; current: ClusterState };
+  /** Tells every agent the cluster's lineage once the state file changed. */
+  pushLineage(): Promise<void>;
+  signals?: Signals | undefined;
+}
+
+/** Runs a restore; resolves with the exit code (0, or 3 when a hook failed) and throws on any failure. */
+export async function runRestore(input: RestoreInput, deps: CoordinatorDeps): Promise<ExitCode> {
+  const phase = phases("locate the snapshot", deps);
+  const located = await locate(input.name, deps, input, (l) => deps.out.note(l));
+  const plan = await makePlan(input, located, await deps.health(), deps);
+  for (const line of formatPlan(plan)) deps.out.line(line);
+  if (input.dryRun) {
+    deps.out.line("dry run: nothing was changed");
+    deps.out.result({ dryRun: true, plan });
+    return ExitCode.ok;
+  }
+  await deps.confirm(`Stop all ${plan.members.length} members and restore [${plan.name}]?`);
+  phase.next("hold every node: no snapshot runs until the restore ends");
+  let critical = false;
+  const guard = { note: (l: string) => deps.out.note(l), critical: () => critical, signals: deps.signals };
+  return holding(deps.agents, plan.name, "restore", guard, async (sessions) => {
+    await untouched(() => sessions.open());
+    const applyDeps: ApplyDeps = {
+      nodes: deps.agents.map((a) => a.node(sessions.id)),
+      phase: (t) => phase.next(t),
+      sleep: (ms) => deps.sleep(ms),
+      now: () => deps.clock().getTime(),
+      healthTimeoutMs: input.healthTimeoutMs,
+      critical: (on) => (critical = on),
+    };
+    phase.next(`prepare: ${plan.server} extracts and verifies the snapshot`);
+    const prepared = await untouched(() => prepare(plan, sessions.id, deps.agents));
+    const archived = await untouched(async () => chooseState(plan, prepared.stateFile, deps));
+    await distributeAndCompare(plan, prepared.sha256, applyDeps);
+    const result = await rebuildCluster(plan, prepared.sha256, applyDeps);
+    phase.next("record the restore in the state file");
+    await record(plan, located, prepared, result, archived, deps);
+    phase.end();
+    return report(plan, result, phase.timings, deps);
+  });
+}
+
+/** The serving node prepares the file; its digest must be the one the plan expects (when a manifest gave one). */
+async function prepare(plan: RestorePlan, session: string, agents: readonly RestoreAgent[]): Promise<Prepared> {
+  const server = agents.find((a) => a.name === plan.server);
+  if (!server) throw new Error(`the serving node ${plan.server} is not part of the restore`);
+  const prepared = await server.prepare(session, plan.name, plan.source);
+  const expected = plan.snapshot.sha256;
+  if (expected && prepared.sha256 !== expected)
+    throw new ChecksumMismatchError(
+      `snapshot ${plan.name} prepared on ${plan.server} has sha256:${prepared.sha256}, the plan expects sha256:${expected}`,
+    );
+  return prepared;
+}
+
+/** Prints the phases as they start and keeps their durations for the report. */
+function phases(first: string, deps: Pick<CoordinatorDeps, "out" | "clock">) {
+  const now = () => deps.clock().getTime();
+  const timings: [string, number][] = [];
+  let current = first;
+  let start = now();
+  deps.out.line(`[restore] ${first}`);
+  return {
+    timings,
+    next(title: string) {
+      timings.push([current, now() - start]);
+      current = title;
+      start = now();
+      deps.out.line(`[restore] ${title}`);
+    },
+    end: () => timings.push([current, now() - start]),
+  };
+}
+
+async function makePlan(
+  input: RestoreInput,
+  located: Located,
+  health: MemberHealth[],
+  deps: CoordinatorDeps,
+): Promise<RestorePlan> {
+  const preflight = await Promise.all(deps.agents.map((a) => a.preflight()));
+  const manifest = located.manifest;
+  const currentRevision = liveRevision(health, manifest?.etcd.revision, (l) => deps.out.note(l));
+  const known =
+    currentRevision === undefined
+      ? await knownRevision(located, { nodes: deps.agents.map((a) => a.name), s3: deps.s3, state: deps.state.current })
+      : undefined;
+  return buildRestorePlan({
+    name: input.name,
+    source: located.source,
+    members: input.members,
+    preflight,
+    snapshot: manifest
+      ? {
+          sha256: manifest.snapshot.sha256,
+          size: manifest.snapshot.size,
+          revision: manifest.etcd.revision,
+          createdAt: manifest.createdAt,
+          clusterId: manifest.clusterId,
+        }
+      : {},
+    currentRevision,
+    knownRevision: known,
+    bumpOverride: input.bumpRevision,
+    stateSource: input.useLocalState ? "local" : "archive",
+    statePath: deps.state.path,
+    leader: health.find((h) => h.isLeader)?.node,
+    previousClusterId: health.find((h) => h.clusterId)?.clusterId,
+    now: deps.clock(),
+  });
+}
+
+/**
+ * The running cluster's revision, or undefined when it is unknown: no member answered (never 0), or the members that
+ * answered are below the snapshot's revision, so they are not the cluster the snapshot came from (a supervisor
+ * restarted them on empty data directories) and say nothing about how far the lost cluster had got.
+ */
+function liveRevision(health: MemberHealth[], snapshotRevision: number | undefined, note: (l: string) => void) {
+  const live = health.flatMap((h) => (h.clusterId && h.revision !== undefined ? [h.revision] : []));
+  if (!live.length) return undefined;
+  const highest = Math.max(...live);
+  if (snapshotRevision === undefined || highest >= snapshotRevision) return highest;
+  note(
+    `the running members are at revision ${highest}, below the snapshot's ${snapshotRevision}: they are not the cluster the snapshot came from, so its revision counts as unknown`,
+  );
+  return undefined;
+}
+
+/** The archive's state file (RKE >= 1.1.4) unless --use-local-state; its certificates are checked here. */
+function chooseState(plan: RestorePlan, stateFile: string | null, deps: CoordinatorDeps): ClusterState | undefined {
+  const useArchive = plan.stateSource === "archive";
+  const archived = useArchive && stateFile ? parseArchivedState(stateFile, plan.name) : undefined;
+  if (archived) checkStateCertificates(archived, "archived", deps.clock());
+  else {
+    if (useArchive) deps.out.note(`no state file in snapshot [${plan.name}]: falling back to the local state file`);
+    checkStateCertificates(deps.state.current, "local", deps.clock());
+  }
+  return archived;
+}
+
+async function record(
+  plan: RestorePlan,
+  located: Located,
+  prepared: Prepared,
+  result: ApplyResult,
+  archived: ClusterState | undefined,
+  deps: CoordinatorDeps,
+): Promise<void> {
+  const notes = await recordRestore({
+    statePath: deps.state.path,
+    local: deps.state.current,
+    archived,
+    record: {
+      snapshot: plan.name,
+      at: deps.clock().toISOString(),
+      sha256: prepared.sha256,
+      clusterId: result.clusterId,
+      previousClusterId: plan.previousClusterId,
+      snapshotClusterId: located.manifest?.clusterId,
+      revision: result.revision,
+      stamp: plan.stamp,
+    },
+  });
+  notes.forEach((n) => deps.out.note(n));
+  await deps.pushLineage();
+}
+
+function report(plan: RestorePlan, result: ApplyResult, timings: [string, number][], deps: CoordinatorDeps) {
+  for (const h of result.hooks) deps.out.line(`hook on ${h.node}: \`${h.command}\` exited ${h.code}`);
+  for (const [node, dir] of Object.entries(result.oldDataDirs))
+    if (dir) deps.out.line(`old data of ${node} kept in ${dir}`);
+  for (const [title, ms] of timings) deps.out.line(`  ${deps.out.duration(ms).padStart(9)}  ${title}`);
+  deps.out.line(
+    `Finished restoring snapshot [${plan.name}] on all etcd hosts: cluster ${result.clusterId}, revision ${result.revision}`,
+  );
+  deps.out.result({ plan, result, timings: Object.fromEntries(timings) });
+  return result.hooks.some((h) => h.code !== 0) ? ExitCode.partial : ExitCode.ok;
+}

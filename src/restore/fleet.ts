@@ -1,0 +1,57 @@
+/**
+ * The nodes as the restore coordinator sees them: one `RestoreAgent` per etcd node, and where S3 is. The CLI
+ * implements them over the agent API (src/cli/restore-agents.ts); unit tests implement them in memory. Nothing in
+ * `restore/` knows about HTTP, argv or terminals.
+ */
+import type { CatalogEntry } from "../snapshot/catalog.js";
+import type { Store } from "../store/store.js";
+import type { RestoreNode } from "./apply.js";
+import type { RollbackRecord } from "./node.js";
+import type { Preflight, RestoreSource } from "./plan.js";
+import type { SessionNode } from "./sessions.js";
+
+/** What a node reports before a restore or rollback (GET /v1/restore/preflight). */
+export interface AgentPreflight extends Preflight {
+  /** A restore is mid-way or failed after the swap on this node. */
+  pendingRollback: RollbackRecord | null;
+  /** The newest restore that finished here, and whether the data from before it is still on disk. */
+  lastRestored: (RollbackRecord & { oldDataDirExists: boolean }) | null;
+}
+
+/** The serving node's prepared snapshot file (POST /v1/restore/prepare). */
+export interface Prepared {
+  sha256: string;
+  size: number;
+  from?: string;
+  /** The archive's state file, base64, or null (an older RKE archive, a raw etcdctl file). */
+  stateFile: string | null;
+}
+
+/** One member's health before the restore, as far as the coordinator needs it. */
+export interface MemberHealth {
+  node: string;
+  isLeader: boolean;
+  clusterId?: string | undefined;
+  revision?: number | undefined;
+}
+
+export interface RestoreAgent extends SessionNode {
+  /** The etcd member name. */
+  name: string;
+  /** The agent's host:port, which peers fetch the prepared file from. */
+  endpoint: string;
+  /** The node's snapshots; rejects when the agent does not answer. */
+  listSnapshots(): Promise<CatalogEntry[]>;
+  preflight(): Promise<AgentPreflight>;
+  /** Extracts and verifies snapshot `name` from `source` on this node (its own copy, or S3). */
+  prepare(session: string, name: string, source: RestoreSource): Promise<Prepared>;
+  /** The executor's view of this node, every step carrying `session`. */
+  node(session: string): RestoreNode;
+}
+
+/** Where S3 is, for the coordinator's own look-ups (the copy, known revisions). */
+export interface S3Source {
+  /** `s3://bucket/folder (endpoint)`, without credentials. */
+  location: string;
+  open(): Store & { close(): void };
+}
