@@ -111,15 +111,18 @@ function phases(first: string, deps: Pick<CoordinatorDeps, "out" | "clock">) {
   const now = () => deps.clock().getTime();
   const timings: [string, number][] = [];
   let current = first;
-  let start = now();
-  deps.out.line(`[restore] ${first}`);
+  const began = now();
+  let start = began;
+  // When each phase began: a command cut off by its caller's deadline still shows how far it got.
+  const say = (title: string) => deps.out.line(`[restore] ${title} (at ${deps.out.duration(now() - began)})`);
+  say(first);
   return {
     timings,
     next(title: string) {
       timings.push([current, now() - start]);
       current = title;
       start = now();
-      deps.out.line(`[restore] ${title}`);
+      say(title);
     },
     end: () => timings.push([current, now() - start]),
   };
