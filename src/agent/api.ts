@@ -1,6 +1,7 @@
 /** Request bodies of the agent API, validated at the edge (docs/design.md "Agent API"). */
 import { z } from "zod";
 import { validateSnapshotName } from "../archive/names.js";
+import { S3Settings } from "../config/s3-settings.js";
 import { HttpError } from "./http.js";
 
 /**
@@ -18,19 +19,8 @@ export const SessionId = z.string().regex(/^[0-9a-z-]{8,64}$/, "a session id is 
 /** A restore stamp (also part of data directory names), e.g. 20261127T101502Z. */
 export const Stamp = z.string().regex(/^[0-9A-Za-z]{1,40}$/, "a stamp is 1-40 letters and digits");
 
-export const S3Settings = z.object({
-  endpoint: z.string().min(1),
-  bucket: z.string().min(1),
-  region: z.string().optional(),
-  folder: z.string().optional(),
-  accessKey: z.string().optional(),
-  secretKey: z.string().optional(),
-  sessionToken: z.string().optional(),
-  customCaPem: z.string().optional(),
-  addressing: z.enum(["auto", "path", "virtual"]).optional(),
-  proxy: z.string().optional(),
-});
-export type S3Settings = z.infer<typeof S3Settings>;
+/** S3 settings travel in request bodies exactly as the store takes them (one schema, src/config/s3-settings.ts). */
+export { S3Settings };
 
 export const SaveRequest = z.object({
   name: SnapshotName,

@@ -77,7 +77,7 @@ async function attempt(job: ScheduleJob, startedAt: Date, deps: RecurringDeps): 
     if (job.signal.aborted) return interrupted(job, startedAt, describeError(job.signal.reason), deps);
     return failed(job, startedAt, describeError(err), deps);
   } finally {
-    closeStore(remote);
+    await remote?.close();
   }
 }
 
@@ -226,9 +226,4 @@ function base(job: Omit<ScheduleJob, "signal">, startedAt: Date, deps: Recurring
 async function finish(deps: RecurringDeps, record: RunRecord): Promise<RunRecord> {
   await deps.history.record(record);
   return record;
-}
-
-/** S3 stores hold keep-alive sockets until closed; local stores have nothing to close. */
-function closeStore(store: Store | undefined): void {
-  if (store && "close" in store && typeof store.close === "function") (store.close as () => void)();
 }

@@ -30,6 +30,7 @@ import {
   swapDataDir,
 } from "../restore/node.js";
 import { verifySnapshotOnLoopback } from "../restore/verify.js";
+import { closing } from "../store/open.js";
 import type { Store } from "../store/store.js";
 import { ChecksumMismatchError, NotFoundError } from "../util/errors.js";
 import { insideDir, writeStreamAtomic } from "../util/fs.js";
@@ -95,7 +96,7 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
     const done = await sessions.step(
       body.session,
       body.name,
-      async () => await prepare(body.name, body.s3 ? deps.makeS3(body.s3) : undefined, deps),
+      async () => await closing(body.s3 ? deps.makeS3(body.s3) : undefined, (s3) => prepare(body.name, s3, deps)),
     );
     sendJson(res, 200, done);
   });
@@ -245,15 +246,21 @@ async function prepare(name: string, s3: Store | undefined, deps: RestoreRouteDe
   };
 }
 
+/** `<name>.zip` or the raw file `<name>` in this node's snapshot folder, read through its store. */
 async function localSource(name: string, deps: RestoreRouteDeps) {
-  const dir = deps.config.snapshotDir;
-  for (const candidate of [archiveKey(name), name]) {
-    const path = insideDir(dir, candidate);
-    if (!(await exists(path))) continue;
-    const manifest = await manifestOf(deps.local, name, `${deps.config.node}:${dir}`);
+  const { local } = deps;
+  for (const key of [archiveKey(name), name]) {
+    if (!(await local.stat(key).then(Boolean, notFoundIsFalse))) continue;
+    const path = local.pathOf(key);
+    const manifest = await manifestOf(local, name, `${deps.config.node}:${local.location}`);
     return { path, from: path, ...(manifest ? { manifest } : {}) };
   }
-  throw new NotFoundError(`snapshot ${name} is not in ${dir}`);
+  throw new NotFoundError(`snapshot ${name} is not in ${local.location}`);
+}
+
+function notFoundIsFalse(err: unknown): false {
+  if (err instanceof NotFoundError) return false;
+  throw err;
 }
 
 /**

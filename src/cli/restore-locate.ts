@@ -4,14 +4,15 @@
  * different answers: only "absent" moves on to the next place; a broken copy or a failing S3 stops the command with
  * what was found where, before anything is touched.
  */
-import type { S3Settings } from "../agent/api.js";
 import type { ClusterConfig } from "../config/cluster.js";
 import type { RestoreSource } from "../restore/plan.js";
 import { findCopy, type CatalogEntry } from "../snapshot/catalog.js";
 import type { Manifest } from "../snapshot/manifest.js";
 import { ChecksumMismatchError, describeError, RemoteError, UserError } from "../util/errors.js";
 import type { OpenCluster } from "./cluster.js";
-import { describeS3, openS3, s3Settings } from "./s3.js";
+import { openStore } from "../store/open.js";
+import type { S3Settings } from "../config/s3-settings.js";
+import { s3Location } from "../store/s3-location.js";
 
 export interface LocateOptions {
   local?: boolean | undefined;
@@ -54,12 +55,12 @@ export async function locate(
   const s3 = config.backup.s3;
   if (s3 && !options.local) {
     const found = await s3Copy(name, s3);
-    if (found?.status === "broken") refuseBroken(name, { where: describeS3(s3), entry: found }, nodes, "--local");
+    if (found?.status === "broken") refuseBroken(name, { where: s3Location(s3), entry: found }, nodes, "--local");
     if (found) {
-      const source: RestoreSource = { kind: "s3", location: describeS3(s3), key: found.key };
-      return { source, s3: s3Settings(s3), listings, ...(found.manifest ? { manifest: found.manifest } : {}) };
+      const source: RestoreSource = { kind: "s3", location: s3Location(s3), key: found.key };
+      return { source, s3, listings, ...(found.manifest ? { manifest: found.manifest } : {}) };
     }
-    note(`snapshot [${name}] is not in ${describeS3(s3)}: looking for it on the nodes`);
+    note(`snapshot [${name}] is not in ${s3Location(s3)}: looking for it on the nodes`);
   }
   const first = nodes.findIndex((f) => f.entry);
   if (first < 0) return notFound(name, config, options, nodes);
@@ -69,17 +70,17 @@ export async function locate(
 }
 
 async function s3Copy(name: string, s3: NonNullable<ClusterConfig["backup"]["s3"]>) {
-  const store = openS3(s3);
+  const store = openStore(s3);
   try {
     return await findCopy(store, name, "s3");
   } catch (err) {
     throw new RemoteError(
-      `cannot look up snapshot [${name}] in ${describeS3(s3)}: ${describeError(err)}; the running cluster is untouched (use --local to restore a node's copy instead)`,
+      `cannot look up snapshot [${name}] in ${s3Location(s3)}: ${describeError(err)}; the running cluster is untouched (use --local to restore a node's copy instead)`,
       false,
       { cause: err },
     );
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -117,7 +118,7 @@ function refuseBroken(name: string, broken: Finding, others: Finding[], flag: st
 
 function notFound(name: string, config: ClusterConfig, options: LocateOptions, nodes: Finding[]): never {
   const looked = [
-    ...(config.backup.s3 && !options.local ? [`${describeS3(config.backup.s3)}: no copy`] : []),
+    ...(config.backup.s3 && !options.local ? [`${s3Location(config.backup.s3)}: no copy`] : []),
     ...nodes.map((f) => `${f.where}: ${f.error ?? "no copy"}`),
   ];
   throw new UserError(`snapshot [${name}] was not found (${looked.join("; ")})`);

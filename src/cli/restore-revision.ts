@@ -7,7 +7,7 @@ import type { ClusterConfig } from "../config/cluster.js";
 import { listCatalog, type CatalogEntry } from "../snapshot/catalog.js";
 import type { OpenCluster } from "./cluster.js";
 import type { Located } from "./restore-locate.js";
-import { openS3 } from "./s3.js";
+import { openStore } from "../store/open.js";
 
 export async function knownRevision(
   located: Located,
@@ -34,10 +34,10 @@ export async function knownRevision(
 
 /** S3's manifests; a listing that fails only means less is known (the default bump still applies). */
 async function s3Entries(s3: NonNullable<ClusterConfig["backup"]["s3"]>): Promise<CatalogEntry[] | undefined> {
-  const store = openS3(s3);
+  const store = openStore(s3);
   try {
     return await listCatalog(store, "s3").catch(() => undefined);
   } finally {
-    store.close();
+    await store.close();
   }
 }
