@@ -62,7 +62,7 @@ async function restoreCase(run: RunContext, archive: NonNullable<Kept["archive"]
       await s3.put(archiveKey(archive.name), createReadStream(archive.file));
       await s3.put(manifestKey(archive.name), createReadStream(archive.manifest));
     } finally {
-      s3.close();
+      await s3.close();
     }
     await rm(archive.file, { force: true });
     const restore = await runRestore({ ...run, sandbox, name: archive.name, runs: run.o.runs, workDir: run.work });

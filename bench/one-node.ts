@@ -159,7 +159,7 @@ function removeSnapshot(sandbox: BenchSandbox, snapshotDir: string): (name: stri
         await s3.remove(key).catch(() => undefined);
       }
     } finally {
-      s3.close();
+      await s3.close();
     }
   };
 }

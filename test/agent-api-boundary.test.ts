@@ -3,7 +3,9 @@
  * sandbox, real TLS), served in-process on its own port with its own folders:
  *   - every name on every route goes through the one name rule: a bad one is a 400 naming it, nothing is touched;
  *   - a one-time save that finds a recurring save holding the node waits for it (bounded), telling the CLI so;
- *     a restore session is never waited for.
+ *     a restore session is never waited for;
+ *   - every S3 store a request opens (through `openStore`, as the agent does; a directory stands in for the bucket)
+ *     is closed when the request ends, and the node's own copies are read through its `LocalStore`.
  */
 import assert from "node:assert/strict";
 import { once } from "node:events";
@@ -26,6 +28,8 @@ import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
 import { ExternalMember } from "../src/etcd/member.js";
 import { LocalStore } from "../src/store/local.js";
+import { openStore } from "../src/store/open.js";
+import type { Store } from "../src/store/store.js";
 import { UserError } from "../src/util/errors.js";
 import { silentLogger } from "../src/util/log.js";
 import { startTestSandbox, type TestSandbox } from "./helpers/sandbox.js";
@@ -36,6 +40,7 @@ void describe("agent API boundary", () => {
   let client: AgentClient;
   let recurring: RecurringAgent;
   let dirs: { snapshots: string; restore: string; outside: string };
+  const s3 = { opened: 0, closed: 0 };
 
   before(async () => {
     sb = await startTestSandbox({ nodes: 1 });
@@ -43,6 +48,7 @@ void describe("agent API boundary", () => {
     const base = await mkdtemp(join(tmpdir(), "lifeboat-boundary-"));
     dirs = { snapshots: join(base, "snapshots"), restore: join(base, "restore"), outside: base };
     await writeFile(join(base, "sentinel"), "must survive");
+    const bucket = new LocalStore(await mkdtemp(join(tmpdir(), "lifeboat-boundary-bucket-")));
     const config = { ...(await loadAgentConfig(node.agentDir)), snapshotDir: dirs.snapshots, restoreDir: dirs.restore };
     const etcd = await sb.etcd(0);
     const local = new LocalStore(config.snapshotDir);
@@ -62,7 +68,7 @@ void describe("agent API boundary", () => {
       etcd,
       version: VERSION,
       member: new ExternalMember({ startCommand: "true", stopCommand: "true", statusCheck: "true" }),
-      makeS3: () => local,
+      makeS3: (settings) => openStore(settings, { connect: async () => counted(bucket, s3) }),
       recurring,
       restore: { tls, tools: toolsFinder(undefined) },
     });
@@ -155,4 +161,44 @@ void describe("agent API boundary", () => {
     }
     assert.equal((await save({ name: "after-release" })).at(-1)?.type, "result");
   });
+
+  void test("every S3 store a request opens is closed when it ends; local copies are read through the store", async () => {
+    const settings = { endpoint: "http://127.0.0.1:1", bucket: "b" };
+    assert.equal((await save({ name: "closes-s3", s3: settings })).at(-1)?.type, "result");
+    assert.deepEqual(s3, { opened: 1, closed: 1 }, "the save's upload store");
+    const uploaded = await client.json<{ verified: string }>("POST", "/v1/snapshots/closes-s3/upload", {
+      s3: settings,
+    });
+    assert.equal(uploaded.verified, "local-fsync");
+    assert.deepEqual(s3, { opened: 2, closed: 2 }, "the upload route's store");
+    await assert.rejects(client.json("POST", "/v1/snapshots/nowhere/upload", { s3: settings }), /no snapshot nowhere/);
+    assert.deepEqual(s3, { opened: 2, closed: 2 }, "a store never used is never connected");
+    const session = { session: "restore-boundary3", name: "closes-s3" };
+    await client.json("POST", "/v1/restore/session", { ...session, purpose: "verify" });
+    try {
+      const fromS3 = await client.json<{ from: string }>("POST", "/v1/restore/prepare", { ...session, s3: settings });
+      assert.match(fromS3.from, /closes-s3\.zip$/);
+      assert.deepEqual(s3, { opened: 3, closed: 3 }, "the prepare's download store");
+      const fromNode = await client.json<{ from: string }>("POST", "/v1/restore/prepare", session);
+      assert.equal(fromNode.from, join(dirs.snapshots, "closes-s3.zip"));
+    } finally {
+      await client.json("POST", "/v1/restore/session/release", session);
+    }
+  });
 });
+
+/** `inner` as the store `openStore` connects to, counting connections and closes in `counts`. */
+function counted(inner: Store, counts: { opened: number; closed: number }): Promise<Store> {
+  counts.opened++;
+  return Promise.resolve({
+    kind: "s3",
+    location: inner.location,
+    check: () => inner.check(),
+    put: (key, body, opts) => inner.put(key, body, opts),
+    get: (key, opts) => inner.get(key, opts),
+    stat: (key) => inner.stat(key),
+    list: (prefix) => inner.list(prefix),
+    remove: (key) => inner.remove(key),
+    close: () => Promise.resolve(void counts.closed++),
+  });
+}

@@ -98,7 +98,7 @@ async function nothingLeftOf(name: string): Promise<void> {
       "nothing of it in S3",
     );
   } finally {
-    s3.close();
+    await s3.close();
   }
 }
 
@@ -198,6 +198,6 @@ test("SIGTERM during a recurring save: clean exit, nothing left, interrupted aft
       "uploaded",
     );
   } finally {
-    s3.close();
+    await s3.close();
   }
 });

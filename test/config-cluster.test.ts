@@ -181,8 +181,8 @@ lifeboat:
       `${THREE_NODES}\nservices:\n  etcd:\n    backup_config:\n      s3_backup_config:\n        ${s3}\n`,
       "c.yml",
     );
-    assert.equal(one.config.backup.s3?.bucketName, "b");
-    assert.equal(one.config.backup.s3?.source, "s3_backup_config");
+    assert.equal(one.config.backup.s3?.bucket, "b");
+    assert.equal(one.config.backup.s3?.endpoint, "https://minio.local:9000");
     assert.deepEqual(one.warnings, [
       "services.etcd.backup_config.s3_backup_config: read as s3backupconfig (RKE itself ignores this spelling)",
     ]);
@@ -209,10 +209,8 @@ lifeboat:
 `;
     const { config } = parseClusterConfig(text, "c.yml");
     assert.deepEqual(config.backup.s3, {
-      source: "s3backupconfig",
-      endpoint: "minio.local:9000",
-      endpointUrl: "https://minio.local:9000",
-      bucketName: "etcd",
+      endpoint: "https://minio.local:9000",
+      bucket: "etcd",
       addressing: "path",
       folder: "prod/etcd",
       accessKey: "AKIATESTKEY123",
@@ -222,7 +220,7 @@ lifeboat:
     });
     assert.equal(redactText("key=AKIATESTKEY123 secret=s3cr3t-value-xyz t=tok-abc-123"), "key=*** secret=*** t=***");
     const http = parseClusterConfig(text.replace("minio.local:9000", "http://127.0.0.1:9000/"), "c.yml");
-    assert.equal(http.config.backup.s3?.endpointUrl, "http://127.0.0.1:9000");
+    assert.equal(http.config.backup.s3?.endpoint, "http://127.0.0.1:9000");
   });
 
   void it("validates custom_ca as a certificate (PEM or base64 PEM)", async () => {
@@ -231,9 +229,9 @@ lifeboat:
     const indented = ca.certificatePEM.trim().split("\n").join("\n          ");
     const base = `${THREE_NODES}\nservices:\n  etcd:\n    backup_config:\n      s3backupconfig:\n        bucket_name: b\n        endpoint: s3.local\n        custom_ca: `;
     const ok = parseClusterConfig(`${base}|\n          ${indented}\n`, "c.yml");
-    assert.equal(ok.config.backup.s3?.customCaPEM?.trim(), ca.certificatePEM.trim());
+    assert.equal(ok.config.backup.s3?.customCaPem?.trim(), ca.certificatePEM.trim());
     const b64 = parseClusterConfig(`${base}${Buffer.from(ca.certificatePEM).toString("base64")}\n`, "c.yml");
-    assert.equal(b64.config.backup.s3?.customCaPEM, ca.certificatePEM);
+    assert.equal(b64.config.backup.s3?.customCaPem, ca.certificatePEM);
     const issues = issuesOf(`${base}"-----BEGIN CERTIFICATE-----\\nnope\\n-----END CERTIFICATE-----"\n`);
     assert.equal(issues.length, 1);
     assert.match(
@@ -520,7 +518,7 @@ void describe("cluster.yml: files and names", () => {
     const text = `${THREE_NODES}\nservices:\n  etcd:\n    snapshot: no\n    backup_config:\n      s3backupconfig:\n        bucket_name: 12345\n        endpoint: s3.local\n        folder:\n`;
     const { config } = parseClusterConfig(text, "c.yml");
     assert.equal(config.backup.recurring, false);
-    assert.equal(config.backup.s3?.bucketName, "12345");
+    assert.equal(config.backup.s3?.bucket, "12345");
     assert.equal(config.backup.s3?.folder, undefined);
   });
 });

@@ -55,10 +55,8 @@ void describe("--s3 flags", () => {
       region: "eu-west-1",
     });
     assert.deepEqual(out.backup.s3, {
-      source: "flags",
-      endpoint: "s3.amazonaws.com",
-      endpointUrl: "https://s3.amazonaws.com",
-      bucketName: "flag-bucket",
+      endpoint: "https://s3.amazonaws.com",
+      bucket: "flag-bucket",
       addressing: "path",
       region: "eu-west-1",
       accessKey: "FLAGACCESSKEY1",
@@ -66,7 +64,7 @@ void describe("--s3 flags", () => {
     });
     assert.equal(out.backup.intervalHours, 6);
     assert.equal(out.backup.retentionWindowMs, 24 * HOUR);
-    assert.equal(config.backup.s3?.bucketName, "file-bucket", "the input config is not modified");
+    assert.equal(config.backup.s3?.bucket, "file-bucket", "the input config is not modified");
     assert.equal(redactText("FLAGACCESSKEY1 flag-secret-value"), "*** ***");
   });
 
@@ -80,7 +78,7 @@ void describe("--s3 flags", () => {
     assert.equal(out.backup.retentionWindowMs, 72 * HOUR);
     assert.equal(out.backup.timeoutSeconds, 300);
     assert.equal(out.backup.recurring, true);
-    assert.equal(out.backup.s3?.endpointUrl, "http://127.0.0.1:9000");
+    assert.equal(out.backup.s3?.endpoint, "http://127.0.0.1:9000");
   });
 
   void it("reads --s3-endpoint-ca from a file; missing, unreadable or invalid files are errors", async (t) => {
@@ -91,7 +89,7 @@ void describe("--s3 flags", () => {
     const caFile = join(dir, "ca.pem");
     await writeFile(caFile, ca.certificatePEM);
     const out = await applyS3Flags(config, { s3: true, bucketName: "b", s3EndpointCa: caFile, folder: "f" });
-    assert.equal(out.backup.s3?.customCaPEM, ca.certificatePEM);
+    assert.equal(out.backup.s3?.customCaPem, ca.certificatePEM);
     assert.equal(out.backup.s3?.folder, "f");
 
     const missing = join(dir, "nope.pem");

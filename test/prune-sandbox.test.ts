@@ -14,13 +14,13 @@ import type { PruneReport } from "../src/cli/snapshot-prune.js";
 import { formatInstant } from "../src/retention/index.js";
 import { listCatalog } from "../src/snapshot/catalog.js";
 import { parseManifest, serializeManifest, type Manifest } from "../src/snapshot/manifest.js";
-import type { S3Store } from "../src/store/s3.js";
+import type { Store } from "../src/store/store.js";
 import { jsonOf, type CliRun } from "./helpers/cli.js";
 import { sandboxS3, startTestSandbox, type TestSandbox } from "./helpers/sandbox.js";
 
 const HOUR = 3_600_000;
 let sb: TestSandbox;
-let s3: S3Store;
+let s3: Store;
 const now = Math.floor(Date.now() / 1000) * 1000;
 const at = (hoursAgo: number) => new Date(now - hoursAgo * HOUR);
 const rke = (hoursAgo: number) => `${formatInstant(at(hoursAgo))}_etcd`;
@@ -95,7 +95,7 @@ before(async () => {
 });
 
 after(async () => {
-  s3?.close();
+  await s3?.close();
   await sb?.down();
 });
 

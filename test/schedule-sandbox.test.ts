@@ -27,7 +27,7 @@ import { formatInstant } from "../src/retention/index.js";
 import { isAlive } from "../src/sandbox/sandbox.js";
 import { listCatalog, type CatalogEntry } from "../src/snapshot/catalog.js";
 import { parseManifest, serializeManifest, type Manifest } from "../src/snapshot/manifest.js";
-import type { S3Store } from "../src/store/s3.js";
+import type { Store } from "../src/store/store.js";
 import { allocateLoopbackHosts } from "../src/util/net.js";
 import { BIN, jsonOf } from "./helpers/cli.js";
 import { sandboxS3, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
@@ -39,7 +39,7 @@ const RKE_RECURRING = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z_etcd$/;
 
 let sb: TestSandbox;
 let agents: AgentClient[];
-let s3: S3Store;
+let s3: Store;
 let clusterId: string;
 const hook: { server?: Server; events: { headers: IncomingHttpHeaders; body: NotifyEvent }[] } = { events: [] };
 
@@ -160,7 +160,7 @@ before(async () => {
 
 after(async () => {
   agents?.forEach((a) => a.close());
-  s3?.close();
+  await s3?.close();
   await sb?.down();
   hook.server?.closeAllConnections();
   hook.server?.close();

@@ -17,7 +17,7 @@ import type { SaveReport } from "../src/cli/snapshot-save.js";
 import { listCatalog, type CatalogEntry } from "../src/snapshot/catalog.js";
 import { parseManifest } from "../src/snapshot/manifest.js";
 import { LocalStore } from "../src/store/local.js";
-import { S3Store } from "../src/store/s3.js";
+import { openStore } from "../src/store/open.js";
 import { BIN, jsonOf, type CliRun } from "./helpers/cli.js";
 import { startTestSandbox, type TestSandbox } from "./helpers/sandbox.js";
 
@@ -117,7 +117,7 @@ void describe("snapshot-save interrupted by a killed agent", () => {
     assert.deepEqual(await listCatalog(new LocalStore(dir), "node:killed"), []);
 
     // S3 holds the copy of the node that uploaded, whole.
-    const bucket = new S3Store({
+    const bucket = openStore({
       endpoint: sb.info.s3.endpoint,
       bucket: "lifeboat",
       folder: "sandbox",
@@ -135,7 +135,7 @@ void describe("snapshot-save interrupted by a killed agent", () => {
       assert.equal(remote[0]?.manifest?.archive.sha256, local.manifest.archive.sha256);
       assert.ok(local.manifest.archive.size > DATA_MIB << 20, "the archive holds the incompressible data");
     } finally {
-      bucket.close();
+      await bucket.close();
     }
   });
 

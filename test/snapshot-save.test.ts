@@ -27,7 +27,8 @@ import { runCommand } from "../src/etcd/exec.js";
 import { ManagedMember } from "../src/etcd/member.js";
 import type { CatalogEntry } from "../src/snapshot/catalog.js";
 import { parseManifest, type Manifest } from "../src/snapshot/manifest.js";
-import { S3Store } from "../src/store/s3.js";
+import { openStore } from "../src/store/open.js";
+import type { Store } from "../src/store/store.js";
 import { silentLogger } from "../src/util/log.js";
 import { allocateLoopbackHosts } from "../src/util/net.js";
 import { jsonOf, type CliRun } from "./helpers/cli.js";
@@ -64,7 +65,7 @@ void describe("snapshot-save and snapshot-list on a 3-member TLS cluster with S3
   let sb: TestSandbox;
   let tools: EtcdTools;
   let work: string;
-  let bucket: S3Store;
+  let bucket: Store;
   let defaultName = "";
   const runs: CliRun[] = [];
   const snapshotDir = (i: number) => join(sb.dir, "nodes", `node${i + 1}`, "snapshots");
@@ -98,7 +99,7 @@ void describe("snapshot-save and snapshot-list on a 3-member TLS cluster with S3
     await writeFile(sb.config, yml.replace(/secret_key: S3RVER/, `secret_key: ${SECRET}`));
     const series = process.env.LIFEBOAT_TEST_ETCD_SERIES;
     tools = await findEtcdTools(series ? { series } : {});
-    bucket = new S3Store({
+    bucket = openStore({
       endpoint: sb.info.s3.endpoint,
       bucket: "lifeboat",
       accessKey: "S3RVER",
@@ -109,7 +110,7 @@ void describe("snapshot-save and snapshot-list on a 3-member TLS cluster with S3
     for (const [k, v] of KEYS) await c.put(k!, v!);
   });
   after(async () => {
-    bucket?.close();
+    await bucket?.close();
     await sb?.down();
     await rm(work, { recursive: true, force: true });
   });

@@ -55,7 +55,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const store of stores) store.close();
+  await Promise.all(stores.map((store) => store.close()));
   await s3.stop();
   await rm(dataDir, { recursive: true, force: true });
 });

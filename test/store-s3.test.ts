@@ -54,7 +54,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const store of stores) store.close();
+  await Promise.all(stores.map((store) => store.close()));
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   await s3.stop();
   await rm(dataDir, { recursive: true, force: true });

@@ -21,7 +21,7 @@ import { readState, type ClusterState } from "../src/config/state.js";
 import { formatInstant } from "../src/retention/index.js";
 import { listCatalog, type CatalogEntry } from "../src/snapshot/catalog.js";
 import { parseManifest, serializeManifest, type Manifest } from "../src/snapshot/manifest.js";
-import type { S3Store } from "../src/store/s3.js";
+import type { Store } from "../src/store/store.js";
 import { jsonOf, type CliRun } from "./helpers/cli.js";
 import { sandboxS3, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
 
@@ -32,7 +32,7 @@ const NODES = [1, 2];
 const LOCATIONS = ["node:etcd-node1", "node:etcd-node2", "s3"];
 
 let sb: TestSandbox;
-let s3: S3Store;
+let s3: Store;
 let agents: AgentClient[];
 /** The cluster ID before the restore, and after it. */
 let before1 = "";
@@ -123,7 +123,7 @@ before(async () => {
 
 after(async () => {
   agents?.forEach((a) => a.close());
-  s3?.close();
+  await s3?.close();
   await sb?.down();
 });
 

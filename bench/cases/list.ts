@@ -12,7 +12,7 @@ import {
   serializeManifest,
   type Manifest,
 } from "../../src/snapshot/manifest.js";
-import type { S3Store } from "../../src/store/s3.js";
+import type { Store } from "../../src/store/store.js";
 import { SANDBOX_BUCKET } from "../../src/sandbox/sandbox.js";
 import { S3RVER_ACCESS_KEY } from "../../src/sandbox/s3server.js";
 import { measureOk } from "../lib/proc.js";
@@ -41,7 +41,7 @@ export async function runList(sandbox: BenchSandbox, runs: number, log: (line: s
     try {
       await seed(store, count);
     } finally {
-      store.close();
+      await store.close();
     }
     log(
       `  seeded ${count} snapshots in s3://${SANDBOX_BUCKET}/${folder} in ${((Date.now() - started) / 1000).toFixed(1)}s`,
@@ -90,7 +90,7 @@ function ms(s: Sample): string {
 }
 
 /** Puts `count` archives and their manifests, a few at a time, each verified by the store. */
-async function seed(store: S3Store, count: number): Promise<void> {
+async function seed(store: Store, count: number): Promise<void> {
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < count; i = next++) {

@@ -12,7 +12,8 @@ import { statePathFor } from "../../src/config/cluster.js";
 import { EtcdMemberClient } from "../../src/etcd/client.js";
 import { S3RVER_ACCESS_KEY } from "../../src/sandbox/s3server.js";
 import { SANDBOX_BUCKET, SANDBOX_FOLDER, type SandboxInfo } from "../../src/sandbox/sandbox.js";
-import { S3Store } from "../../src/store/s3.js";
+import { openStore } from "../../src/store/open.js";
+import type { Store } from "../../src/store/store.js";
 import { measure, measureOk, type MeasureOptions, type Measured } from "./proc.js";
 
 /** The CLI entry the benchmark drives, as an operator would run it. */
@@ -44,7 +45,7 @@ export interface BenchSandbox {
   /** An etcd client bound to member `i` (closed by `down`). */
   etcd(i: number): Promise<EtcdMemberClient>;
   /** A store on the sandbox's S3 server, in `folder` (default: the folder cluster.yml names). Close it after use. */
-  s3(folder?: string): S3Store;
+  s3(folder?: string): Store;
   /** A copy of cluster.yml (same state file) changed by `edit`; returns its path. */
   variant(name: string, edit: (doc: ClusterYml) => void): Promise<string>;
   down(keep?: boolean): Promise<void>;
@@ -103,7 +104,7 @@ export async function startSandbox(opts: { nodes: number; etcdSeries?: string | 
       return client;
     },
     s3: (folder = SANDBOX_FOLDER) =>
-      new S3Store({
+      openStore({
         endpoint: info.s3.endpoint,
         bucket: SANDBOX_BUCKET,
         folder,

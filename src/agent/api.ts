@@ -1,10 +1,8 @@
 /** Request bodies of the agent API, validated at the edge (docs/design.md "Agent API"). */
 import { z } from "zod";
 import { validateSnapshotName } from "../archive/names.js";
-import { S3Settings } from "../store/s3-settings.js";
+import { S3Settings } from "../config/s3-settings.js";
 import { HttpError } from "./http.js";
-
-export { S3Settings };
 
 /**
  * A snapshot name as it arrives over the network: the same rule as for operator input (one safe path segment), but
@@ -20,6 +18,9 @@ export const SessionId = z.string().regex(/^[0-9a-z-]{8,64}$/, "a session id is 
 
 /** A restore stamp (also part of data directory names), e.g. 20261127T101502Z. */
 export const Stamp = z.string().regex(/^[0-9A-Za-z]{1,40}$/, "a stamp is 1-40 letters and digits");
+
+/** S3 settings travel in request bodies exactly as the store takes them (one schema, src/config/s3-settings.ts). */
+export { S3Settings };
 
 export const SaveRequest = z.object({
   name: SnapshotName,

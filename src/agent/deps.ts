@@ -7,6 +7,7 @@ import type { EtcdMemberClient } from "../etcd/client.js";
 import type { MemberController } from "../etcd/member.js";
 import type { RecurringAgent } from "../schedule/recurring.js";
 import type { SaveDeps } from "../snapshot/save.js";
+import type { LocalStore } from "../store/local.js";
 import type { Store } from "../store/store.js";
 import type { Logger } from "../util/log.js";
 import type { S3Settings } from "./api.js";
@@ -17,7 +18,9 @@ export interface AgentDeps {
   config: AgentConfig;
   etcd: EtcdMemberClient;
   member: MemberController;
-  local: Store;
+  /** This node's snapshot folder: the only way the agent reads or writes it. */
+  local: LocalStore;
+  /** Opens the S3 store of one request; the route closes it when the request ends. */
   makeS3: (settings: S3Settings) => Store;
   log: Logger;
   clock: () => Date;

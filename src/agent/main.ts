@@ -9,11 +9,8 @@ import { findEtcdTools } from "../etcd/binaries.js";
 import { EtcdMemberClient } from "../etcd/client.js";
 import { ExternalMember, ManagedMember, type MemberController } from "../etcd/member.js";
 import { LocalStore } from "../store/local.js";
-import { lazyStore } from "../store/lazy.js";
-import type { Store } from "../store/store.js";
-import { registerSecret } from "../util/redact.js";
+import { openStore } from "../store/open.js";
 import type { Logger } from "../util/log.js";
-import type { S3Settings } from "./api.js";
 import { loadAgentConfig, readTls, type AgentConfig } from "./config.js";
 import { createAgentServer, InFlight } from "./http.js";
 import { splitHostPort } from "./client.js";
@@ -45,7 +42,7 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
     version,
     etcd,
     local: new LocalStore(config.snapshotDir),
-    makeS3: (s) => s3Store(s),
+    makeS3: (s) => openStore(s),
     log: alog,
     clock: () => new Date(),
     sleep: abortableSleep,
@@ -56,7 +53,7 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
     etcd,
     member,
     local: new LocalStore(config.snapshotDir),
-    makeS3: (s) => s3Store(s),
+    makeS3: (s) => openStore(s),
     log: alog,
     clock: () => new Date(),
     sleep: abortableSleep,
@@ -106,18 +103,6 @@ async function stopWork(server: Server, requests: InFlight, recurring: Recurring
 /** A pause that ends early, rejecting, when `signal` aborts. */
 function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return sleep(ms, undefined, signal ? { signal } : {});
-}
-
-/** S3 for one request or schedule; the SDK is loaded only when a store is first used. */
-function s3Store(settings: S3Settings): Store {
-  registerSecret(settings.secretKey);
-  registerSecret(settings.accessKey);
-  registerSecret(settings.sessionToken);
-  const folder = settings.folder ? `/${settings.folder}` : "";
-  return lazyStore("s3", `s3://${settings.bucket}${folder} (${settings.endpoint})`, async () => {
-    const { S3Store } = await import("../store/s3.js");
-    return new S3Store(settings);
-  });
 }
 
 async function memberController(config: AgentConfig, log: Logger): Promise<MemberController> {

@@ -12,6 +12,7 @@ import { findEtcdTools, type EtcdTools } from "../etcd/binaries.js";
 import { supportsBumpRevision } from "../etcd/restore-tool.js";
 import { exists, latestRestoredRecord, readRollbackRecord, retireRollbackRecord } from "../restore/node.js";
 import { prepare } from "../restore/source.js";
+import { closing } from "../store/open.js";
 import {
   apply,
   fetchFromPeer,
@@ -85,7 +86,7 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
     const done = await sessions.step(
       body.session,
       body.name,
-      async () => await prepare(body.name, body.s3 ? deps.makeS3(body.s3) : undefined, deps),
+      async () => await closing(body.s3 ? deps.makeS3(body.s3) : undefined, (s3) => prepare(body.name, s3, deps)),
     );
     sendJson(res, 200, done);
   });

@@ -3,12 +3,10 @@
  * data) lives on disk and in etcd; the only in-memory state is the single-flight flag for snapshot saves.
  */
 import { saveOptions } from "../snapshot/save-options.js";
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
-import { join } from "node:path";
 import { listCatalog } from "../snapshot/catalog.js";
 import { archiveKey, manifestKey } from "../snapshot/manifest.js";
 import { saveSnapshot } from "../snapshot/save.js";
+import { closing } from "../store/open.js";
 import type { Store } from "../store/store.js";
 import { describeError, NotFoundError } from "../util/errors.js";
 import { parseParam, SaveRequest, SnapshotName, UploadRequest, type SaveEvent } from "./api.js";
@@ -84,7 +82,8 @@ export function agentRouter(deps: AgentDeps): { router: Router; sessions: Restor
   router.on("POST", "/v1/snapshots/:name/upload", { allow: ["cli"] }, async ({ req, res, params }) => {
     const name = parseParam(SnapshotName, params.name, "snapshot name");
     const body = await readJson(req, UploadRequest);
-    sendJson(res, 200, await uploadExisting(name, deps.makeS3(body.s3), deps));
+    const uploaded = await closing(deps.makeS3(body.s3), (remote) => uploadExisting(name, remote, deps));
+    sendJson(res, 200, uploaded);
   });
 
   router.on("DELETE", "/v1/snapshots/:name", { allow: ["cli"] }, async ({ res, params }) => {
@@ -154,20 +153,23 @@ async function streamSave(ctx: RequestContext, body: SaveRequest, deps: AgentDep
   const startedAt = deps.clock();
   try {
     const run = { name: body.name, kind: body.kind, node: deps.config.node, version: deps.version, signal };
-    const result = await saveSnapshot(saveOptions(body, run), {
-      source: deps.etcd,
-      local: deps.local,
-      remote: body.s3 ? deps.makeS3(body.s3) : undefined,
-      log: deps.log.child({ snapshot: body.name }),
-      clock: deps.clock,
-      sleep: deps.sleep,
-      onProgress: (bytes) => {
-        const now = Date.now();
-        if (now - lastProgress < 250) return;
-        lastProgress = now;
-        emit({ type: "progress", bytes });
-      },
-    });
+    const remote = body.s3 ? deps.makeS3(body.s3) : undefined;
+    const result = await closing(remote, (remote) =>
+      saveSnapshot(saveOptions(body, run), {
+        source: deps.etcd,
+        local: deps.local,
+        remote,
+        log: deps.log.child({ snapshot: body.name }),
+        clock: deps.clock,
+        sleep: deps.sleep,
+        onProgress: (bytes) => {
+          const now = Date.now();
+          if (now - lastProgress < 250) return;
+          lastProgress = now;
+          emit({ type: "progress", bytes });
+        },
+      }),
+    );
     emit({ type: "result", result });
     await deps.recurring?.observeSave(body.name, body.kind, { ok: true, result, startedAt });
   } catch (err) {
@@ -194,12 +196,13 @@ async function saveFailed(
 
 /** Uploads a snapshot this node already holds (when the chosen uploader failed). Manifest last. */
 async function uploadExisting(name: string, remote: Store, deps: AgentDeps) {
-  const dir = deps.config.snapshotDir;
-  const archive = join(dir, archiveKey(name));
-  const manifest = join(dir, manifestKey(name));
-  const info = await stat(manifest).catch(() => undefined);
-  if (!info) throw new NotFoundError(`no snapshot ${name} on ${deps.config.node}`);
-  const put = await remote.put(archiveKey(name), createReadStream(archive));
-  await remote.put(manifestKey(name), createReadStream(manifest));
+  // Without its manifest a snapshot is not complete on this node, whatever else is there.
+  await deps.local.stat(manifestKey(name)).catch((err: unknown) => {
+    throw err instanceof NotFoundError
+      ? new NotFoundError(`no snapshot ${name} on ${deps.config.node}`, { cause: err })
+      : err;
+  });
+  const put = await remote.put(archiveKey(name), await deps.local.get(archiveKey(name)));
+  await remote.put(manifestKey(name), await deps.local.get(manifestKey(name)));
   return { node: deps.config.node, key: put.key, verified: put.verified };
 }

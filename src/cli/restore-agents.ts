@@ -3,18 +3,19 @@
  * `RestoreAgent` per etcd node, S3 for the coordinator's own look-ups, and the members' health.
  */
 import type { AgentClient } from "../agent/client.js";
-import type { S3Target } from "../config/cluster.js";
+import type { S3Settings } from "../config/s3-settings.js";
 import type { RestoreNode } from "../restore/apply.js";
 import type { AgentPreflight, MemberHealth, Prepared, RestoreAgent, S3Source } from "../restore/fleet.js";
 import type { CatalogEntry } from "../snapshot/catalog.js";
 import type { OpenCluster } from "./cluster.js";
 import { clusterHealth } from "./health.js";
-import { describeS3, openS3, s3Settings } from "./s3.js";
+import { openStore } from "../store/open.js";
+import { s3Location } from "../store/s3-location.js";
 
 const LONG_MS = 900_000;
 
 /** The agents of `cluster`; `s3` is the target a prepare from S3 downloads from (after the S3 flags). */
-export function restoreAgents(cluster: OpenCluster, s3: S3Target | undefined): RestoreAgent[] {
+export function restoreAgents(cluster: OpenCluster, s3: S3Settings | undefined): RestoreAgent[] {
   return cluster.agents.map(({ node, client }) => ({
     name: node.memberName,
     endpoint: node.agent.endpoint,
@@ -27,15 +28,15 @@ export function restoreAgents(cluster: OpenCluster, s3: S3Target | undefined): R
       client.json<Prepared>(
         "POST",
         "/v1/restore/prepare",
-        { session, name, ...(source.kind === "s3" && s3 ? { s3: s3Settings(s3) } : {}) },
+        { session, name, ...(source.kind === "s3" && s3 ? { s3 } : {}) },
         600_000,
       ),
     node: (session) => restoreNode(node.memberName, node.agent.endpoint, client, session),
   }));
 }
 
-export function s3Source(s3: S3Target | undefined): S3Source | undefined {
-  return s3 ? { location: describeS3(s3), open: () => openS3(s3) } : undefined;
+export function s3Source(s3: S3Settings | undefined): S3Source | undefined {
+  return s3 ? { location: s3Location(s3), open: () => openStore(s3) } : undefined;
 }
 
 export async function memberHealth(cluster: OpenCluster): Promise<MemberHealth[]> {

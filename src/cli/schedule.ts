@@ -13,7 +13,7 @@ import { describeError, ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { openCluster } from "./cluster.js";
 import { table } from "./output.js";
-import { describeS3, s3Settings } from "./s3.js";
+import { s3Location } from "../store/s3-location.js";
 
 export interface SchedulePushOptions extends S3Flags {
   config: string;
@@ -61,7 +61,7 @@ export function buildSchedulePush(
     timeoutSeconds: config.backup.timeoutSeconds,
   };
   if (snap.level !== undefined) schedule.level = snap.level;
-  if (config.backup.s3) schedule.s3 = s3Settings(config.backup.s3);
+  if (config.backup.s3) schedule.s3 = config.backup.s3;
   if (stateFile) schedule.stateFile = stateFile.toString("base64");
   return { schedule, notifications };
 }
@@ -150,7 +150,7 @@ function summarize(body: SchedulePush, config: ClusterConfig, nodes: PushReport[
   return {
     schedule: s ? describeEvery(s.every) : null,
     retention,
-    s3: s?.s3 && config.backup.s3 ? describeS3(config.backup.s3) : null,
+    s3: s?.s3 && config.backup.s3 ? s3Location(config.backup.s3) : null,
     nodes,
     exitCode: failed === 0 ? ExitCode.ok : failed === nodes.length ? ExitCode.failure : ExitCode.partial,
   };

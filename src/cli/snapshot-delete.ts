@@ -12,7 +12,7 @@ import { describeError, ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { openCluster } from "./cluster.js";
 import { formatBytes, table } from "./output.js";
-import { openS3 } from "./s3.js";
+import { openStore } from "../store/open.js";
 import { collectCatalog } from "./snapshot-list.js";
 
 export interface DeleteCommandOptions extends S3Flags {
@@ -79,7 +79,7 @@ async function apply(
       if (s3Items.length === 0) return;
       if (!config.backup.s3)
         return void s3Items.forEach((i) => failed.push({ name: i.name, location: "s3", error: "no S3 target" }));
-      const store = openS3(config.backup.s3);
+      const store = openStore(config.backup.s3);
       try {
         const done = await executePrune(store, {
           location: "s3",
@@ -92,7 +92,7 @@ async function apply(
           deleted.push({ name: i.name, location: "s3", reason: i.reasons[0] ?? "" });
         }
       } finally {
-        store.close();
+        await store.close();
       }
     })();
     await Promise.all([...nodeWork, s3Work]);

@@ -5,7 +5,7 @@ import { describeError, ExitCode } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { openCluster } from "./cluster.js";
 import { formatBytes, table } from "./output.js";
-import { openS3 } from "./s3.js";
+import { openStore } from "../store/open.js";
 
 export interface ListReport {
   snapshots: CatalogEntry[];
@@ -28,14 +28,14 @@ export async function collectCatalog(options: { config: string } & S3Flags, deps
     const s3 = config.backup.s3;
     const remote = s3
       ? (async () => {
-          const store = openS3(s3);
+          const store = openStore(s3);
           try {
             return await listCatalog(store, "s3");
           } catch (err) {
             errors.push({ location: "s3", error: describeError(err) });
             return [];
           } finally {
-            store.close();
+            await store.close();
           }
         })()
       : Promise.resolve([]);

@@ -15,7 +15,7 @@ import type { CliDeps } from "./deps.js";
 import { openCluster, type OpenCluster } from "./cluster.js";
 import { clusterHealth } from "./health.js";
 import { formatBytes, table } from "./output.js";
-import { openS3 } from "./s3.js";
+import { openStore } from "../store/open.js";
 import { clusterRetention } from "./schedule.js";
 
 export interface PruneCommandOptions extends S3Flags {
@@ -84,7 +84,7 @@ async function pruneS3(
       error: "not pruned: no member reports a cluster ID (set lifeboat.cluster_id to prune while etcd is down)",
     };
   }
-  const store = openS3(target);
+  const store = openStore(target);
   try {
     const plan = planPrune(location, await listCatalog(store, location), { ...policy, clusterId }, now);
     if (dryRun) return { location, plan };
@@ -92,7 +92,7 @@ async function pruneS3(
   } catch (err) {
     return { location, error: describeError(err) };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

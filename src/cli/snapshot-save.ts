@@ -4,7 +4,9 @@
  */
 import { readFile } from "node:fs/promises";
 import type { AgentClient } from "../agent/client.js";
-import type { S3Settings, SaveEvent } from "../agent/api.js";
+import type { SaveEvent } from "../agent/api.js";
+import type { S3Settings } from "../config/s3-settings.js";
+import { s3Location } from "../store/s3-location.js";
 import { validateSnapshotName } from "../archive/rke.js";
 import { applyS3Flags, type EtcdNode, type S3Flags } from "../config/cluster.js";
 import type { SaveResult } from "../snapshot/save.js";
@@ -12,7 +14,6 @@ import { describeError, ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { openCluster } from "./cluster.js";
 import { formatBytes, formatDuration, table } from "./output.js";
-import { describeS3, s3Settings } from "./s3.js";
 import { clusterHealth, type NodeHealth } from "./health.js";
 
 export interface SaveCommandOptions extends S3Flags {
@@ -66,7 +67,6 @@ export async function runSnapshotSave(options: SaveCommandOptions, deps: CliDeps
     if (!stateFile) deps.out.note(`warning: no state file at ${cluster.statePath}; the snapshot is taken without it`);
     const health = await clusterHealth(cluster);
     const uploader = s3 ? chooseUploader(health) : undefined;
-    const settings = s3 ? s3Settings(s3) : undefined;
     const snap = config.lifeboat.snapshot;
     const body = {
       name,
@@ -81,7 +81,7 @@ export async function runSnapshotSave(options: SaveCommandOptions, deps: CliDeps
     const results = await Promise.all(
       cluster.agents.map(({ node, client }) => {
         const isUploader = node.memberName === uploader;
-        const request = isUploader && settings ? { ...body, s3: settings } : body;
+        const request = isUploader && s3 ? { ...body, s3 } : body;
         return saveOnNode(node, client, request, isUploader, (bytes, waitingFor) => {
           if (waitingFor !== undefined)
             return deps.out.progress(`${node.memberName}: waiting for ${waitingFor} to finish`);
@@ -90,7 +90,7 @@ export async function runSnapshotSave(options: SaveCommandOptions, deps: CliDeps
         });
       }),
     );
-    const report = await summarize(name, results, s3 ? describeS3(s3) : undefined, settings);
+    const report = await summarize(name, results, s3 ? s3Location(s3) : undefined, s3);
     print(report, deps);
     return report;
   } finally {

@@ -9,7 +9,9 @@ import { describeError, ExitCode } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { openCluster } from "./cluster.js";
 import { formatBytes, table } from "./output.js";
-import { describeS3, openS3 } from "./s3.js";
+import { openStore } from "../store/open.js";
+import type { S3Settings } from "../config/s3-settings.js";
+import { s3Location } from "../store/s3-location.js";
 
 export interface S3Status {
   location: string;
@@ -49,10 +51,10 @@ export async function runSnapshotStatus(options: { config: string } & S3Flags, d
   }
 }
 
-async function s3Status(target: Parameters<typeof openS3>[0], nodes: StatusReport["nodes"]): Promise<S3Status> {
-  const location = describeS3(target);
+async function s3Status(target: S3Settings, nodes: StatusReport["nodes"]): Promise<S3Status> {
+  const location = s3Location(target);
   const lastFailure = newestUploadFailure(nodes);
-  const store = openS3(target);
+  const store = openStore(target);
   try {
     const entries = await listCatalog(store, "s3");
     const good = entries.filter((e) => e.status === "ok");
@@ -68,7 +70,7 @@ async function s3Status(target: Parameters<typeof openS3>[0], nodes: StatusRepor
   } catch (err) {
     return { location, count: 0, bytes: 0, broken: 0, lastSuccess: null, lastFailure, error: describeError(err) };
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -9,7 +9,8 @@ import { parseGoDuration } from "./duration.js";
 import { parseS3Endpoint } from "./endpoints.js";
 import type { Report } from "./report.js";
 import type { RawBackupConfig, RawEtcdService, RawS3BackupConfig } from "./schema.js";
-import type { BackupPolicy, LifeboatSettings, S3Target } from "./types.js";
+import type { S3Settings } from "./s3-settings.js";
+import type { BackupPolicy, LifeboatSettings } from "./types.js";
 
 export const DEFAULT_INTERVAL_HOURS = 12;
 export const DEFAULT_RETENTION_COUNT = 6;
@@ -77,7 +78,7 @@ function durationMs(text: string): number {
   return parsed.ok ? parsed.ms : 0;
 }
 
-function fileS3(bc: RawBackupConfig, settings: LifeboatSettings["s3"], report: Report): S3Target | undefined {
+function fileS3(bc: RawBackupConfig, settings: LifeboatSettings["s3"], report: Report): S3Settings | undefined {
   if (bc.s3backupconfig && bc.s3_backup_config) {
     report.issues.push({
       path: `${BC}.s3_backup_config`,
@@ -87,10 +88,10 @@ function fileS3(bc: RawBackupConfig, settings: LifeboatSettings["s3"], report: R
   }
   if (bc.s3_backup_config) {
     report.warnings.push(`${BC}.s3_backup_config: read as s3backupconfig (RKE itself ignores this spelling)`);
-    return resolveS3(bc.s3_backup_config, "s3_backup_config", settings, (k) => `${BC}.s3_backup_config.${k}`, report);
+    return resolveS3(bc.s3_backup_config, settings, (k) => `${BC}.s3_backup_config.${k}`, report);
   }
   if (bc.s3backupconfig) {
-    return resolveS3(bc.s3backupconfig, "s3backupconfig", settings, (k) => `${BC}.s3backupconfig.${k}`, report);
+    return resolveS3(bc.s3backupconfig, settings, (k) => `${BC}.s3backupconfig.${k}`, report);
   }
   return undefined;
 }
@@ -101,11 +102,10 @@ function fileS3(bc: RawBackupConfig, settings: LifeboatSettings["s3"], report: R
  */
 export function resolveS3(
   raw: RawS3BackupConfig,
-  source: S3Target["source"],
   settings: LifeboatSettings["s3"],
   at: (key: keyof RawS3BackupConfig) => string,
   report: Report,
-): S3Target {
+): S3Settings {
   registerSecret(raw.access_key);
   registerSecret(raw.secret_key);
   const endpoint = parseS3Endpoint(raw.endpoint);
@@ -113,10 +113,8 @@ export function resolveS3(
   const ca = raw.custom_ca ? caPEM(raw.custom_ca) : undefined;
   if (ca && !ca.ok) report.issues.push({ path: at("custom_ca"), message: ca.message });
   return {
-    source,
-    endpoint: raw.endpoint,
-    endpointUrl: endpoint.ok ? endpoint.value : raw.endpoint,
-    bucketName: raw.bucket_name,
+    endpoint: endpoint.ok ? endpoint.value : raw.endpoint,
+    bucket: raw.bucket_name,
     addressing: settings.addressing,
     ...nonEmpty({
       region: raw.region,
@@ -124,7 +122,7 @@ export function resolveS3(
       accessKey: raw.access_key,
       secretKey: raw.secret_key,
       sessionToken: settings.sessionToken,
-      customCaPEM: ca?.ok ? ca.pem : undefined,
+      customCaPem: ca?.ok ? ca.pem : undefined,
       proxy: settings.proxy,
     }),
   };

@@ -70,7 +70,7 @@ export async function applyS3Flags(config: ClusterConfig, flags: S3Flags): Promi
     }),
     ...(ca ? { custom_ca: ca } : {}),
   };
-  const s3 = resolveS3(raw, "flags", config.lifeboat.s3, (k) => FLAG[k], report);
+  const s3 = resolveS3(raw, config.lifeboat.s3, (k) => FLAG[k], report);
   if (report.issues.length > 0) throw new ConfigError(report.issues);
   const policy = config.backup.source === "legacy" ? backupConfigPolicy({}, config.backup.recurring) : config.backup;
   return { ...config, backup: { ...policy, s3 } };

@@ -2,6 +2,7 @@
  * The normalized, fully defaulted cluster configuration that the rest of Lifeboat reads. Every default and every
  * RKE precedence rule has already been applied: consumers never look at the raw cluster.yml keys.
  */
+import type { S3Settings } from "./s3-settings.js";
 import type { Role } from "./schema.js";
 
 export type { Role };
@@ -45,29 +46,7 @@ export type EtcdNode = NodeSummary & {
   etcdCertName: string;
 };
 
-export type S3Addressing = "auto" | "path" | "virtual";
-
-/** Where snapshots go in S3, merged from `s3backupconfig` (or `--s3` flags) and `lifeboat.s3`. */
-export type S3Target = {
-  /** Where the settings came from, for messages. */
-  source: "s3backupconfig" | "s3_backup_config" | "flags";
-  /** The endpoint as written (`s3.amazonaws.com`, `minio:9000`, `http://127.0.0.1:9000`). */
-  endpoint: string;
-  /** The endpoint as a URL with scheme (https unless written with `http://`), no trailing slash. */
-  endpointUrl: string;
-  bucketName: string;
-  region?: string;
-  /** Object-key prefix: keys are `<folder>/<name>.zip` (as written; no slash normalization, as rke-tools). */
-  folder?: string;
-  /** Both absent => the SDK's default credential chain (environment, IAM role), as rke-tools does. */
-  accessKey?: string;
-  secretKey?: string;
-  sessionToken?: string;
-  /** PEM text of a CA bundle to trust for the endpoint. */
-  customCaPEM?: string;
-  addressing: S3Addressing;
-  proxy?: string;
-};
+export type S3Addressing = NonNullable<S3Settings["addressing"]>;
 
 /** The snapshot policy after RKE's precedence: `backup_config` wins over `creation`/`retention` when present. */
 export type BackupPolicy = {
@@ -89,7 +68,12 @@ export type BackupPolicy = {
   safeTimestamp: boolean;
   /** `backup_config.enabled` as written. */
   enabled?: boolean;
-  s3?: S3Target;
+  /**
+   * Where snapshots go in S3, merged from `s3backupconfig` (or `--s3` flags) and `lifeboat.s3`: the store's own
+   * settings (`endpoint` with its scheme, https unless written with `http://`; `folder` as written; both keys absent
+   * => the SDK's default credential chain, as rke-tools does), passed to agents and stores as they are.
+   */
+  s3?: S3Settings;
 };
 
 /** Lifeboat's cluster-wide settings (top-level `lifeboat:`), defaulted. */

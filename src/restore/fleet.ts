@@ -53,5 +53,5 @@ export interface RestoreAgent extends SessionNode {
 export interface S3Source {
   /** `s3://bucket/folder (endpoint)`, without credentials. */
   location: string;
-  open(): Store & { close(): void };
+  open(): Store;
 }

@@ -70,7 +70,7 @@ async function s3Copy(name: string, s3: S3Source) {
       { cause: err },
     );
   } finally {
-    store.close();
+    await store.close();
   }
 }
 

@@ -36,6 +36,6 @@ async function s3Entries(s3: S3Source): Promise<CatalogEntry[] | undefined> {
   try {
     return await listCatalog(store, "s3").catch(() => undefined);
   } finally {
-    store.close();
+    await store.close();
   }
 }

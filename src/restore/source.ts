@@ -12,7 +12,6 @@ import { archiveKey, manifestKey, type Manifest } from "../snapshot/manifest.js"
 import type { Store } from "../store/store.js";
 import { ChecksumMismatchError, NotFoundError } from "../util/errors.js";
 import { insideDir, writeStreamAtomic } from "../util/fs.js";
-import { exists } from "./node.js";
 import type { NodeDeps } from "./steps.js";
 
 /** Finds `<name>` (archive or raw file) in S3 or in this node's snapshot directory and extracts the snapshot file. */
@@ -43,15 +42,21 @@ export async function prepare(name: string, s3: Store | undefined, deps: NodeDep
   };
 }
 
+/** `<name>.zip` or the raw file `<name>` in this node's snapshot folder, read through its store. */
 async function localSource(name: string, deps: NodeDeps) {
-  const dir = deps.config.snapshotDir;
-  for (const candidate of [archiveKey(name), name]) {
-    const path = insideDir(dir, candidate);
-    if (!(await exists(path))) continue;
-    const manifest = await manifestOf(deps.local, name, `${deps.config.node}:${dir}`);
+  const { local } = deps;
+  for (const key of [archiveKey(name), name]) {
+    if (!(await local.stat(key).then(Boolean, notFoundIsFalse))) continue;
+    const path = local.pathOf(key);
+    const manifest = await manifestOf(local, name, `${deps.config.node}:${local.location}`);
     return { path, from: path, ...(manifest ? { manifest } : {}) };
   }
-  throw new NotFoundError(`snapshot ${name} is not in ${dir}`);
+  throw new NotFoundError(`snapshot ${name} is not in ${local.location}`);
+}
+
+function notFoundIsFalse(err: unknown): false {
+  if (err instanceof NotFoundError) return false;
+  throw err;
 }
 
 /**

@@ -11,7 +11,7 @@ import type { EtcdTools } from "../etcd/binaries.js";
 import { runShell, lastLines } from "../etcd/exec.js";
 import type { MemberController } from "../etcd/member.js";
 import { restoreSnapshotToDir } from "../etcd/restore-tool.js";
-import type { Store } from "../store/store.js";
+import type { LocalStore } from "../store/local.js";
 import { ChecksumMismatchError, NotFoundError } from "../util/errors.js";
 import { insideDir, writeStreamAtomic } from "../util/fs.js";
 import type { Logger } from "../util/log.js";
@@ -37,7 +37,7 @@ export interface NodeDeps {
   };
   member: Pick<MemberController, "state" | "stop">;
   /** This node's snapshot folder. */
-  local: Store;
+  local: LocalStore;
   tools: () => Promise<EtcdTools>;
   log: Logger;
   clock: () => Date;

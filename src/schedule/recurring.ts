@@ -10,7 +10,7 @@ import type { SaveDeps, SaveResult } from "../snapshot/save.js";
 import type { Store } from "../store/store.js";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import type { S3Settings } from "../store/s3-settings.js";
+import type { S3Settings } from "../config/s3-settings.js";
 import { Notifier, type NotifierOptions, type NotifyEvent } from "../telemetry/notify.js";
 import { SaveFlight } from "../snapshot/flight.js";
 import { RunHistory, type History, type RunRecord } from "./history.js";

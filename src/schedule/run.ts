@@ -14,7 +14,7 @@ import { saveSnapshot, type SaveDeps, type SaveResult, type SnapshotSource } fro
 import type { Store } from "../store/store.js";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import type { S3Settings } from "../store/s3-settings.js";
+import type { S3Settings } from "../config/s3-settings.js";
 import type { Notifier } from "../telemetry/notify.js";
 import { campaignForUpload, type Ballot, type ElectionClient } from "./election.js";
 import type { SaveFlight } from "../snapshot/flight.js";
@@ -77,7 +77,7 @@ async function attempt(job: ScheduleJob, startedAt: Date, deps: RecurringDeps): 
     if (job.signal.aborted) return interrupted(job, startedAt, describeError(job.signal.reason), deps);
     return failed(job, startedAt, describeError(err), deps);
   } finally {
-    closeStore(remote);
+    await remote?.close();
   }
 }
 
@@ -226,9 +226,4 @@ function base(job: Omit<ScheduleJob, "signal">, startedAt: Date, deps: Recurring
 async function finish(deps: RecurringDeps, record: RunRecord): Promise<RunRecord> {
   await deps.history.record(record);
   return record;
-}
-
-/** S3 stores hold keep-alive sockets until closed; local stores have nothing to close. */
-function closeStore(store: Store | undefined): void {
-  if (store && "close" in store && typeof store.close === "function") (store.close as () => void)();
 }

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { formatDuration, retentionPolicySchema } from "../retention/index.js";
-import { S3Settings } from "../store/s3-settings.js";
+import { S3Settings } from "../config/s3-settings.js";
 import { NotifySettings } from "../telemetry/notify.js";
 import { parseCron } from "./cron.js";
 

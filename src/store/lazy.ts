@@ -7,7 +7,12 @@ import type { ObjectInfo, PutOptions, PutResult, Store } from "./store.js";
 
 export function lazyStore(kind: Store["kind"], location: string, load: () => Promise<Store>): Store {
   let loaded: Promise<Store> | undefined;
-  const store = () => (loaded ??= load());
+  let closed = false;
+  const store = () => {
+    // A call after close would load a fresh client that nobody closes.
+    if (closed) return Promise.reject(new Error(`the store ${location} is closed`));
+    return (loaded ??= load());
+  };
   return {
     kind,
     location,
@@ -18,5 +23,11 @@ export function lazyStore(kind: Store["kind"], location: string, load: () => Pro
     stat: async (key: string): Promise<ObjectInfo> => (await store()).stat(key),
     list: async (prefix: string): Promise<ObjectInfo[]> => (await store()).list(prefix),
     remove: async (key: string): Promise<void> => (await store()).remove(key),
+    close: async (): Promise<void> => {
+      closed = true;
+      // Never loaded: nothing to release. A load that failed left nothing open either.
+      const inner = await loaded?.catch(() => undefined);
+      await inner?.close();
+    },
   };
 }

@@ -103,7 +103,16 @@ export class LocalStore implements Store {
     await fsyncDir(dirname(path));
   }
 
-  private pathOf(key: string): string {
+  /** A directory holds nothing open between calls. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /**
+   * The file that holds `key`, for code that needs a path (extracting an archive, handing a file to etcd's tools).
+   * Always below the directory: `checkKey` refuses absolute keys and "..", "." or empty segments first.
+   */
+  pathOf(key: string): string {
     checkKey(key);
     return join(this.dir, ...key.split("/"));
   }

@@ -12,27 +12,18 @@ import { NodeHttpHandler } from "@smithy/node-http-handler";
 import { HttpsProxyAgent } from "https-proxy-agent";
 import { UserError } from "../util/errors.js";
 import { redactText, registerSecret } from "../util/redact.js";
+import type { S3Settings } from "../config/s3-settings.js";
+import { normaliseFolder, parseEndpoint } from "./s3-location.js";
 
-export interface S3Config {
-  /** "host[:port]" (https), "http://host:port" or "https://host:port"; "" means AWS itself for `region`. */
-  endpoint: string;
-  bucket: string;
-  /** Default "us-east-1". */
-  region?: string;
-  /** Keys live under "<folder>/" (RKE's rule); leading, trailing and doubled slashes are dropped. */
-  folder?: string;
-  /** Both empty: the AWS SDK default chain (environment, ~/.aws, web identity, instance role). */
-  accessKey?: string;
-  secretKey?: string;
-  sessionToken?: string;
-  /** PEM CA certificate(s) trusted in addition to the system roots. */
-  customCaPem?: string;
-  /** "auto" (default): virtual-host style for AWS and Aliyun hosts, path style for everything else. */
-  addressing?: "path" | "virtual" | "auto";
-  /** http(s) proxy URL for this client only (CONNECT tunnel); environment proxy settings are not consulted. */
-  proxy?: string;
+/** The store's view of `S3Settings`: the same settings, plus the timeouts (never sent over the wire). */
+export type S3Config = S3Settings & {
   /** connectMs: TCP+TLS connect; requestMs: one request until its answer, and the longest idle gap in a transfer. */
-  timeouts?: { connectMs: number; requestMs: number };
+  timeouts?: S3Timeouts;
+};
+
+export interface S3Timeouts {
+  connectMs: number;
+  requestMs: number;
 }
 
 export const DEFAULT_TIMEOUTS = { connectMs: 10_000, requestMs: 120_000 } as const;
@@ -43,7 +34,7 @@ export interface S3Connection {
   endpoint: string;
   /** The folder, normalised: "" or "a/b". */
   folder: string;
-  timeouts: { connectMs: number; requestMs: number };
+  timeouts: S3Timeouts;
 }
 
 /**
@@ -78,27 +69,6 @@ export function connectS3(config: S3Config): S3Connection {
   });
   const endpoint = url ? url.origin : `https://s3.${region}.amazonaws.com`;
   return { client, endpoint: redactText(endpoint), folder: normaliseFolder(config.folder ?? ""), timeouts };
-}
-
-/** "host[:port]" means https, as in RKE; returns undefined for "" (AWS). */
-export function parseEndpoint(endpoint: string): URL | undefined {
-  const trimmed = endpoint.trim();
-  if (trimmed === "") return undefined;
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`;
-  let url: URL;
-  try {
-    url = new URL(withScheme);
-  } catch (err) {
-    throw new UserError(`invalid S3 endpoint ${JSON.stringify(redactText(trimmed))}`, undefined, { cause: err });
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UserError(`invalid S3 endpoint ${redactText(url.href)}: only http:// and https:// are supported`);
-  }
-  return url;
-}
-
-export function normaliseFolder(folder: string): string {
-  return folder.split("/").filter(Boolean).join("/");
 }
 
 /** RKE and minio-go: DNS (virtual-host) style for AWS and Aliyun, path style elsewhere (MinIO, Ceph, IPs). */

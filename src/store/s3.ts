@@ -12,16 +12,16 @@ import {
   type S3Client,
 } from "@aws-sdk/client-s3";
 import { RemoteError } from "../util/errors.js";
-import { redactText } from "../util/redact.js";
 import { classifyS3Error } from "./s3-errors.js";
 import { connectS3, type S3Config, type S3Connection } from "./s3-client.js";
+import { s3Location } from "./s3-location.js";
 import { abortError, checkKey, checkPrefix } from "./store.js";
 import type { ObjectInfo, PutOptions, PutResult, Store } from "./store.js";
 import { uploadVerified } from "./upload.js";
 
 export type { S3Config } from "./s3-client.js";
 
-/** A `Store` over `s3://bucket/folder`. Call `close()` when done so that idle keep-alive sockets are released. */
+/** A `Store` over `s3://bucket/folder`. `close()` releases the client's keep-alive sockets. */
 export class S3Store implements Store {
   readonly kind = "s3";
   readonly location: string;
@@ -29,8 +29,7 @@ export class S3Store implements Store {
 
   constructor(private readonly config: S3Config) {
     this.conn = connectS3(config);
-    const folder = this.conn.folder ? `/${this.conn.folder}` : "";
-    this.location = redactText(`s3://${config.bucket}${folder} (${this.conn.endpoint})`);
+    this.location = s3Location(config);
   }
 
   private get client(): S3Client {
@@ -101,9 +100,10 @@ export class S3Store implements Store {
     );
   }
 
-  /** Releases the client's sockets. The store must not be used afterwards. */
-  close(): void {
+  /** Destroys the SDK client, and with it every pooled socket (idle or not). */
+  close(): Promise<void> {
     this.client.destroy();
+    return Promise.resolve();
   }
 
   private objectKey(key: string): string {

@@ -84,6 +84,13 @@ export interface Store {
   list(prefix: string): Promise<ObjectInfo[]>;
   /** Deletes `key`. A missing key is not an error. */
   remove(key: string): Promise<void>;
+  /**
+   * Releases what the store holds open (an S3 client and its keep-alive sockets; a directory holds nothing). Whoever
+   * opens a store closes it when done, in a `finally`, since an open client keeps sockets (and the process) alive.
+   * Idempotent; resolves once released. Streams already returned by `get` may break off; the store must not be
+   * called afterwards.
+   */
+  close(): Promise<void>;
 }
 
 /** Throws a `UserError` unless `key` is a valid store key (see the rules at the top of this file). */

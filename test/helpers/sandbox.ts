@@ -10,7 +10,8 @@ import { EtcdMemberClient } from "../../src/etcd/client.js";
 import { CA_CERT_NAME, lookupCert, NODE_CERT_NAME, readState } from "../../src/config/state.js";
 import { statePathFor } from "../../src/config/cluster.js";
 import { jsonOf, runCli, type CliRun } from "./cli.js";
-import { S3Store } from "../../src/store/s3.js";
+import { openStore } from "../../src/store/open.js";
+import type { Store } from "../../src/store/store.js";
 
 export interface TestSandbox {
   dir: string;
@@ -76,9 +77,9 @@ export async function waitFor<T>(
   }
 }
 
-/** The sandbox's S3 folder as a store (s3rver accepts any secret with its access key). */
-export function sandboxS3(info: SandboxInfo): S3Store {
-  return new S3Store({
+/** The sandbox's S3 folder as a store (s3rver accepts any secret with its access key); close it when done. */
+export function sandboxS3(info: SandboxInfo): Store {
+  return openStore({
     endpoint: info.s3.endpoint,
     bucket: "lifeboat",
     folder: "sandbox",

@@ -6,6 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import { subscribe, unsubscribe } from "node:diagnostics_channel";
+import type { Socket } from "node:net";
 import { describe, it } from "node:test";
 import { Readable } from "node:stream";
 import { ChecksumMismatchError, NotFoundError, UserError } from "../../src/util/errors.js";
@@ -210,9 +212,28 @@ export function describeStore(name: string, makeStore: () => Promise<StoreFixtur
         assert.deepEqual(await store.list(""), []);
       }),
     );
+
+    void it(
+      "close releases every connection the store opened, and a second close is harmless",
+      withStore(async (store) => {
+        const sockets: Socket[] = [];
+        const opened = (message: unknown) => sockets.push((message as { socket: Socket }).socket);
+        subscribe("net.client.socket", opened);
+        try {
+          await store.put("closing.zip", Buffer.from("bytes"));
+          assert.deepEqual(await readAll(store, "closing.zip"), Buffer.from("bytes"));
+          await store.list("");
+        } finally {
+          unsubscribe("net.client.socket", opened);
+        }
+        await store.close();
+        await store.close();
+        const open = sockets.filter((s) => !s.destroyed).length;
+        assert.equal(open, 0, `${open} of ${sockets.length} socket(s) still open after close`);
+      }),
+    );
   });
 }
-
 /** `data` as a stream of `size`-byte chunks (the last one shorter). */
 export function chunked(data: Buffer, size: number): Readable {
   return Readable.from(

@@ -233,7 +233,7 @@ function day(series: string): void {
       assert.equal(damaged.code, 4, damaged.stderr);
       assert.match(damaged.stderr, /copy of snapshot \[only1\] in node etcd-node1 is broken \(manifest: /);
     } finally {
-      s3.close();
+      await s3.close();
     }
     const failing = createServer((_req, res) => res.writeHead(500).end("<Error><Code>InternalError</Code></Error>"));
     await new Promise<void>((r) => failing.listen(0, "127.0.0.1", r));
