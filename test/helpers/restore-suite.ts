@@ -180,7 +180,7 @@ function cases(series: string): void {
       return { etcdutl: script(real.etcdutl ?? real.etcdctl), etcdctl: script(real.etcdctl) };
     });
     const run = await restoreText(["--name", "snap1"]);
-    assert.equal(run.code, 5, `${run.stdout}\n${run.stderr}`);
+    assert.equal(run.code, 5, await explain(sb, run));
     assert.match(run.stderr, /no space left on device \(simulated\)/);
     assert.match(run.stderr, /rolled back/);
     const h = await health();
@@ -202,7 +202,7 @@ function cases(series: string): void {
       etcd: `#!/bin/sh\nif [ -e "${record}" ]; then echo "member cannot start (simulated)" >&2; exit 1; fi\nexec ${real.etcd} "$@"\n`,
     }));
     const run = await restoreText(["--name", "snap1"]);
-    assert.equal(run.code, 5, `${run.stdout}\n${run.stderr}`);
+    assert.equal(run.code, 5, await explain(sb, run));
     assert.match(run.stderr, /member cannot start \(simulated\)/);
     assert.match(run.stderr, /rolled back: every node has its old data and its member was restarted/);
     const h = await health();
@@ -228,7 +228,7 @@ function cases(series: string): void {
     }));
     // The later --timeout wins over the helper's 60 s.
     const run = await restoreText(["--timeout", "15", "--name", "snap1"]);
-    assert.equal(run.code, 5, `${run.stdout}\n${run.stderr}`);
+    assert.equal(run.code, 5, await explain(sb, run));
     assert.match(run.stderr, /the members did not start within 15 s \(still starting: etcd-node3\)/);
     assert.match(run.stderr, /rolled back: every node has its old data and its member was restarted/);
     const h = await health();
@@ -297,6 +297,17 @@ function elsewhereCases(series: string): void {
     );
     assert.match(run.stderr, /another CA/, "the archived state (first cluster's CA) is kept aside, not installed");
   });
+}
+
+/** A failed case's output with the end of every agent's log: what each node was doing when the command gave up. */
+async function explain(sb: TestSandbox, run: { stdout: string; stderr: string }): Promise<string> {
+  const tails = await Promise.all(
+    sb.info.nodes.map(async (n) => {
+      const log = await readFile(join(n.agentDir, "agent.log"), "utf8").catch(() => "");
+      return `--- ${n.name} agent.log (last 25 lines)\n${log.split("\n").slice(-26).join("\n")}`;
+    }),
+  );
+  return [run.stdout, run.stderr, ...tails].join("\n");
 }
 
 type Tool = "etcd" | "etcdutl" | "etcdctl";
