@@ -119,6 +119,28 @@ for (const series of await availableEtcdSeries()) {
       assert.equal((await client.health()).reachable, false);
     });
 
+    test("an etcd that exits at once is always seen to exit: start fails fast and stop returns", async (t) => {
+      const dir = await tempDir(t, "lifeboat-etcd-member-");
+      const real = await findEtcdTools({ series });
+      const wrapper = join(dir, "etcd");
+      await writeFile(wrapper, `#!/bin/sh\necho "member cannot start (simulated)" >&2\nexit 1\n`);
+      await chmod(wrapper, 0o755);
+      const spec = await singleMemberSpec(dir);
+      // The exit lands while the agent is still closing its log file: an exit listener attached after that await
+      // missed it, and start then waited its whole timeout and stop forever.
+      const member = new ManagedMember(spec, { ...real, etcd: wrapper }, silentLogger, {
+        startTimeoutMs: 20_000,
+        stopTimeoutMs: 1_000,
+      });
+      for (let i = 0; i < 25; i++) {
+        const started = Date.now();
+        await assert.rejects(member.start(), /exited while starting \(exit code 1\)/);
+        assert.ok(Date.now() - started < 10_000, `attempt ${i} was seen to exit (${Date.now() - started} ms)`);
+        await member.stop();
+        assert.equal(await member.state(), "stopped");
+      }
+    });
+
     test("a start after a stop that cut a hanging start short is a new attempt, and succeeds", async (t) => {
       const dir = await tempDir(t, "lifeboat-etcd-member-");
       const real = await findEtcdTools({ series });

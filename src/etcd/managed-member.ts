@@ -45,6 +45,24 @@ interface Run {
   supervised: boolean;
 }
 
+/**
+ * Follows a just-spawned etcd. The listeners go on before anything is awaited: an etcd that exits at once (a bad
+ * flag, a busy port, a disk it cannot use) would otherwise exit unseen, and its start and every stop after it would
+ * wait for an exit that already happened.
+ */
+function watch(proc: ChildProcess, supervised: boolean): Run {
+  let settle: (exit: Exit) => void = () => undefined;
+  const run: Run = { proc, supervised, exited: new Promise<Exit>((resolve) => (settle = resolve)) };
+  const done = (exit: Exit) => {
+    run.exit ??= exit;
+    settle(run.exit);
+  };
+  proc.once("exit", (code, signal) => done({ code, signal }));
+  // Without a pid the binary could not be spawned at all; other errors (a failed kill) do not end the process.
+  proc.on("error", (error) => (proc.pid === undefined ? done({ code: null, signal: null, error }) : undefined));
+  return run;
+}
+
 /** A run that stayed up this long resets the restart backoff. */
 const STABLE_MS = 10_000;
 const PROBE_TIMEOUT_MS = 1000;
@@ -126,21 +144,13 @@ export class ManagedMember implements MemberController {
     await mkdir(dirname(spec.logFile), { recursive: true });
     await mkdir(dirname(pidFileOf(spec)), { recursive: true });
     const log = await open(spec.logFile, "a", 0o600);
-    let proc: ChildProcess;
+    let run: Run;
     try {
-      proc = spawn(this.tools.etcd, etcdArgs(spec), { stdio: ["ignore", log.fd, log.fd] });
+      run = watch(spawn(this.tools.etcd, etcdArgs(spec), { stdio: ["ignore", log.fd, log.fd] }), supervised);
     } finally {
       await log.close();
     }
-    let settle: (exit: Exit) => void = () => undefined;
-    const run: Run = { proc, supervised, exited: new Promise<Exit>((resolve) => (settle = resolve)) };
-    const done = (exit: Exit) => {
-      run.exit ??= exit;
-      settle(run.exit);
-    };
-    proc.once("exit", (code, signal) => done({ code, signal }));
-    // Without a pid the binary could not be spawned at all; other errors (a failed kill) do not end the process.
-    proc.on("error", (error) => (proc.pid === undefined ? done({ code: null, signal: null, error }) : undefined));
+    const { proc } = run;
     this.current = run;
     void run.exited.then(() => this.onExit(run));
     if (proc.pid !== undefined) await writeFileAtomic(pidFileOf(spec), `${proc.pid}\n`, 0o644);
