@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { loadClusterConfig, missingEtcdControl, parseClusterConfig, statePathFor } from "../src/config/cluster.js";
-import { parseGoDuration } from "../src/config/duration.js";
 import { MAX_CONFIG_BYTES } from "../src/config/yaml-source.js";
 import { ConfigError } from "../src/util/errors.js";
 import { redactText } from "../src/util/redact.js";
@@ -520,29 +519,6 @@ void describe("cluster.yml: files and names", () => {
     assert.equal(config.backup.recurring, false);
     assert.equal(config.backup.s3?.bucket, "12345");
     assert.equal(config.backup.s3?.folder, undefined);
-  });
-});
-
-void describe("Go durations", () => {
-  void it("parses Go syntax and rejects the rest", () => {
-    const ok: [string, number][] = [
-      ["5m0s", 300_000],
-      ["1h30m", 5_400_000],
-      ["24h", 86_400_000],
-      ["1.5h", 5_400_000],
-      ["300ms", 300],
-      ["1h0m0s", 3_600_000],
-      ["0", 0],
-      ["-2s", -2000],
-      ["1us", 0.001],
-    ];
-    for (const [text, ms] of ok) assert.deepEqual(parseGoDuration(text), { ok: true, ms }, text);
-    for (const bad of ["3d", "12", "h", "1 h", "", "1hour", "1H"]) {
-      const parsed = parseGoDuration(bad);
-      assert.equal(parsed.ok, false, bad);
-    }
-    const days = parseGoDuration("3d");
-    assert.ok(!days.ok && days.message.includes("3d is 72h"));
   });
 });
 

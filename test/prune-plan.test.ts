@@ -10,7 +10,7 @@ import { after, describe, it } from "node:test";
 import type { CatalogEntry } from "../src/snapshot/catalog.js";
 import type { Manifest } from "../src/snapshot/manifest.js";
 import { planDelete } from "../src/snapshot/prune-delete.js";
-import { deletionKeys, executePrune, planPrune, retentionInputOf } from "../src/snapshot/prune.js";
+import { deletionKeys, executePrune, planPrune, removeCopy, retentionInputOf } from "../src/snapshot/prune.js";
 import { LocalStore } from "../src/store/local.js";
 
 const HOUR = 3_600_000;
@@ -92,16 +92,19 @@ describe("planPrune", () => {
   });
 });
 
-describe("executePrune on a directory", () => {
+describe("executePrune and removeCopy on a directory", () => {
   const dirs: string[] = [];
   after(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
-
-  it("removes what the plan removes, manifest first, and leaves the rest", async () => {
+  /** A LocalStore over a new folder holding `files`. */
+  const storeWith = async (files: string[]) => {
     const dir = await mkdtemp(join(tmpdir(), "lifeboat-prune-"));
     dirs.push(dir);
-    for (const f of ["old.zip", "old.manifest.json", "new.zip", "new.manifest.json", "raw-db"])
-      await writeFile(join(dir, f), "x");
-    const local = new LocalStore(dir);
+    for (const f of files) await writeFile(join(dir, f), "x");
+    return { dir, local: new LocalStore(dir) };
+  };
+
+  it("removes what the plan removes, manifest first, and leaves the rest", async () => {
+    const { dir, local } = await storeWith(["old.zip", "old.manifest.json", "new.zip", "new.manifest.json", "raw-db"]);
     const order: string[] = [];
     const recording = Object.assign(Object.create(local) as LocalStore, {
       remove: (key: string) => (order.push(key), local.remove(key)),
@@ -120,6 +123,17 @@ describe("executePrune on a directory", () => {
     assert.deepEqual(result, { removed: ["old"], failed: [] });
     assert.deepEqual(order, ["old.manifest.json", "old.zip"]);
     assert.deepEqual((await readdir(dir)).sort(), ["new.manifest.json", "new.zip", "raw-db"]);
+  });
+
+  it("removeCopy: the manifest before the archive, and the archive stays when the manifest cannot go", async () => {
+    const { dir, local } = await storeWith(["a.zip", "a.manifest.json", "b.zip", "b.manifest.json"]);
+    assert.deepEqual(await removeCopy(local, { name: "a", key: "a.zip" }), ["a.manifest.json", "a.zip"]);
+    const stuck = Object.assign(Object.create(local) as LocalStore, {
+      remove: (key: string) =>
+        key.endsWith(".manifest.json") ? Promise.reject(new Error("EACCES")) : local.remove(key),
+    });
+    await assert.rejects(removeCopy(stuck, { name: "b", key: "b.zip" }), /EACCES/);
+    assert.deepEqual((await readdir(dir)).sort(), ["b.manifest.json", "b.zip"]);
   });
 });
 

@@ -1,14 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import {
-  formatDuration,
-  formatInstant,
-  parseDuration,
-  parseRfc3339,
-  periodKey,
-  snapshotTime,
-  timeFromRkeName,
-} from "../src/retention/index.js";
+import { formatInstant, parseRfc3339, periodKey, snapshotTime, timeFromRkeName } from "../src/retention/index.js";
 
 const iso = (d: Date | undefined): string | undefined => d?.toISOString();
 
@@ -51,29 +43,6 @@ void describe("formatting", () => {
   void it("writes instants in UTC, with milliseconds only when present", () => {
     assert.equal(formatInstant(new Date("2026-11-26T10:00:00+02:00")), "2026-11-26T08:00:00Z");
     assert.equal(formatInstant(new Date("2026-11-26T10:00:00.5Z")), "2026-11-26T10:00:00.500Z");
-  });
-
-  const durations: [number, string][] = [
-    [72 * 3_600_000, "72h"],
-    [90 * 60_000, "1h30m"],
-    [14 * 86_400_000, "14d"],
-    [8 * 86_400_000 + 3_600_000, "8d1h"],
-    [45_000, "45s"],
-    [1500, "1s500ms"],
-    [0, "0s"],
-  ];
-  for (const [ms, text] of durations) {
-    void it(`${ms} ms reads ${text} and parses back`, () => {
-      assert.equal(formatDuration(ms), text);
-      assert.equal(parseDuration(text), ms);
-    });
-  }
-
-  void it("parses fractional and week durations and rejects everything else", () => {
-    assert.equal(parseDuration("0.5h"), 30 * 60_000);
-    assert.equal(parseDuration("2w"), 14 * 86_400_000);
-    for (const bad of ["", "72", "h", "3 days", "-1h", "1y", "1h 30m"])
-      assert.equal(parseDuration(bad), undefined, bad);
   });
 });
 

@@ -9,6 +9,7 @@ import { lazyStore } from "../src/store/lazy.js";
 import { openStore } from "../src/store/open.js";
 import type { S3Config } from "../src/store/s3-client.js";
 import type { Store } from "../src/store/store.js";
+import { UserError } from "../src/util/errors.js";
 import { redactText } from "../src/util/redact.js";
 
 /** A store that answers `list` and counts loads and closes. */
@@ -85,7 +86,31 @@ void describe("openStore", () => {
   void it("never throws on open: settings the client refuses fail the first call", async () => {
     const store = openStore({ endpoint: "ftp://127.0.0.1:21", bucket: "b" });
     assert.equal(store.location, "s3://b (ftp://127.0.0.1:21)");
-    await assert.rejects(store.check(), /invalid S3 endpoint .*only http:\/\/ and https:\/\//);
+    await assert.rejects(
+      store.check(),
+      /invalid S3 endpoint: "ftp:\/\/127\.0\.0\.1:21" must start with http:\/\/ or https:\/\/$/,
+    );
     await store.close();
+  });
+
+  void it("reads an endpoint by cluster.yml's rules: bare host:port is https; a path or credentials are refused", async () => {
+    const bare = openStore({ endpoint: "127.0.0.1:9", bucket: "b" });
+    assert.equal(bare.location, "s3://b (https://127.0.0.1:9)");
+    await bare.close();
+    const refused: [string, RegExp][] = [
+      ["http://127.0.0.1:9/bucket", /invalid S3 endpoint: "http:\/\/127\.0\.0\.1:9\/bucket" must not have a path/],
+      ["http://open-store-user:open-store-pw@127.0.0.1:9", /invalid S3 endpoint: must not contain credentials$/],
+      ["a b", /invalid S3 endpoint: "a b" is not a host\[:port\] or an http\(s\):\/\/ URL/],
+    ];
+    for (const [endpoint, message] of refused) {
+      const store = openStore({ endpoint, bucket: "b" });
+      await assert.rejects(store.check(), (err: Error) => {
+        assert.ok(err instanceof UserError, endpoint);
+        assert.match(err.message, message);
+        assert.ok(!err.message.includes("open-store-pw"));
+        return true;
+      });
+      await store.close();
+    }
   });
 });

@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
+import { readJsonFile } from "../config/json-file.js";
 import { ConfigError } from "../util/errors.js";
 import type { TlsFiles } from "./http.js";
 
@@ -57,20 +58,9 @@ export type AgentConfig = z.infer<typeof AgentConfigSchema> & { dir: string };
 
 export async function loadAgentConfig(dir: string): Promise<AgentConfig> {
   const path = resolve(dir, "agent.json");
-  let value: unknown;
-  try {
-    value = JSON.parse(await readFile(path, "utf8"));
-  } catch (err) {
-    throw new ConfigError([{ path: "", message: `cannot read ${path}: ${(err as Error).message}` }], path);
-  }
-  const parsed = AgentConfigSchema.safeParse(value);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
-      path,
-    );
-  }
-  return { ...parsed.data, dir: dirname(path) };
+  const config = await readJsonFile(path, AgentConfigSchema);
+  if (!config) throw new ConfigError([{ path: "", message: `cannot read ${path}: no such file` }], path);
+  return { ...config, dir: dirname(path) };
 }
 
 /** Reads a TLS triple whose paths are relative to the agent directory. */

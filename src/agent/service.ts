@@ -5,6 +5,7 @@
 import { saveOptions } from "../snapshot/save-options.js";
 import { listCatalog } from "../snapshot/catalog.js";
 import { archiveKey, manifestKey } from "../snapshot/manifest.js";
+import { removeCopy } from "../snapshot/prune.js";
 import { saveSnapshot } from "../snapshot/save.js";
 import { closing } from "../store/open.js";
 import type { Store } from "../store/store.js";
@@ -88,10 +89,8 @@ export function agentRouter(deps: AgentDeps): { router: Router; sessions: Restor
 
   router.on("DELETE", "/v1/snapshots/:name", { allow: ["cli"] }, async ({ res, params }) => {
     const name = parseParam(SnapshotName, params.name, "snapshot name");
-    const keys = [manifestKey(name), archiveKey(name)];
-    // The manifest goes first: a half-deleted snapshot must never list as good.
-    for (const key of keys) await deps.local.remove(key);
-    sendJson(res, 200, { node: deps.config.node, removed: keys });
+    const removed = await removeCopy(deps.local, { name, key: archiveKey(name) });
+    sendJson(res, 200, { node: deps.config.node, removed });
   });
 
   if (deps.restore) registerRestoreRoutes(router, { ...deps, ...deps.restore, sessions });

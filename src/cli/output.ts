@@ -75,6 +75,7 @@ export function formatBytes(n: number): string {
   return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
 }
 
-export function formatDuration(ms: number): string {
+/** Elapsed wall time in tables and phase reports: `850 ms`, `12.3 s` (a reading, not a duration to write back). */
+export function formatElapsed(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }

@@ -8,7 +8,7 @@ import { ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { loadConfigAndState, openCluster } from "./cluster.js";
 import { clusterHealth, type NodeHealth } from "./health.js";
-import { table } from "./output.js";
+import { formatElapsed, table } from "./output.js";
 
 export async function startSandbox(
   options: { dir: string; nodes: number; etcdSeries?: string | undefined },
@@ -52,7 +52,7 @@ export async function runSandboxUp(
 ): Promise<void> {
   const started = Date.now();
   const info = await startSandbox(options, deps);
-  deps.out.line(`sandbox up in ${((Date.now() - started) / 1000).toFixed(1)} s: ${info.dir}`);
+  deps.out.line(`sandbox up in ${formatElapsed(Date.now() - started)}: ${info.dir}`);
   deps.out.line(`  cluster.yml  ${info.configPath}`);
   deps.out.line(`  S3           ${info.s3.endpoint} bucket ${SANDBOX_BUCKET}`);
   deps.out.line(

@@ -12,7 +12,7 @@ import { ConfigError, UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { openCluster, type OpenCluster } from "./cluster.js";
 import { pushLineage } from "./lineage.js";
-import { formatDuration } from "./output.js";
+import { formatElapsed } from "./output.js";
 import { memberHealth, restoreAgents, s3Source } from "./restore-agents.js";
 
 export interface RestoreOptions extends S3Flags {
@@ -65,7 +65,7 @@ function coordinatorDeps(
       line: (l) => deps.out.line(l),
       note: (l) => deps.out.note(l),
       result: (v) => deps.out.result(v),
-      duration: formatDuration,
+      duration: formatElapsed,
     },
     clock: deps.clock,
     sleep: (ms) => sleep(ms),

@@ -13,7 +13,7 @@ import type { SaveResult } from "../snapshot/save.js";
 import { describeError, ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { openCluster } from "./cluster.js";
-import { formatBytes, formatDuration, table } from "./output.js";
+import { formatBytes, formatElapsed, table } from "./output.js";
 import { clusterHealth, type NodeHealth } from "./health.js";
 
 export interface SaveCommandOptions extends S3Flags {
@@ -210,7 +210,7 @@ function print(report: SaveReport, deps: CliDeps): void {
     n.ok ? "saved" : "FAILED",
     n.size === undefined ? "-" : formatBytes(n.size),
     n.revision === undefined ? "-" : String(n.revision),
-    formatDuration(n.durationMs),
+    formatElapsed(n.durationMs),
     n.reason ?? (n.uploader ? "uploader" : ""),
   ]);
   deps.out.line(table(["NODE", "RESULT", "SIZE", "REVISION", "DURATION", "NOTE"], rows));

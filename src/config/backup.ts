@@ -5,7 +5,7 @@
  */
 import { X509Certificate } from "node:crypto";
 import { registerSecret } from "../util/redact.js";
-import { parseGoDuration } from "./duration.js";
+import { parseGoDuration } from "../util/duration.js";
 import { parseS3Endpoint } from "./endpoints.js";
 import type { Report } from "./report.js";
 import type { RawBackupConfig, RawEtcdService, RawS3BackupConfig } from "./schema.js";

@@ -1,5 +1,5 @@
 /** Lifeboat's cluster-wide `lifeboat:` block: validation and defaults. */
-import { parseGoDuration } from "./duration.js";
+import { parseGoDuration } from "../util/duration.js";
 import { isAbsolute } from "node:path";
 import { registerSecret } from "../util/redact.js";
 import { parseHttpUrl } from "./endpoints.js";

@@ -4,7 +4,7 @@
  * in normalize.ts so that every rule has one place.
  */
 import { z } from "zod";
-import { parseGoDuration } from "./duration.js";
+import { parseGoDuration } from "../util/duration.js";
 
 /**
  * A scalar read as text. Go's yaml.v2 stores an unquoted `12345` into a string field as "12345", so numbers and

@@ -3,9 +3,10 @@
  * restored one is built beside it (`<dataDir>.restore-<stamp>`), then the old one is renamed to `<dataDir>.old-<stamp>`
  * and the new one into place. A rollback record in the restore directory says how to undo the swap.
  */
-import { lstat, mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
+import { lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { z } from "zod";
+import { readJsonFile } from "../config/json-file.js";
 import { UserError } from "../util/errors.js";
 import { fsyncDir, writeFileAtomic } from "../util/fs.js";
 
@@ -81,8 +82,7 @@ export async function swapDataDir(o: {
 }
 
 export async function readRollbackRecord(restoreDir: string): Promise<RollbackRecord | undefined> {
-  const text = await readFile(rollbackRecordPath(restoreDir), "utf8").catch(() => undefined);
-  return text === undefined ? undefined : RollbackRecordSchema.parse(JSON.parse(text));
+  return readJsonFile(rollbackRecordPath(restoreDir), RollbackRecordSchema);
 }
 
 /**
@@ -126,8 +126,7 @@ export async function latestRestoredRecord(restoreDir: string): Promise<Rollback
   const stamps = names.flatMap((n) => /^restored-([0-9A-Za-z]+)\.json$/.exec(n)?.[1] ?? []).sort();
   const newest = stamps.at(-1);
   if (!newest) return undefined;
-  const text = await readFile(restoredRecordPath(restoreDir, newest), "utf8");
-  return RollbackRecordSchema.parse(JSON.parse(text));
+  return readJsonFile(restoredRecordPath(restoreDir, newest), RollbackRecordSchema);
 }
 
 /**
@@ -137,9 +136,8 @@ export async function latestRestoredRecord(restoreDir: string): Promise<Rollback
 export async function reinstateRestoredRecord(restoreDir: string, stamp: string): Promise<RollbackRecord> {
   if (await readRollbackRecord(restoreDir)) throw new UserError("another restore is pending on this node");
   const path = restoredRecordPath(restoreDir, stamp);
-  const text = await readFile(path, "utf8").catch(() => undefined);
-  if (text === undefined) throw new UserError(`this node has no record of the restore ${stamp}`);
-  const record = RollbackRecordSchema.parse(JSON.parse(text));
+  const record = await readJsonFile(path, RollbackRecordSchema);
+  if (!record) throw new UserError(`this node has no record of the restore ${stamp}`);
   if (!record.oldDataDir || !(await exists(record.oldDataDir))) {
     throw new UserError(`the data directory from before the restore ${stamp} is gone on this node`);
   }

@@ -1,7 +1,7 @@
 /** Turns RKE's retention settings (and an optional explicit policy) from cluster.yml into a RetentionPolicy. */
 import { z } from "zod";
 import { retentionPolicySchema, toConfigError } from "./schema.js";
-import { parseDuration } from "./time.js";
+import { parseDuration } from "../util/duration.js";
 import type { RetentionPolicy } from "./types.js";
 
 const HOUR_MS = 3_600_000;

@@ -6,7 +6,7 @@ export { periodKey } from "./periods.js";
 export type { PeriodUnit } from "./periods.js";
 export { retentionPolicySchema } from "./schema.js";
 export { describeTiers } from "./tiered.js";
-export { formatDuration, formatInstant, parseDuration, parseRfc3339, snapshotTime, timeFromRkeName } from "./time.js";
+export { formatInstant, parseRfc3339, snapshotTime, timeFromRkeName } from "./time.js";
 export type {
   CountPolicy,
   RetentionDecision,

@@ -4,7 +4,8 @@
  * walk ends also keeps the oldest snapshot, which stretches the history kept (restic's "oldest" rule).
  */
 import { periodKey, type PeriodUnit } from "./periods.js";
-import { formatDuration, formatInstant } from "./time.js";
+import { formatDuration } from "../util/duration.js";
+import { formatInstant } from "./time.js";
 import type { TieredPolicy } from "./types.js";
 import { keepFor, removeFor, type Candidate, type Verdict } from "./verdict.js";
 

@@ -1,4 +1,4 @@
-/** Where a snapshot's creation time comes from, and how times and durations are written in reasons. */
+/** Where a snapshot's creation time comes from, and how instants are written in reasons (durations: util/duration). */
 import type { RetentionInput } from "./types.js";
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
@@ -53,44 +53,4 @@ export function snapshotTime(input: RetentionInput): Date | undefined {
 export function formatInstant(date: Date): string {
   const iso = date.toISOString();
   return iso.endsWith(".000Z") ? `${iso.slice(0, -5)}Z` : iso;
-}
-
-const UNITS: readonly [string, number][] = [
-  ["d", 86_400_000],
-  ["h", 3_600_000],
-  ["m", 60_000],
-  ["s", 1000],
-  ["ms", 1],
-];
-
-/**
- * A duration as operators write it: `72h`, `1h30m`, `45s`, `14d`. Under a week it is written in hours, as
- * RKE prints its window (`72h`, not `3d`); from a week on, in days (`8d1h`). Parses back with parseDuration.
- */
-export function formatDuration(ms: number): string {
-  if (ms <= 0) return "0s";
-  const units = ms >= 604_800_000 ? UNITS : UNITS.slice(1);
-  let rest = ms;
-  let out = "";
-  for (const [suffix, size] of units) {
-    const n = Math.floor(rest / size);
-    if (n > 0) out += `${n}${suffix}`;
-    rest -= n * size;
-  }
-  return out;
-}
-
-const DURATION_PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g;
-const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$/;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
-
-/**
- * Milliseconds in a duration such as `72h`, `1h30m`, `7d`, `2w` or `0.5h` (Go's syntax plus `d` and `w`),
- * rounded to whole milliseconds; undefined for anything else, including an empty string.
- */
-export function parseDuration(text: string): number | undefined {
-  if (!DURATION.test(text)) return undefined;
-  let ms = 0;
-  for (const [, amount, unit] of text.matchAll(DURATION_PART)) ms += Number(amount) * (UNIT_MS[unit ?? ""] ?? NaN);
-  return Number.isFinite(ms) ? Math.round(ms) : undefined;
 }

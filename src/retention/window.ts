@@ -1,5 +1,6 @@
 /** RKE's age window (rke-tools `DeleteBackups`): strictly older than `now − window` goes. */
-import { formatDuration, formatInstant } from "./time.js";
+import { formatDuration } from "../util/duration.js";
+import { formatInstant } from "./time.js";
 import type { WindowPolicy } from "./types.js";
 import { keepFor, removeFor, type Candidate, type Verdict } from "./verdict.js";
 

@@ -4,11 +4,12 @@
  * `<dir>/sandbox.json` so that `down` can stop every one of them (and any etcd an agent left behind).
  */
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
+import { readJsonFile } from "../config/json-file.js";
 import { findEtcdTools } from "../etcd/binaries.js";
 import { UserError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
@@ -47,9 +48,7 @@ export function sandboxFile(dir: string): string {
 }
 
 export async function readSandbox(dir: string): Promise<SandboxInfo | undefined> {
-  const path = sandboxFile(dir);
-  if (!existsSync(path)) return undefined;
-  return SandboxFileSchema.parse(JSON.parse(await readFile(path, "utf8")));
+  return readJsonFile(sandboxFile(dir), SandboxFileSchema);
 }
 
 export async function sandboxUp(options: SandboxOptions, hooks: SandboxHooks): Promise<SandboxInfo> {

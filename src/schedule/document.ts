@@ -3,40 +3,20 @@
  * with mode 0600 (it holds S3 credentials, webhook headers and the cluster state file), so that a restarted agent
  * keeps its schedule without a new push.
  */
-import { readFile, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { ConfigError } from "../util/errors.js";
+import { readJsonFile } from "../config/json-file.js";
 import { fsyncDir, writeFileAtomic } from "../util/fs.js";
 import { registerSecret } from "../util/redact.js";
 import { ScheduleDocument } from "./spec.js";
 
 export const SCHEDULE_FILE = "schedule.json";
 
-/** The stored document, or undefined when none was pushed. Throws ConfigError when the file does not parse. */
+/** The stored document, or undefined when none was pushed. Throws ConfigError when the file cannot be read or does not parse. */
 export async function readScheduleDocument(dir: string): Promise<ScheduleDocument | undefined> {
-  const path = join(dir, SCHEDULE_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw err;
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError([{ path: "", message: `not JSON: ${(err as Error).message}` }], path);
-  }
-  const parsed = ScheduleDocument.safeParse(value);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
-      path,
-    );
-  }
-  registerScheduleSecrets(parsed.data);
-  return parsed.data;
+  const document = await readJsonFile(join(dir, SCHEDULE_FILE), ScheduleDocument);
+  if (document) registerScheduleSecrets(document);
+  return document;
 }
 
 /** Replaces the stored document (atomically, 0600), or deletes it for undefined. */

@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { parseJsonText } from "../config/json-file.js";
 import { describeError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
 import type { Logger } from "../util/log.js";
@@ -61,7 +62,7 @@ export class RunHistory {
     const text = await readFile(path, "utf8").catch(() => undefined);
     if (text === undefined) return;
     try {
-      const { version: _version, ...rest } = HistoryFile.parse(JSON.parse(text));
+      const { version: _version, ...rest } = parseJsonText(text, path, HistoryFile).data;
       this.state = rest;
     } catch (err) {
       this.log.warn("ignoring an unreadable run history", { file: path, error: describeError(err) });

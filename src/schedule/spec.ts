@@ -3,7 +3,8 @@
  * (mode 0600: it holds S3 credentials and the cluster state file). Validated at the edge with one schema.
  */
 import { z } from "zod";
-import { formatDuration, retentionPolicySchema } from "../retention/index.js";
+import { retentionPolicySchema } from "../retention/index.js";
+import { formatDuration } from "../util/duration.js";
 import { S3Settings } from "../config/s3-settings.js";
 import { NotifySettings } from "../telemetry/notify.js";
 import { parseCron } from "./cron.js";

@@ -95,10 +95,23 @@ export function planPrune(
   };
 }
 
+/** A copy to delete: its name, its archive's key, and its status when a listing gave one. */
+export type CopyToRemove = Pick<PruneItem, "name" | "key"> & { status?: PruneItem["status"] };
+
 /** The keys that make up a copy, in deletion order: the manifest (when there may be one) before the archive. */
-export function deletionKeys(item: Pick<PruneItem, "name" | "key" | "status">): string[] {
+export function deletionKeys(item: CopyToRemove): string[] {
   if (item.status === "no-manifest") return [item.key];
   return [manifestKey(item.name), item.key];
+}
+
+/**
+ * The one way a copy is deleted, wherever it lives: the manifest first, so that a half-deleted copy never lists as
+ * good (design.md I4); a failure stops before the archive. Returns the keys removed, in order.
+ */
+export async function removeCopy(store: Pick<Store, "remove">, item: CopyToRemove): Promise<string[]> {
+  const keys = deletionKeys(item);
+  for (const key of keys) await store.remove(key);
+  return keys;
 }
 
 /** Removes every copy the plan removes, one by one; a failure is recorded and the rest still go. */
@@ -106,7 +119,7 @@ export async function executePrune(store: Store, plan: PrunePlan, log?: Logger):
   const result: PruneResult = { removed: [], failed: [] };
   for (const item of plan.remove) {
     try {
-      for (const key of deletionKeys(item)) await store.remove(key);
+      await removeCopy(store, item);
       result.removed.push(item.name);
       log?.info("pruned snapshot", { name: item.name, location: plan.location, reason: item.reasons[0] });
     } catch (err) {

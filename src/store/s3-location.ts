@@ -1,4 +1,5 @@
 /** Naming an S3 target and reading its endpoint, without loading the AWS SDK (the CLI names targets in messages). */
+import { parseS3Endpoint } from "../config/endpoints.js";
 import type { S3Settings } from "../config/s3-settings.js";
 import { UserError } from "../util/errors.js";
 import { redactText } from "../util/redact.js";
@@ -22,21 +23,16 @@ function origin(settings: Pick<S3Settings, "endpoint" | "region">): string {
   return url ? url.origin : `https://s3.${settings.region || "us-east-1"}.amazonaws.com`;
 }
 
-/** "host[:port]" means https, as in RKE; returns undefined for "" (AWS). */
+/**
+ * The endpoint's URL, read by the same rules as cluster.yml (parseS3Endpoint: "host[:port]" means https, as in RKE);
+ * undefined for "" (AWS). Throws UserError for anything cluster.yml would refuse.
+ */
 export function parseEndpoint(endpoint: string): URL | undefined {
   const trimmed = endpoint.trim();
   if (trimmed === "") return undefined;
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed) ? trimmed : `https://${trimmed}`;
-  let url: URL;
-  try {
-    url = new URL(withScheme);
-  } catch (err) {
-    throw new UserError(`invalid S3 endpoint ${JSON.stringify(redactText(trimmed))}`, undefined, { cause: err });
-  }
-  if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new UserError(`invalid S3 endpoint ${redactText(url.href)}: only http:// and https:// are supported`);
-  }
-  return url;
+  const parsed = parseS3Endpoint(trimmed);
+  if (!parsed.ok) throw new UserError(`invalid S3 endpoint: ${redactText(parsed.message)}`);
+  return new URL(parsed.value);
 }
 
 export function normaliseFolder(folder: string): string {
