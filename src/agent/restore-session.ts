@@ -117,22 +117,16 @@ export class RestoreSessions {
   private async holdFlight(name: string): Promise<() => void> {
     const label = `restore of ${name}`;
     const mayCancel = (h: { kind: string }) => h.kind === "recurring";
-    if (this.deps.flight.held && !mayCancel(this.deps.flight.held)) {
-      throw new HttpError(
-        409,
-        `snapshot ${this.deps.flight.current} is being saved; retry the restore when it finishes`,
-      );
-    }
+    const busy = () =>
+      new HttpError(409, `snapshot ${this.deps.flight.current} is being saved; retry the restore when it finishes`);
+    if (this.deps.flight.held && !mayCancel(this.deps.flight.held)) throw busy();
     // The cancelled run gets a bounded time to give the flight back: a restore never waits on a save for long.
     const paused = this.deps.pauseSchedule(`a restore of ${name} is in progress`);
     await Promise.race([paused, new Promise((resolve) => setTimeout(resolve, CANCEL_WAIT_MS).unref())]);
     const release = await this.deps.flight.acquire(label, "restore", { waitMs: CANCEL_WAIT_MS, mayWait: mayCancel });
     if (!release) {
       this.deps.resumeSchedule();
-      throw new HttpError(
-        409,
-        `snapshot ${this.deps.flight.current} is being saved; retry the restore when it finishes`,
-      );
+      throw busy();
     }
     return release;
   }

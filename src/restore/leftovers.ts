@@ -9,7 +9,7 @@ import { lstat, readdir, rm } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import { exists, readRollbackRecord, rollbackRecordPath } from "./node.js";
+import { exists, readRollbackRecord, restoredStampOf, ROLLBACK_RECORD, rollbackRecordPath } from "./node.js";
 
 export type LeftoverKind =
   /** `<dataDir>.old-<stamp>`: the data from before a restore. */
@@ -100,8 +100,8 @@ export function classifySibling(base: string, name: string): { kind: LeftoverKin
 }
 
 function classifyRestoreEntry(name: string, isDir: boolean, size: number): { kind: LeftoverKind; stamp?: string } {
-  const record = new RegExp(`^restored-(${STAMP})\\.json$`).exec(name);
-  if (record && !isDir) return { kind: "record", stamp: record[1]! };
+  const record = restoredStampOf(name);
+  if (record && !isDir) return { kind: "record", stamp: record };
   if (name === "download" && isDir) return { kind: "download" };
   if (name.startsWith("verify-") && isDir) return { kind: "verify" };
   if (/^\..+\.[0-9a-f]{8}\.part$/.test(name) && !isDir) return { kind: "partial" };
@@ -134,7 +134,7 @@ async function listRestoreDir(restoreDir: string, dataDir: string): Promise<Left
     const path = join(restoreDir, name);
     // When the restore directory is the data directory's parent, its siblings are already listed (or live).
     const sibling = restoreDir === dirname(dataDir) && (path === dataDir || classifySibling(basename(dataDir), name));
-    if (name === "rollback.json" || sibling) continue;
+    if (name === ROLLBACK_RECORD || sibling) continue;
     const info = await lstat(path).catch(() => undefined);
     if (!info) continue;
     const found = classifyRestoreEntry(name, info.isDirectory(), info.size);
@@ -254,7 +254,7 @@ export function unsafeReason(dirs: { dataDir: string; restoreDir: string }, entr
     return sibling ? undefined : `not a ${basename(dataDir)}.* sibling of ${dataDir}: never removed`;
   }
   const restoreDir = resolve(dirs.restoreDir);
-  const child = dirname(path) === restoreDir && basename(path) !== "rollback.json";
+  const child = dirname(path) === restoreDir && basename(path) !== ROLLBACK_RECORD;
   return child ? undefined : `not directly inside ${restoreDir}: never removed`;
 }
 

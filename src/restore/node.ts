@@ -36,13 +36,16 @@ export function oldDirFor(dataDir: string, stamp: string): string {
   return `${dataDir}.old-${stamp}`;
 }
 
+/** The rollback record's file name in the restore folder: present while a restore is pending. */
+export const ROLLBACK_RECORD = "rollback.json";
+
 export function rollbackRecordPath(restoreDir: string): string {
-  return join(restoreDir, "rollback.json");
+  return join(restoreDir, ROLLBACK_RECORD);
 }
 
-/** The extracted snapshot file that is served to peers and restored from. */
-export function extractedPath(restoreDir: string, name: string): string {
-  return join(restoreDir, name);
+/** The stamp of a finished restore's record file (`restored-<stamp>.json`), or undefined for any other name. */
+export function restoredStampOf(name: string): string | undefined {
+  return /^restored-([0-9A-Za-z]+)\.json$/.exec(name)?.[1];
 }
 
 export async function exists(path: string): Promise<boolean> {
@@ -123,7 +126,7 @@ export async function retireRollbackRecord(restoreDir: string): Promise<void> {
 /** The newest finished restore's record on this node, if any. */
 export async function latestRestoredRecord(restoreDir: string): Promise<RollbackRecord | undefined> {
   const names = await readdir(restoreDir).catch(() => [] as string[]);
-  const stamps = names.flatMap((n) => /^restored-([0-9A-Za-z]+)\.json$/.exec(n)?.[1] ?? []).sort();
+  const stamps = names.flatMap((n) => restoredStampOf(n) ?? []).sort();
   const newest = stamps.at(-1);
   if (!newest) return undefined;
   return readJsonFile(restoredRecordPath(restoreDir, newest), RollbackRecordSchema);

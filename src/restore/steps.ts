@@ -20,6 +20,8 @@ import {
   readRollbackRecord,
   reinstateRestoredRecord,
   removeStaleStaging,
+  restoredStampOf,
+  ROLLBACK_RECORD,
   rollbackDataDir,
   stagingDirFor,
   swapDataDir,
@@ -156,7 +158,7 @@ export async function removeRestoreFiles(
   reason: string,
 ) {
   const dir = deps.config.restoreDir;
-  const keep = (n: string) => n === "rollback.json" || /^restored-[0-9A-Za-z]+\.json$/.test(n);
+  const keep = (n: string) => n === ROLLBACK_RECORD || restoredStampOf(n) !== undefined;
   const names = await readdir(dir).catch(() => [] as string[]);
   const removed = names.filter((n) => !keep(n));
   for (const n of removed) await rm(insideDir(dir, n), { recursive: true, force: true });
