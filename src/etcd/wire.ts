@@ -4,7 +4,7 @@
  * fields as Buffers: a string there would be read as base64.
  */
 import type { MethodDefinition, PackageDefinition } from "@grpc/proto-loader";
-import { loadSync } from "@grpc/proto-loader";
+import { fromJSON, loadSync, type Options } from "@grpc/proto-loader";
 import { fileURLToPath } from "node:url";
 
 /** A 64-bit integer as a decimal string (what the loader produces for int64/uint64). */
@@ -128,16 +128,22 @@ export interface Rpc {
   "Lease/LeaseKeepAlive": [{ ID: Int64 }, LeaseKeepAliveResponse];
 }
 
+/**
+ * The same ./proto files parsed at build time (protobufjs JSON, keepCase), inlined by the single-executable build
+ * (scripts/package.mjs, esbuild `define`) so that it reads no files; undeclared, so `typeof` is "undefined",
+ * everywhere else.
+ */
+declare const LIFEBOAT_ETCD_PROTO: Parameters<typeof fromJSON>[0] | undefined;
+
+const LOADER: Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true };
+
 let loaded: PackageDefinition | undefined;
 
 function definitions(): PackageDefinition {
-  loaded ??= loadSync(fileURLToPath(new URL("./proto/rpc.proto", import.meta.url)), {
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
+  loaded ??=
+    typeof LIFEBOAT_ETCD_PROTO === "object"
+      ? fromJSON(LIFEBOAT_ETCD_PROTO, LOADER)
+      : loadSync(fileURLToPath(new URL("./proto/rpc.proto", import.meta.url)), LOADER);
   return loaded;
 }
 

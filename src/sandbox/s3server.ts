@@ -24,7 +24,6 @@
  * - Addressing: only path style is served here (virtual-host names need DNS for the bucket name).
  * - No versioning, object lock, SSE, lifecycle or region checks; region is echoed as us-east-1.
  */
-import { createRequire } from "node:module";
 import type { Server } from "node:http";
 import { isLoopbackV4 } from "../util/net.js";
 
@@ -61,8 +60,9 @@ type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
 /** Starts s3rver on `host`; resolves once it listens and the buckets exist. */
 export async function startS3Server(options: S3ServerOptions): Promise<S3Server> {
   if (!isLoopbackV4(options.host)) throw new Error(`S3 sandbox address ${options.host} is not in 127.0.0.0/8`);
-  // s3rver ships no type declarations; the surface used here is declared above.
-  const S3rver = createRequire(import.meta.url)("s3rver") as S3rverClass;
+  // s3rver ships no type declarations (s3rver.d.ts declares the module untyped); the surface used here is declared
+  // above. Imported here, not at the top, so that only a process that runs an S3 server loads it.
+  const S3rver = ((await import("s3rver")) as { default: S3rverClass }).default;
   const server = new S3rver({
     address: options.host,
     port: options.port ?? 0,

@@ -7,6 +7,7 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { isSea } from "node:sea";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { readJsonFile } from "../config/json-file.js";
@@ -164,9 +165,14 @@ lifeboat:
 function startChild(entry: string, args: string[], logFile: string, nodeFlags: string[] = []): number {
   const fd = openSync(logFile, "a", 0o600);
   try {
-    const child = spawn(process.execPath, [...nodeFlags, entry, ...args], {
+    // The single executable is its own entry point, and its command line is all Lifeboat's: Node's flags go in
+    // NODE_OPTIONS there.
+    const sea = isSea();
+    const nodeOptions = [process.env.NODE_OPTIONS, ...nodeFlags].filter((o) => o).join(" ");
+    const child = spawn(process.execPath, sea ? args : [...nodeFlags, entry, ...args], {
       detached: true,
       stdio: ["ignore", fd, fd],
+      ...(sea && nodeFlags.length > 0 ? { env: { ...process.env, NODE_OPTIONS: nodeOptions } } : {}),
     });
     child.unref();
     if (child.pid === undefined) throw new Error(`could not start ${args.join(" ")}`);
