@@ -252,7 +252,7 @@ nodes:
       snapshot_dir: /backups
       restore_dir: /backups/restore
       data_dir: /data/etcd
-      etcd: { mode: external, start_command: systemctl start etcd, stop_command: systemctl stop etcd, binary_dir: /usr/local/bin }
+      etcd: { mode: external, start_command: systemctl start etcd, stop_command: systemctl stop etcd, status_command: systemctl is-active --quiet etcd, binary_dir: /usr/local/bin }
       post_restore: ["systemctl restart kubelet"]
   - address: "::1"
     role: [etcd]
@@ -283,6 +283,7 @@ lifeboat:
         mode: "external",
         startCommand: "systemctl start etcd",
         stopCommand: "systemctl stop etcd",
+        statusCommand: "systemctl is-active --quiet etcd",
         binaryDir: "/usr/local/bin",
       },
       postRestore: ["systemctl restart kubelet"],

@@ -84,6 +84,7 @@ export async function writeAgentBundle(options: BundleOptions): Promise<string> 
             external: {
               startCommand: node.etcd.startCommand ?? "",
               stopCommand: node.etcd.stopCommand ?? "",
+              ...(node.etcd.statusCommand ? { statusCommand: node.etcd.statusCommand } : {}),
               ...(node.etcd.binaryDir ? { binaryDir: node.etcd.binaryDir } : {}),
             },
           }),

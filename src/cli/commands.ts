@@ -148,7 +148,16 @@ export function registerCommands(program: Command, deps: Deps): void {
     .addOption(dirOption())
     .option("--nodes <n>", "number of etcd members", (v) => Number(v), 3)
     .option("--etcd-series <series>", "etcd series to run: 3.4 or 3.5 (default: newest available)")
-    .action(async (opts: { dir: string; nodes: number; etcdSeries?: string }) => {
+    .addOption(
+      new Option(
+        "--etcd-mode <mode>",
+        "managed: each agent runs its member; external: members run under a supervisor outside the agents, " +
+          "started and stopped through cluster.yml's commands (as in production)",
+      )
+        .choices(["managed", "external"])
+        .default("managed"),
+    )
+    .action(async (opts: { dir: string; nodes: number; etcdSeries?: string; etcdMode: "managed" | "external" }) => {
       const { runSandboxUp } = await import("./sandbox.js");
       await runSandboxUp(opts, deps());
     });
@@ -167,6 +176,22 @@ export function registerCommands(program: Command, deps: Deps): void {
     .action(async (opts: { dir: string; purge: boolean }) => {
       const { runSandboxDown } = await import("./sandbox.js");
       await runSandboxDown(opts, deps());
+    });
+  for (const action of ["start", "stop"] as const) {
+    sandbox
+      .command(`member-${action}`, { hidden: true })
+      .requiredOption("--spec <file>", "the member's member.json")
+      .action(async (opts: { spec: string }) => {
+        const { runSandboxMember } = await import("./sandbox.js");
+        await runSandboxMember(action, opts, deps());
+      });
+  }
+  sandbox
+    .command("supervise", { hidden: true })
+    .requiredOption("--spec <file>", "the member's member.json")
+    .action(async (opts: { spec: string }) => {
+      const { runSupervisor } = await import("./sandbox.js");
+      await runSupervisor(opts, deps());
     });
   sandbox
     .command("s3-server", { hidden: true })

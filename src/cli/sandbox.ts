@@ -4,19 +4,36 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { writeAgentBundle } from "../agent/bundle.js";
 import { isAlive, readSandbox, sandboxDown, sandboxUp, SANDBOX_BUCKET, type SandboxInfo } from "../sandbox/sandbox.js";
 import { startS3Server } from "../sandbox/s3server.js";
+import { startSupervised, stopSupervised, supervise, writeSupervisedMember } from "../sandbox/supervisor.js";
+import { ensureClusterPki, writeState } from "../config/state.js";
 import { ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { loadConfigAndState, openCluster } from "./cluster.js";
 import { clusterHealth, type NodeHealth } from "./health.js";
 import { formatElapsed, table } from "./output.js";
 
-export async function startSandbox(
-  options: { dir: string; nodes: number; etcdSeries?: string | undefined },
-  deps: CliDeps,
-): Promise<SandboxInfo> {
+export interface SandboxUpOptions {
+  dir: string;
+  nodes: number;
+  etcdSeries?: string | undefined;
+  etcdMode?: "managed" | "external" | undefined;
+}
+
+export async function startSandbox(options: SandboxUpOptions, deps: CliDeps): Promise<SandboxInfo> {
   return sandboxUp(options, {
-    prepareAgents: async (configPath, agentDirOf) => {
-      const { config, state } = await loadConfigAndState(configPath, deps.out);
+    prepareAgents: async (configPath, agentDirOf, memberSpecOf) => {
+      const loaded = await loadConfigAndState(configPath, deps.out);
+      const { config } = loaded;
+      let { state } = loaded;
+      if (memberSpecOf) {
+        // The members run outside the agents, with server certificates from the cluster CA (as RKE's etcd does).
+        const members = config.etcdNodes.map((n) => n.memberName);
+        ({ state } = await ensureClusterPki(state, config, { etcdServerCertsFor: members }));
+        await writeState(loaded.statePath, state);
+        for (const memberName of members) {
+          await writeSupervisedMember({ config, state, memberName, specPath: memberSpecOf(memberName) });
+        }
+      }
       for (const node of config.etcdNodes) {
         await writeAgentBundle({ config, state, memberName: node.memberName, outDir: agentDirOf(node.memberName) });
       }
@@ -46,15 +63,17 @@ export async function waitHealthy(configPath: string, timeoutMs: number, deps: C
   }
 }
 
-export async function runSandboxUp(
-  options: { dir: string; nodes: number; etcdSeries?: string },
-  deps: CliDeps,
-): Promise<void> {
+export async function runSandboxUp(options: SandboxUpOptions, deps: CliDeps): Promise<void> {
   const started = Date.now();
   const info = await startSandbox(options, deps);
   deps.out.line(`sandbox up in ${formatElapsed(Date.now() - started)}: ${info.dir}`);
   deps.out.line(`  cluster.yml  ${info.configPath}`);
   deps.out.line(`  S3           ${info.s3.endpoint} bucket ${SANDBOX_BUCKET}`);
+  deps.out.line(
+    info.etcdMode === "external"
+      ? "  etcd         external: one supervisor per member, started and stopped by the agents through cluster.yml's commands"
+      : "  etcd         managed: each agent runs its member",
+  );
   deps.out.line(
     table(
       ["MEMBER", "ADDRESS", "AGENT PID"],
@@ -95,6 +114,20 @@ export async function runSandboxDown(options: { dir: string; purge: boolean }, d
   const { stopped } = await sandboxDown(options.dir, { purge: options.purge });
   deps.out.line(`sandbox down: stopped ${stopped} process(es)${options.purge ? `, removed ${options.dir}` : ""}`);
   deps.out.result({ stopped });
+}
+
+/** `lifeboat sandbox member-start|member-stop --spec FILE`: the external-mode commands written into cluster.yml. */
+export async function runSandboxMember(
+  action: "start" | "stop",
+  options: { spec: string },
+  deps: CliDeps,
+): Promise<void> {
+  const entry = process.argv[1] ?? "";
+  deps.out.line(action === "start" ? await startSupervised(options.spec, entry) : await stopSupervised(options.spec));
+}
+
+export async function runSupervisor(options: { spec: string }, deps: CliDeps): Promise<void> {
+  await supervise(options.spec, deps.log);
 }
 
 export async function runS3Server(options: { host: string; port: number; data: string }): Promise<void> {

@@ -43,18 +43,19 @@ type Wanted = {
 /**
  * Makes sure the bundle holds every certificate the cluster needs, issuing what is missing. New entries are written
  * to both desiredState and currentState. `kube-etcd-<ip>` is only issued for members whose etcd Lifeboat runs
- * (mode managed): any other etcd already has its certificates.
+ * (mode managed), and for the external members named in `etcdServerCertsFor` (an etcd the operator runs with
+ * certificates from this CA: the sandbox's external mode); any other etcd already has its certificates.
  */
 export async function ensureClusterPki(
   state: ClusterState | undefined,
   config: ClusterConfig,
-  opts: { now?: Date } = {},
+  opts: { now?: Date; etcdServerCertsFor?: readonly string[] } = {},
 ): Promise<PkiResult> {
   const next: ClusterState = structuredClone(state ?? {});
   const result: PkiResult = { state: next, changes: [], warnings: [] };
   const ca = await ensureCa(next, result, opts.now);
   const algorithm = keyAlgorithmOf(ca.keyPEM);
-  for (const want of wantedCerts(config)) {
+  for (const want of wantedCerts(config, opts.etcdServerCertsFor ?? [])) {
     const existing = lookupCert(next, want.name);
     const problem = existing ? unfit(existing, want, ca.certificatePEM, opts.now) : "missing";
     if (problem === undefined) continue;
@@ -102,7 +103,7 @@ async function ensureCa(state: ClusterState, result: PkiResult, now: Date | unde
   return ca;
 }
 
-function wantedCerts(config: ClusterConfig): Wanted[] {
+function wantedCerts(config: ClusterConfig, etcdServerCertsFor: readonly string[]): Wanted[] {
   const wanted: Wanted[] = [
     {
       name: NODE_CERT_NAME,
@@ -114,7 +115,7 @@ function wantedCerts(config: ClusterConfig): Wanted[] {
     },
   ];
   for (const node of config.etcdNodes) {
-    if (node.etcd.mode === "managed") wanted.push(etcdCert(node));
+    if (node.etcd.mode === "managed" || etcdServerCertsFor.includes(node.memberName)) wanted.push(etcdCert(node));
     wanted.push({
       name: agentCertName(node.memberName),
       commonName: agentCertName(node.memberName),

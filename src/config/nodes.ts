@@ -105,13 +105,14 @@ function etcdControl(raw: RawNodeLifeboat["etcd"], path: string, report: Report)
   }
   const extra = binaryDir !== undefined ? { binaryDir } : {};
   if (raw?.mode === "managed") {
-    for (const key of ["start_command", "stop_command"] as const) {
+    for (const key of ["start_command", "stop_command", "status_command"] as const) {
       if (raw[key] !== undefined) report.warnings.push(`${path}.${key}: ignored in managed mode`);
     }
     return { mode: "managed", ...extra };
   }
   const start = raw?.start_command;
   const stop = raw?.stop_command;
+  const status = raw?.status_command;
   if ((start === undefined) !== (stop === undefined)) {
     const missing = start === undefined ? "start_command" : "stop_command";
     report.issues.push({ path: `${path}.${missing}`, message: "required in external mode (with the other command)" });
@@ -120,6 +121,7 @@ function etcdControl(raw: RawNodeLifeboat["etcd"], path: string, report: Report)
     mode: "external",
     ...(start !== undefined ? { startCommand: start } : {}),
     ...(stop !== undefined ? { stopCommand: stop } : {}),
+    ...(status !== undefined ? { statusCommand: status } : {}),
     ...extra,
   };
 }

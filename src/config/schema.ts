@@ -111,6 +111,7 @@ export const NodeLifeboatSchema = z.object({
       mode: z.enum(["managed", "external"], { error: "must be one of managed, external" }).optional(),
       start_command: nonEmptyText.optional(),
       stop_command: nonEmptyText.optional(),
+      status_command: nonEmptyText.optional(),
       binary_dir: text.optional(),
     })
     .optional(),

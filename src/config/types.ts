@@ -25,8 +25,9 @@ export type EtcdControl =
   /**
    * Something else runs etcd (RKE's `etcd` container, systemd). Restore needs both commands; they are optional at
    * load time so that a plain RKE cluster.yml loads for snapshots. `missingEtcdControl` lists the gaps.
+   * `statusCommand` exits 0 while the member runs (default: a TCP probe of the client URL).
    */
-  | { mode: "external"; startCommand?: string; stopCommand?: string; binaryDir?: string };
+  | { mode: "external"; startCommand?: string; stopCommand?: string; statusCommand?: string; binaryDir?: string };
 
 /** One etcd member, resolved: identity as RKE derives it plus where its agent listens and keeps files. */
 export type EtcdNode = NodeSummary & {

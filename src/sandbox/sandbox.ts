@@ -4,11 +4,9 @@
  * `<dir>/sandbox.json` so that `down` can stop every one of them (and any etcd an agent left behind).
  */
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { closeSync, openSync } from "node:fs";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { isSea } from "node:sea";
-import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { readJsonFile } from "../config/json-file.js";
 import { findEtcdTools } from "../etcd/binaries.js";
@@ -16,6 +14,10 @@ import { UserError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { allocateLoopbackHosts } from "../util/net.js";
 import { S3RVER_ACCESS_KEY } from "./s3server.js";
+import { etcdAlive, isAlive, readPid, selfCommand, terminate } from "./processes.js";
+import { startSupervised, stopSupervised, supervisorPidFile } from "./supervisor.js";
+
+export { isAlive };
 
 export const SANDBOX_BUCKET = "lifeboat";
 export const SANDBOX_FOLDER = "sandbox";
@@ -25,7 +27,18 @@ const SandboxFileSchema = z.object({
   dir: z.string(),
   configPath: z.string(),
   s3: z.object({ endpoint: z.string(), pid: z.number() }),
-  nodes: z.array(z.object({ name: z.string(), host: z.string(), agentDir: z.string(), pid: z.number() })),
+  /** managed: each agent runs its member; external: a supervisor per member runs it, outside the agents. */
+  etcdMode: z.enum(["managed", "external"]).default("managed"),
+  nodes: z.array(
+    z.object({
+      name: z.string(),
+      host: z.string(),
+      agentDir: z.string(),
+      pid: z.number(),
+      /** External mode: the member's supervisor spec (`lifeboat sandbox member … --spec`). */
+      memberSpec: z.string().optional(),
+    }),
+  ),
 });
 export type SandboxInfo = z.infer<typeof SandboxFileSchema>;
 
@@ -36,11 +49,20 @@ export interface SandboxOptions {
   etcdSeries?: string | undefined;
   /** The lifeboat entry script to start children with (default: this process's). */
   entry?: string;
+  /** Who runs the etcd members (default managed: the agents). */
+  etcdMode?: "managed" | "external" | undefined;
 }
 
-/** Hooks the CLI provides: turning cluster.yml into a state file with PKI and one agent folder per node. */
+/**
+ * Hooks the CLI provides: turning cluster.yml into a state file with PKI and one agent folder per node, and in
+ * external mode each member's supervisor spec (with its etcd certificates) at `memberSpecOf(member)`.
+ */
 export interface SandboxHooks {
-  prepareAgents(configPath: string, agentDirOf: (memberName: string) => string): Promise<void>;
+  prepareAgents(
+    configPath: string,
+    agentDirOf: (memberName: string) => string,
+    memberSpecOf?: (memberName: string) => string,
+  ): Promise<void>;
   waitHealthy(configPath: string, timeoutMs: number): Promise<void>;
 }
 
@@ -68,8 +90,12 @@ export async function sandboxUp(options: SandboxOptions, hooks: SandboxHooks): P
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const configPath = join(dir, "cluster.yml");
   const names = memberHosts.map((_, i) => `node${i + 1}`);
-  await writeFileAtomic(configPath, clusterYml(dir, memberHosts, names, s3Host, tools.dir), 0o600);
   const entry = options.entry ?? process.argv[1] ?? "";
+  const external = options.etcdMode === "external";
+  const memberSpecOf = (member: string) => join(dir, "nodes", member.replace(/^etcd-/, ""), "member", "member.json");
+  const control = (n: string) =>
+    external ? externalControl(entry, memberSpecOf(`etcd-${n}`), join(dir, "nodes", n, "etcd.pid")) : undefined;
+  await writeFileAtomic(configPath, clusterYml(dir, memberHosts, names, s3Host, tools.dir, control), 0o600);
   const s3Dir = join(dir, "s3");
   await mkdir(s3Dir, { recursive: true });
   const s3Pid = startChild(
@@ -81,7 +107,9 @@ export async function sandboxUp(options: SandboxOptions, hooks: SandboxHooks): P
     ["--openssl-legacy-provider"],
   );
   const agentDirOf = (member: string) => join(dir, "nodes", member.replace(/^etcd-/, ""), "agent");
-  await hooks.prepareAgents(configPath, agentDirOf);
+  await hooks.prepareAgents(configPath, agentDirOf, external ? memberSpecOf : undefined);
+  // External mode: the members run before their agents, as an operator's etcd does.
+  if (external) await Promise.all(names.map((n) => startSupervised(memberSpecOf(`etcd-${n}`), entry)));
   const nodes = names.map((n, i) => {
     const agentDir = agentDirOf(`etcd-${n}`);
     return {
@@ -89,9 +117,16 @@ export async function sandboxUp(options: SandboxOptions, hooks: SandboxHooks): P
       host: memberHosts[i]!,
       agentDir,
       pid: startChild(entry, ["agent", "--dir", agentDir], join(agentDir, "agent.log")),
+      ...(external ? { memberSpec: memberSpecOf(`etcd-${n}`) } : {}),
     };
   });
-  const info: SandboxInfo = { dir, configPath, s3: { endpoint: `http://${s3Host}:${PORTS.s3}`, pid: s3Pid }, nodes };
+  const info: SandboxInfo = {
+    dir,
+    configPath,
+    s3: { endpoint: `http://${s3Host}:${PORTS.s3}`, pid: s3Pid },
+    etcdMode: external ? "external" : "managed",
+    nodes,
+  };
   await writeFile(sandboxFile(dir), JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
   try {
     await hooks.waitHealthy(configPath, 60_000);
@@ -110,9 +145,13 @@ export async function sandboxDown(dirOption: string, opts: { purge?: boolean } =
   if (info) {
     // One at a time: members stopped all at once wait for each other (leadership transfer) for several seconds.
     for (const n of info.nodes) stopped += await terminate([n.pid], 15_000);
+    for (const n of info.nodes) {
+      if (n.memberSpec)
+        stopped += (await stopSupervised(n.memberSpec).catch(() => "not running")) === "stopped" ? 1 : 0;
+    }
     stopped += await terminate([info.s3.pid], 5_000);
     const etcdPids = await Promise.all(info.nodes.map((n) => readPid(join(n.agentDir, "..", "etcd.pid"))));
-    const leftovers = etcdPids.filter((p): p is number => p !== undefined && isEtcd(p));
+    const leftovers = etcdPids.filter((p): p is number => etcdAlive(p));
     stopped += await terminate(leftovers, 5_000);
     await rm(sandboxFile(dir), { force: true });
   }
@@ -120,7 +159,49 @@ export async function sandboxDown(dirOption: string, opts: { purge?: boolean } =
   return { stopped };
 }
 
-function clusterYml(dir: string, hosts: string[], names: string[], s3Host: string, etcdBin: string): string {
+/** The three shell commands of an external member, run by its agent (the sandbox's `docker start etcd`). */
+interface ExternalControl {
+  start: string;
+  stop: string;
+  status: string;
+}
+
+/** `etcdPidFile`: where the member's supervisor keeps its etcd's pid (beside the data directory). */
+function externalControl(entry: string, specPath: string, etcdPidFile: string): ExternalControl {
+  const base = [...selfCommand(entry), "sandbox"].map(shellQuote).join(" ");
+  const command = (action: string) => `${base} member-${action} --spec ${shellQuote(specPath)}`;
+  // The status check is polled while members start and stop: plain shell, as cheap as `systemctl is-active`.
+  const alive = (pidFile: string) => `kill -0 "$(cat ${shellQuote(pidFile)} 2>/dev/null)" 2>/dev/null`;
+  const status = `${alive(supervisorPidFile(specPath))} && ${alive(etcdPidFile)}`;
+  return { start: command("start"), stop: command("stop"), status };
+}
+
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+function etcdYml(etcdBin: string, control: ExternalControl | undefined): string {
+  if (!control) {
+    return `      etcd:
+        mode: managed
+        binary_dir: ${etcdBin}`;
+  }
+  return `      etcd:
+        mode: external
+        binary_dir: ${etcdBin}
+        start_command: ${JSON.stringify(control.start)}
+        stop_command: ${JSON.stringify(control.stop)}
+        status_command: ${JSON.stringify(control.status)}`;
+}
+
+function clusterYml(
+  dir: string,
+  hosts: string[],
+  names: string[],
+  s3Host: string,
+  etcdBin: string,
+  controlOf: (name: string) => ExternalControl | undefined,
+): string {
   const nodes = hosts.map((h, i) => {
     const n = names[i]!;
     const base = join(dir, "nodes", n);
@@ -132,9 +213,7 @@ function clusterYml(dir: string, hosts: string[], names: string[], s3Host: strin
       snapshot_dir: ${join(base, "snapshots")}
       restore_dir: ${join(base, "restore")}
       data_dir: ${join(base, "etcd-data")}
-      etcd:
-        mode: managed
-        binary_dir: ${etcdBin}`;
+${etcdYml(etcdBin, controlOf(n))}`;
   });
   return `# Written by \`lifeboat sandbox up\`: a loopback cluster for trying Lifeboat. RKE's schema plus Lifeboat's keys.
 cluster_name: lifeboat-sandbox
@@ -165,11 +244,11 @@ lifeboat:
 function startChild(entry: string, args: string[], logFile: string, nodeFlags: string[] = []): number {
   const fd = openSync(logFile, "a", 0o600);
   try {
-    // The single executable is its own entry point, and its command line is all Lifeboat's: Node's flags go in
-    // NODE_OPTIONS there.
-    const sea = isSea();
+    // Inside the single executable Node's flags go in NODE_OPTIONS: its command line is all Lifeboat's.
+    const [command, ...self] = selfCommand(entry);
+    const sea = self.length === 0;
     const nodeOptions = [process.env.NODE_OPTIONS, ...nodeFlags].filter((o) => o).join(" ");
-    const child = spawn(process.execPath, sea ? args : [...nodeFlags, entry, ...args], {
+    const child = spawn(command!, sea ? args : [...nodeFlags, ...self, ...args], {
       detached: true,
       stdio: ["ignore", fd, fd],
       ...(sea && nodeFlags.length > 0 ? { env: { ...process.env, NODE_OPTIONS: nodeOptions } } : {}),
@@ -180,45 +259,4 @@ function startChild(entry: string, args: string[], logFile: string, nodeFlags: s
   } finally {
     closeSync(fd);
   }
-}
-
-/** True while `pid` runs; an exited process that its parent (often init, for detached children) has not reaped yet is a
- * zombie and counts as gone. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
-
-/** Guards against a recycled pid: only an etcd process is killed as a leftover. */
-function isEtcd(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")[0]?.endsWith("etcd") ?? false;
-  } catch {
-    return false;
-  }
-}
-
-async function readPid(path: string): Promise<number | undefined> {
-  const text = await readFile(path, "utf8").catch(() => "");
-  const pid = Number(text.trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
-
-/** SIGTERM, wait up to `graceMs`, then SIGKILL. Returns how many were running. */
-async function terminate(pids: number[], graceMs: number): Promise<number> {
-  const alive = pids.filter(isAlive);
-  for (const pid of alive) process.kill(pid, "SIGTERM");
-  const deadline = Date.now() + graceMs;
-  while (alive.some(isAlive) && Date.now() < deadline) await sleep(100);
-  for (const pid of alive.filter(isAlive)) process.kill(pid, "SIGKILL");
-  while (alive.some(isAlive)) await sleep(50);
-  return alive.length;
 }

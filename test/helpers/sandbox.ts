@@ -24,11 +24,17 @@ export interface TestSandbox {
   down(): Promise<void>;
 }
 
-export async function startTestSandbox(opts: { nodes?: number; series?: string } = {}): Promise<TestSandbox> {
+/** Who runs the members: the agents (managed), or a supervisor outside them driven by cluster.yml's commands. */
+export type EtcdMode = "managed" | "external";
+
+export async function startTestSandbox(
+  opts: { nodes?: number; series?: string; etcdMode?: EtcdMode } = {},
+): Promise<TestSandbox> {
   const dir = await mkdtemp(join(tmpdir(), "lifeboat-test-"));
   const series = opts.series ?? process.env.LIFEBOAT_TEST_ETCD_SERIES;
   const args = ["--output", "json", "sandbox", "up", "--dir", dir, "--nodes", String(opts.nodes ?? 3)];
   if (series) args.push("--etcd-series", series);
+  if (opts.etcdMode) args.push("--etcd-mode", opts.etcdMode);
   const up = await runCli(args);
   if (up.code !== 0) throw new Error(`sandbox up failed (${up.code}):\n${up.stdout}\n${up.stderr}`);
   const info = jsonOf<SandboxInfo>(up);

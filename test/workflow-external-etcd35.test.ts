@@ -1,0 +1,3 @@
+import { workflowSuite } from "./helpers/workflow-suite.js";
+
+workflowSuite("3.5", "external");
