@@ -2,23 +2,32 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
-const layer = (from, banned) => ({
-  files: [`src/${from}/**/*.ts`],
+/**
+ * `src/<from>` must not import the folders in `banned`, except the files `allowed[folder]` names there (a folder
+ * whose one public door is a single file: the CLI side reaches the agent only through its client and API types).
+ */
+const layer = (from, banned, allowed = {}, files = [`src/${from}/**/*.ts`], ignores = []) => ({
+  files,
+  ignores,
   rules: {
     "no-restricted-imports": [
       "error",
       {
-        patterns: banned.map((b) => ({
-          group: [`**/${b}/**`, `../${b}/*`],
-          message: `src/${from} must not import src/${b} (layers only point down)`,
-        })),
+        patterns: banned.map((b) => {
+          const exceptions = (allowed[b] ?? []).flatMap((f) => [`!**/${b}/${f}`, `!../${b}/${f}`]);
+          const only = allowed[b] ? ` except ${allowed[b].join(", ")}` : "";
+          return {
+            group: [`**/${b}/**`, `../${b}/*`, ...exceptions],
+            message: `src/${from} must not import src/${b}${only} (layers only point down)`,
+          };
+        }),
       },
     ],
   },
 });
 
 /** The folders every lower layer (store, archive, retention, etcd, config, pki, util) must never import. */
-const UPPER = ["cli", "agent", "sandbox", "restore", "snapshot", "schedule", "telemetry"];
+const UPPER = ["cli", "fleet", "agent", "sandbox", "restore", "snapshot", "schedule", "telemetry"];
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", ".cache/", "bench/results/"] },
@@ -54,10 +63,16 @@ export default tseslint.config(
   layer("config", [...UPPER, "store", "etcd"]),
   layer("pki", [...UPPER, "store", "etcd", "config"]),
   layer("util", [...UPPER, "store", "etcd", "config", "archive", "pki", "retention"]),
-  layer("agent", ["cli", "sandbox"]),
-  layer("snapshot", ["cli", "agent", "sandbox", "schedule", "telemetry"]),
-  layer("restore", ["cli", "agent", "sandbox", "schedule"]),
-  // The scheduler runs inside the agent but never reaches into its HTTP side, nor into the CLI.
-  layer("schedule", ["cli", "agent", "sandbox", "restore"]),
-  layer("telemetry", ["cli", "agent", "sandbox", "schedule", "restore"]),
+  layer("agent", ["cli", "fleet", "sandbox"]),
+  layer("snapshot", ["cli", "fleet", "agent", "sandbox", "schedule", "telemetry"]),
+  layer("restore", ["cli", "fleet", "agent", "sandbox", "schedule"]),
+  // The scheduler runs inside the agent but never reaches into its HTTP side, nor into the CLI or its fleet.
+  layer("schedule", ["cli", "fleet", "agent", "sandbox", "restore"]),
+  layer("telemetry", ["cli", "fleet", "agent", "sandbox", "schedule", "restore"]),
+  // The CLI's view of a cluster reaches each agent through its client and the API's request types, nothing else.
+  layer("fleet", ["cli", "sandbox", "agent"], { agent: ["client.js", "api.js"] }),
+  // Commands reach agents only through src/fleet. `lifeboat cert node` and `sandbox up` write an agent's folder
+  // (agent/bundle.ts); `lifeboat agent` runs one (cli/agent.ts, below).
+  layer("cli", ["agent"], { agent: ["bundle.js"] }, ["src/cli/**/*.ts"], ["src/cli/agent.ts"]),
+  layer("cli", ["agent"], { agent: ["main.js"] }, ["src/cli/agent.ts"]),
 );

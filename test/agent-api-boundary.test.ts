@@ -22,7 +22,7 @@ import { createAgentServer, InFlight } from "../src/agent/http.js";
 import { RecurringAgent } from "../src/schedule/recurring.js";
 import { toolsFinder } from "../src/agent/restore-routes.js";
 import { agentRouter } from "../src/agent/service.js";
-import { cliTls } from "../src/cli/cluster.js";
+import { cliTls } from "../src/fleet/open.js";
 import { VERSION } from "../src/cli/version.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";

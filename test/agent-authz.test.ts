@@ -20,7 +20,7 @@ import type { RouteInfo } from "../src/agent/http.js";
 import { RecurringAgent } from "../src/schedule/recurring.js";
 import { toolsFinder } from "../src/agent/restore-routes.js";
 import { agentRouter } from "../src/agent/service.js";
-import { cliTls } from "../src/cli/cluster.js";
+import { cliTls } from "../src/fleet/open.js";
 import { VERSION } from "../src/cli/version.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { agentCertName, CA_CERT_NAME, lookupCert, readState } from "../src/config/state.js";

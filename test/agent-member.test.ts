@@ -14,7 +14,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AgentClient } from "../src/agent/client.js";
 import type { SaveEvent } from "../src/agent/api.js";
-import { cliTls } from "../src/cli/cluster.js";
+import { cliTls } from "../src/fleet/open.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
 import { findEtcdTools } from "../src/etcd/binaries.js";

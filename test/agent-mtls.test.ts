@@ -9,7 +9,7 @@ import { request } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { AgentClient } from "../src/agent/client.js";
-import { cliTls } from "../src/cli/cluster.js";
+import { cliTls } from "../src/fleet/open.js";
 import { VERSION } from "../src/cli/version.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";

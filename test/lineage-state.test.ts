@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { ScheduleSpec, withLineage, type ScheduleDocument } from "../src/schedule/spec.js";
 import { recordRestore } from "../src/restore/state.js";
-import { buildSchedulePush } from "../src/cli/schedule.js";
+import { buildSchedulePush } from "../src/fleet/schedule.js";
 import { parseClusterConfig } from "../src/config/cluster.js";
 import { extendLineage, lineageOf, previousClusterId, type ClusterState } from "../src/config/state.js";
 

@@ -10,7 +10,7 @@ import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { AgentClient } from "../src/agent/client.js";
-import { cliTls } from "../src/cli/cluster.js";
+import { cliTls } from "../src/fleet/open.js";
 import type { CleanupReport } from "../src/cli/restore-cleanup.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ScheduleSpec } from "../src/schedule/spec.js";
-import { buildSchedulePush, clusterRetention } from "../src/cli/schedule.js";
+import { buildSchedulePush, clusterRetention } from "../src/fleet/schedule.js";
 import { parseClusterConfig } from "../src/config/cluster.js";
 import { UserError } from "../src/util/errors.js";
 

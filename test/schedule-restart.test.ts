@@ -13,7 +13,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { AgentClient } from "../src/agent/client.js";
 import type { NodeStatus } from "../src/schedule/recurring.js";
-import { cliTls } from "../src/cli/cluster.js";
+import { cliTls } from "../src/fleet/open.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
 import { isAlive } from "../src/sandbox/sandbox.js";

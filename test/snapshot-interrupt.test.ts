@@ -13,7 +13,7 @@ import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { SaveReport } from "../src/cli/snapshot-save.js";
+import type { SaveReport } from "../src/fleet/save.js";
 import { listCatalog, type CatalogEntry } from "../src/snapshot/catalog.js";
 import { parseManifest } from "../src/snapshot/manifest.js";
 import { LocalStore } from "../src/store/local.js";

@@ -1,7 +1,7 @@
 /** `lifeboat cert node`: the folder an agent runs from, written from cluster.yml and the state file. */
 import { writeAgentBundle } from "../agent/bundle.js";
 import type { CliDeps } from "./deps.js";
-import { loadConfigAndState } from "./cluster.js";
+import { loadConfigAndState } from "../fleet/open.js";
 
 export async function runCertNode(
   options: { config: string; node: string; out: string },

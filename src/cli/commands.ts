@@ -4,7 +4,6 @@ import type { S3Flags } from "../config/cluster.js";
 import type { SaveCommandOptions } from "./snapshot-save.js";
 import type { RestoreOptions } from "./snapshot-restore.js";
 import type { CliDeps } from "./deps.js";
-import { defaultConfigPath } from "./cluster.js";
 import type { SchedulePushOptions } from "./schedule.js";
 import type { DeleteCommandOptions } from "./snapshot-delete.js";
 import type { PruneCommandOptions } from "./snapshot-prune.js";
@@ -12,6 +11,11 @@ import type { CleanupCommandOptions } from "./restore-cleanup.js";
 import { stopsMembers } from "./suggest.js";
 
 type Deps = () => CliDeps;
+
+/** The default config path: `--config`, else $RKE_CONFIG (RKE's variable), else ./cluster.yml. */
+export function defaultConfigPath(): string {
+  return process.env.RKE_CONFIG ?? "cluster.yml";
+}
 type ListCommandOptions = { config: string } & S3Flags;
 type VerifyCommandOptions = { config: string; name: string; local?: boolean } & S3Flags;
 

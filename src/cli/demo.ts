@@ -12,13 +12,12 @@ import { CA_CERT_NAME, lookupCert, NODE_CERT_NAME } from "../config/state.js";
 import { sandboxDown } from "../sandbox/sandbox.js";
 import { ExitCode } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
-import { loadConfigAndState } from "./cluster.js";
+import { loadConfigAndState } from "../fleet/open.js";
 import { runHealth } from "./health.js";
 import { runSnapshotList } from "./snapshot-list.js";
 import { runSnapshotSave } from "./snapshot-save.js";
 import { startSandbox } from "./sandbox.js";
 import { runSnapshotRestore } from "./snapshot-restore.js";
-import { openCluster } from "./cluster.js";
 import { rm } from "node:fs/promises";
 
 export async function runDemo(options: { keep: boolean; etcdSeries?: string }, deps: CliDeps): Promise<void> {
@@ -75,11 +74,11 @@ export async function runDemo(options: { keep: boolean; etcdSeries?: string }, d
 
 /** Stops every member through its agent, then deletes its data directory and (on two nodes) its snapshots. */
 async function disaster(configPath: string, deps: CliDeps): Promise<void> {
-  const cluster = await openCluster(configPath, deps.out);
+  const fleet = await deps.openFleet(configPath, deps.out);
   try {
     // One at a time: members stopped together wait on each other for seconds (see docs/design.md R4).
-    for (const { client } of cluster.agents) await client.json("POST", "/v1/member/stop", undefined, 60_000);
-    for (const [i, { node }] of cluster.agents.entries()) {
+    for (const n of fleet.nodes) await n.stopMember(60_000);
+    for (const [i, { node }] of fleet.nodes.entries()) {
       await rm(node.dataDir, { recursive: true, force: true });
       if (i > 0) await rm(node.snapshotDir, { recursive: true, force: true });
       deps.out.line(
@@ -87,7 +86,7 @@ async function disaster(configPath: string, deps: CliDeps): Promise<void> {
       );
     }
   } finally {
-    cluster.close();
+    fleet.close();
   }
 }
 

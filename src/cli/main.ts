@@ -2,12 +2,15 @@
  * The CLI entry point and its error boundary: the only place that knows about argv, exit codes and terminals.
  * Commands live one per file and are plain functions `run(options, deps)`.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { Command, CommanderError, Option } from "commander";
+import { openStore } from "../store/open.js";
 import { ArchiveError, ChecksumMismatchError, ExitCode, UserError, describeError } from "../util/errors.js";
 import { createLogger } from "../util/log.js";
 import { redactText } from "../util/redact.js";
 import { createOutput, type Output } from "./output.js";
 import { registerCommands } from "./commands.js";
+import { terminalConfirm } from "./confirm.js";
 import type { CliDeps } from "./deps.js";
 import { candidatesOf, unknownCommandMessage } from "./suggest.js";
 import { VERSION } from "./version.js";
@@ -56,6 +59,11 @@ export async function main(argv: string[]): Promise<number> {
       log: createLogger({ level: g.debug ? "debug" : "warn", format: "text" }),
       clock: () => new Date(),
       setExitCode: (code) => (exitCode = code),
+      // Loaded on first use, like the commands: --help and usage errors need neither config, PKI nor TLS.
+      openFleet: async (...args) => (await import("../fleet/open.js")).openFleet(...args),
+      openStore: (settings) => openStore(settings),
+      sleep: (ms) => sleep(ms),
+      confirm: terminalConfirm(out),
     };
   });
   program.configureOutput({ writeErr: (s) => process.stderr.write(s) });

@@ -4,11 +4,9 @@
  * restore records) and remove it, keeping the newest N old data directories. A node with a restore in progress is
  * refused and left untouched. Every item is printed with its fate and why; with --dry-run nothing is removed.
  */
-import type { CleanupResponse } from "../agent/cleanup-routes.js";
-import type { CleanupPlan, CleanupResult } from "../restore/leftovers.js";
-import { describeError, ExitCode, UserError } from "../util/errors.js";
+import { cleanupFleet, type NodeCleanup } from "../fleet/cleanup.js";
+import { ExitCode } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
-import { openCluster, type OpenCluster } from "./cluster.js";
 import { formatBytes, table } from "./output.js";
 
 const DEFAULT_KEEP = 1;
@@ -20,13 +18,6 @@ export interface CleanupCommandOptions {
   node?: string[];
 }
 
-export interface NodeCleanup {
-  node: string;
-  plan?: CleanupPlan;
-  result?: CleanupResult;
-  error?: string;
-}
-
 export interface CleanupReport {
   dryRun: boolean;
   keep: number;
@@ -35,41 +26,18 @@ export interface CleanupReport {
 }
 
 export async function runRestoreCleanup(options: CleanupCommandOptions, deps: CliDeps): Promise<CleanupReport> {
-  const cluster = await openCluster(options.config, deps.out);
+  const fleet = await deps.openFleet(options.config, deps.out);
   try {
-    const agents = selectAgents(cluster, options.node ?? []);
     const body = { keep: options.keep ?? DEFAULT_KEEP, dryRun: options.dryRun === true };
-    const nodes = await Promise.all(
-      agents.map(async ({ node, client }): Promise<NodeCleanup> => {
-        try {
-          const res = await client.json<CleanupResponse>("POST", "/v1/restore/cleanup", body, 600_000);
-          return { node: node.memberName, plan: res.plan, ...(res.result ? { result: res.result } : {}) };
-        } catch (err) {
-          return { node: node.memberName, error: describeError(err) };
-        }
-      }),
-    );
+    const nodes = await cleanupFleet(fleet, options.node ?? [], body);
     const failed = nodes.filter((n) => problemOf(n) !== undefined).length;
     const exitCode = failed === 0 ? ExitCode.ok : failed === nodes.length ? ExitCode.failure : ExitCode.partial;
     const report: CleanupReport = { ...body, nodes, exitCode };
     print(report, deps);
     return report;
   } finally {
-    cluster.close();
+    fleet.close();
   }
-}
-
-/** The agents of the nodes named with --node (all of them without it); an unknown name is an error (exit 2). */
-function selectAgents(cluster: OpenCluster, names: readonly string[]): OpenCluster["agents"] {
-  if (names.length === 0) return cluster.agents;
-  const known = cluster.agents.map((a) => a.node.memberName);
-  const unknown = names.filter((n) => !known.includes(n));
-  if (unknown.length) {
-    throw new UserError(
-      `--node ${unknown.join(", ")}: no such etcd node in cluster.yml (etcd nodes: ${known.join(", ")})`,
-    );
-  }
-  return cluster.agents.filter((a) => names.includes(a.node.memberName));
 }
 
 function problemOf(n: NodeCleanup): string | undefined {

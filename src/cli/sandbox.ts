@@ -1,6 +1,5 @@
 /** `lifeboat sandbox up|status|down` and the hidden `sandbox s3-server` the sandbox runs as a child. */
 import { once } from "node:events";
-import { setTimeout as sleep } from "node:timers/promises";
 import { writeAgentBundle } from "../agent/bundle.js";
 import { isAlive, readSandbox, sandboxDown, sandboxUp, SANDBOX_BUCKET, type SandboxInfo } from "../sandbox/sandbox.js";
 import { startS3Server } from "../sandbox/s3server.js";
@@ -8,8 +7,8 @@ import { startSupervised, stopSupervised, supervise, writeSupervisedMember } fro
 import { ensureClusterPki, writeState } from "../config/state.js";
 import { ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
-import { loadConfigAndState, openCluster } from "./cluster.js";
-import { clusterHealth, type NodeHealth } from "./health.js";
+import { clusterHealth, type NodeHealth } from "../fleet/health.js";
+import { loadConfigAndState } from "../fleet/open.js";
 import { formatElapsed, table } from "./output.js";
 
 export interface SandboxUpOptions {
@@ -46,20 +45,20 @@ export async function startSandbox(options: SandboxUpOptions, deps: CliDeps): Pr
 
 /** Polls every agent until each member is healthy with a leader. */
 export async function waitHealthy(configPath: string, timeoutMs: number, deps: CliDeps): Promise<NodeHealth[]> {
-  const cluster = await openCluster(configPath, deps.out, 5_000);
+  const fleet = await deps.openFleet(configPath, deps.out, 5_000);
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const health = await clusterHealth(cluster);
+      const health = await clusterHealth(fleet);
       if (health.every((h) => h.ok)) return health;
       if (Date.now() > deadline) {
         const bad = health.filter((h) => !h.ok).map((h) => `${h.node}: ${h.reason ?? "?"}`);
         throw new Error(`cluster not healthy after ${timeoutMs} ms: ${bad.join("; ")}`);
       }
-      await sleep(250);
+      await deps.sleep(250);
     }
   } finally {
-    cluster.close();
+    fleet.close();
   }
 }
 
@@ -88,9 +87,9 @@ export async function runSandboxStatus(options: { dir: string }, deps: CliDeps):
   const info = await readSandbox(options.dir);
   if (!info)
     throw new UserError(`no sandbox in ${options.dir} (start one with: lifeboat sandbox up --dir ${options.dir})`);
-  const cluster = await openCluster(info.configPath, deps.out, 5_000);
+  const fleet = await deps.openFleet(info.configPath, deps.out, 5_000);
   try {
-    const health = await clusterHealth(cluster);
+    const health = await clusterHealth(fleet);
     const rows = info.nodes.map((n) => {
       const h = health.find((x) => x.node === n.name);
       return [
@@ -106,7 +105,7 @@ export async function runSandboxStatus(options: { dir: string }, deps: CliDeps):
     deps.out.result({ ...info, health });
     if (!health.every((h) => h.ok)) deps.setExitCode(ExitCode.partial);
   } finally {
-    cluster.close();
+    fleet.close();
   }
 }
 

@@ -1,167 +1,33 @@
 /**
  * `lifeboat etcd schedule push`: sends every agent its recurring-snapshot schedule, retention policy, S3 settings
- * and webhook from cluster.yml (what `rke up` did by recreating the etcd-rolling-snapshots container). Agents keep
- * it in schedule.json; pushing again never resets their timer. `services.etcd.snapshot: false` removes it.
+ * and webhook from cluster.yml. What is sent is assembled in src/fleet/schedule.ts; `services.etcd.snapshot: false`
+ * removes it.
  */
-import { readFile } from "node:fs/promises";
-import type { SchedulePush, ScheduleSpec } from "../schedule/spec.js";
-import { describeEvery } from "../schedule/spec.js";
-import { applyS3Flags, type ClusterConfig, type S3Flags } from "../config/cluster.js";
+import { applyS3Flags, type S3Flags } from "../config/cluster.js";
 import { lineageOf } from "../config/state.js";
-import { retentionPolicyFromConfig, type RetentionPolicy } from "../retention/index.js";
-import { formatDuration, parseDuration } from "../util/duration.js";
-import { describeError, ExitCode, UserError } from "../util/errors.js";
+import { readStateFile } from "../fleet/open.js";
+import { buildSchedulePush, pushReport, pushSchedule, type PushReport, type ScheduleFlags } from "../fleet/schedule.js";
 import type { CliDeps } from "./deps.js";
-import { openCluster } from "./cluster.js";
 import { table } from "./output.js";
-import { s3Location } from "../store/s3-location.js";
 
-export interface SchedulePushOptions extends S3Flags {
+export interface SchedulePushOptions extends S3Flags, ScheduleFlags {
   config: string;
-  /** Replaces cluster.yml's interval (and cron) with a duration such as `30s`, `15m`, `2h`. */
-  interval?: string;
-  /** Upper bound of the random delay of each run (default 5s). */
-  jitter?: string;
-}
-
-export interface PushReport {
-  schedule: string | null;
-  retention: string | null;
-  s3: string | null;
-  nodes: { node: string; ok: boolean; since?: string; nextRun?: string; reason?: string }[];
-  exitCode: number;
-}
-
-export const DEFAULT_JITTER_MS = 5000;
-
-/**
- * The body every agent receives, from the loaded config and the state file's lineage (so that the agents' pruning
- * covers snapshots taken before a restore). Pure; throws UserError for a bad flag.
- */
-export function buildSchedulePush(
-  config: ClusterConfig,
-  stateFile: Buffer | undefined,
-  flags: Pick<SchedulePushOptions, "interval" | "jitter">,
-  lineage: readonly string[] = [],
-): SchedulePush {
-  const notifications = config.lifeboat.notifications ?? null;
-  if (!config.backup.recurring) return { schedule: null, notifications };
-  const interval = flags.interval === undefined ? undefined : wholeSeconds("--interval", flags.interval, 1000);
-  const every: ScheduleSpec["every"] =
-    interval === undefined && config.lifeboat.schedule && "cron" in config.lifeboat.schedule
-      ? { type: "cron", expression: config.lifeboat.schedule.cron }
-      : { type: "interval", ms: interval ?? configuredInterval(config) };
-  const snap = config.lifeboat.snapshot;
-  const schedule: ScheduleSpec = {
-    every,
-    jitterMs: flags.jitter === undefined ? DEFAULT_JITTER_MS : wholeSeconds("--jitter", flags.jitter, 0),
-    retention: clusterRetention(config, { intervalMs: interval, lineage }),
-    compression: snap.compression === "none" ? "store" : "deflate",
-    retries: snap.retries,
-    retryPauseSeconds: snap.retryPauseSeconds,
-    timeoutSeconds: config.backup.timeoutSeconds,
-  };
-  if (snap.level !== undefined) schedule.level = snap.level;
-  if (config.backup.s3) schedule.s3 = config.backup.s3;
-  if (stateFile) schedule.stateFile = stateFile.toString("base64");
-  return { schedule, notifications };
-}
-
-/**
- * The retention cluster.yml asks for: RKE's window (`retention × interval_hours`, or the legacy `retention`
- * duration), scoped to lifeboat.cluster_id when set and to the state file's lineage. With `intervalMs` (from
- * --interval) and backup_config, the window follows the new interval: `retention` still counts intervals.
- */
-export function clusterRetention(
-  config: ClusterConfig,
-  opts: { intervalMs?: number | undefined; includeOneTime?: boolean; lineage?: readonly string[] } = {},
-): RetentionPolicy {
-  const b = config.backup;
-  const clusterId = config.lifeboat.clusterId;
-  const scope = {
-    ...(clusterId === undefined ? {} : { clusterId }),
-    ...(opts.lineage?.length ? { lineage: opts.lineage } : {}),
-    ...(opts.includeOneTime ? { includeOneTime: true } : {}),
-  };
-  if (opts.intervalMs !== undefined && b.source === "backup_config") {
-    const windowMs = (b.retentionCount ?? 6) * opts.intervalMs;
-    return retentionPolicyFromConfig({ policy: { type: "window", windowMs }, ...scope });
-  }
-  return retentionPolicyFromConfig({
-    retentionWindowMs: b.retentionWindowMs,
-    ...(b.source === "backup_config" ? { intervalHours: b.intervalHours, retentionCount: b.retentionCount } : {}),
-    ...scope,
-  });
-}
-
-function wholeSeconds(flag: string, text: string, min: number): number {
-  const ms = parseDuration(text);
-  if (ms === undefined || ms < min || ms % 1000 !== 0) {
-    throw new UserError(
-      `${flag}: "${text}" is not a duration of whole seconds${min ? ` of at least ${min / 1000}s` : ""} (e.g. 30s, 15m, 2h)`,
-    );
-  }
-  return ms;
-}
-
-/** `lifeboat.schedule.interval` when set, else RKE's interval (`interval_hours`, or the legacy `creation`). */
-function configuredInterval(config: ClusterConfig): number {
-  const own = config.lifeboat.schedule;
-  return own && "intervalMs" in own ? own.intervalMs : checkInterval(config.backup.intervalMs);
-}
-
-function checkInterval(ms: number): number {
-  if (ms < 1000 || ms % 1000 !== 0) {
-    throw new UserError(`services.etcd.creation: the interval must be whole seconds of at least 1s (got ${ms} ms)`);
-  }
-  return ms;
 }
 
 export async function runSchedulePush(options: SchedulePushOptions, deps: CliDeps): Promise<PushReport> {
-  const cluster = await openCluster(options.config, deps.out);
+  const fleet = await deps.openFleet(options.config, deps.out);
   try {
-    const config = await applyS3Flags(cluster.config, options);
-    const stateFile = await readFile(cluster.statePath).catch(() => undefined);
+    const config = await applyS3Flags(fleet.config, options);
+    const stateFile = await readStateFile(fleet);
     if (!stateFile)
-      deps.out.note(`warning: no state file at ${cluster.statePath}; recurring snapshots are taken without it`);
-    const body = buildSchedulePush(config, stateFile, options, lineageOf(cluster.state));
-    const nodes = await Promise.all(
-      cluster.agents.map(async ({ node, client }): Promise<PushReport["nodes"][number]> => {
-        try {
-          const view = await client.json<{ since?: string }>("PUT", "/v1/schedule", body);
-          const status = await client.json<{ nextRun: { at: string } | null }>("GET", "/v1/status");
-          return { node: node.memberName, ok: true, ...defined({ since: view.since, nextRun: status.nextRun?.at }) };
-        } catch (err) {
-          return { node: node.memberName, ok: false, reason: describeError(err) };
-        }
-      }),
-    );
-    const report = summarize(body, config, nodes);
+      deps.out.note(`warning: no state file at ${fleet.statePath}; recurring snapshots are taken without it`);
+    const body = buildSchedulePush(config, stateFile, options, lineageOf(fleet.state));
+    const report = pushReport(body, config, await pushSchedule(fleet, body));
     print(report, deps);
     return report;
   } finally {
-    cluster.close();
+    fleet.close();
   }
-}
-
-function summarize(body: SchedulePush, config: ClusterConfig, nodes: PushReport["nodes"]): PushReport {
-  const failed = nodes.filter((n) => !n.ok).length;
-  const s = body.schedule;
-  const retention = s ? describePolicy(s.retention) : null;
-  return {
-    schedule: s ? describeEvery(s.every) : null,
-    retention,
-    s3: s?.s3 && config.backup.s3 ? s3Location(config.backup.s3) : null,
-    nodes,
-    exitCode: failed === 0 ? ExitCode.ok : failed === nodes.length ? ExitCode.failure : ExitCode.partial,
-  };
-}
-
-function describePolicy(p: RetentionPolicy): string {
-  const lineage = p.lineage?.length ? ` (lineage: ${p.lineage.join(", ")})` : "";
-  if (p.type === "window") return `keep ${formatDuration(p.windowMs)}${lineage}`;
-  if (p.type === "count") return `keep the newest ${p.keep}${lineage}`;
-  return `tiered${lineage}`;
 }
 
 function print(report: PushReport, deps: CliDeps): void {
@@ -180,10 +46,4 @@ function print(report: PushReport, deps: CliDeps): void {
   deps.out.line(table(["NODE", "RESULT", "SINCE", "NEXT RUN", "NOTE"], rows));
   deps.out.result(report);
   deps.setExitCode(report.exitCode);
-}
-
-function defined<T extends Record<string, string | undefined>>(fields: T): { [K in keyof T]?: string } {
-  const out: { [K in keyof T]?: string } = {};
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k as keyof T] = v;
-  return out;
 }

@@ -1,53 +1,20 @@
-/** `lifeboat etcd snapshot-list`: every copy on every node and in S3, from manifests. */
+/** `lifeboat etcd snapshot-list`: every copy on every node and in S3, from manifests (src/fleet/catalog.ts). */
 import { applyS3Flags, type S3Flags } from "../config/cluster.js";
-import { createdOf, listCatalog, type CatalogEntry } from "../snapshot/catalog.js";
-import { describeError, ExitCode } from "../util/errors.js";
+import { collectCatalog, type ListReport } from "../fleet/catalog.js";
+import { createdOf } from "../snapshot/catalog.js";
+import { ExitCode } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
-import { openCluster } from "./cluster.js";
 import { formatBytes, table } from "./output.js";
-import { openStore } from "../store/open.js";
-
-export interface ListReport {
-  snapshots: CatalogEntry[];
-  errors: { location: string; error: string }[];
-}
-
-export async function collectCatalog(options: { config: string } & S3Flags, deps: CliDeps): Promise<ListReport> {
-  const cluster = await openCluster(options.config, deps.out);
-  try {
-    const config = await applyS3Flags(cluster.config, options);
-    const errors: ListReport["errors"] = [];
-    const perNode = cluster.agents.map(async ({ node, client }) => {
-      try {
-        return (await client.json<{ snapshots: CatalogEntry[] }>("GET", "/v1/snapshots")).snapshots;
-      } catch (err) {
-        errors.push({ location: `node:${node.memberName}`, error: describeError(err) });
-        return [];
-      }
-    });
-    const s3 = config.backup.s3;
-    const remote = s3
-      ? (async () => {
-          const store = openStore(s3);
-          try {
-            return await listCatalog(store, "s3");
-          } catch (err) {
-            errors.push({ location: "s3", error: describeError(err) });
-            return [];
-          } finally {
-            await store.close();
-          }
-        })()
-      : Promise.resolve([]);
-    const all = (await Promise.all([...perNode, remote])).flat();
-    return { snapshots: all.sort((a, b) => createdOf(a).localeCompare(createdOf(b))), errors };
-  } finally {
-    cluster.close();
-  }
-}
 
 export async function runSnapshotList(options: { config: string } & S3Flags, deps: CliDeps): Promise<ListReport> {
-  const report = await collectCatalog(options, deps);
+  const fleet = await deps.openFleet(options.config, deps.out);
+  let report: ListReport;
+  try {
+    const config = await applyS3Flags(fleet.config, options);
+    report = await collectCatalog(fleet, config.backup.s3, deps.openStore);
+  } finally {
+    fleet.close();
+  }
   deps.out.line(
     table(
       ["NAME", "LOCATION", "CREATED", "REVISION", "SIZE", "CHECKSUM"],

@@ -1,15 +1,14 @@
 /** `lifeboat etcd snapshot-verify`: restore a snapshot into a throwaway etcd on one node and report what it holds. */
 import { applyS3Flags, type S3Flags } from "../config/cluster.js";
-import type { AgentClient } from "../agent/client.js";
-import type { VerifyReport } from "../restore/verify.js";
+import type { FleetNode } from "../fleet/fleet.js";
+import { restoreAgents, s3Source } from "../fleet/restore-agents.js";
+import type { RestoreAgent } from "../restore/fleet.js";
+import { locate } from "../restore/locate.js";
 import type { RestoreSource } from "../restore/plan.js";
+import { holding } from "../restore/sessions.js";
+import type { VerifyReport } from "../restore/verify.js";
 import { ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
-import { openCluster } from "./cluster.js";
-import { locate } from "../restore/locate.js";
-import { holding } from "../restore/sessions.js";
-import type { RestoreAgent } from "../restore/fleet.js";
-import { restoreAgents, s3Source } from "./restore-agents.js";
 import { checkedName } from "./snapshot-restore.js";
 
 export async function runSnapshotVerify(
@@ -17,21 +16,22 @@ export async function runSnapshotVerify(
   deps: CliDeps,
 ): Promise<VerifyReport> {
   const name = checkedName(options.name);
-  const cluster = await openCluster(options.config, deps.out, 600_000);
+  const fleet = await deps.openFleet(options.config, deps.out, 600_000);
   try {
-    const config = await applyS3Flags(cluster.config, options);
-    const agents = restoreAgents(cluster, config.backup.s3);
-    const located = await locate(name, { agents, s3: s3Source(config.backup.s3) }, options, (l) => deps.out.note(l));
+    const config = await applyS3Flags(fleet.config, options);
+    const agents = restoreAgents(fleet, config.backup.s3);
+    const s3 = s3Source(config.backup.s3, deps.openStore);
+    const located = await locate(name, { agents, s3 }, options, (l) => deps.out.note(l));
     const member = located.source.kind === "node" ? located.source.node : agents[0]?.name;
     const index = agents.findIndex((a) => a.name === member);
     if (index < 0) throw new UserError("cluster.yml has no etcd node");
     const agent = agents[index]!;
-    const client = cluster.agents[index]!.client;
+    const fleetNode = fleet.nodes[index]!;
     // A verify session holds no flight: backups go on while the snapshot is checked.
     const guard = { note: (l: string) => deps.out.note(l), critical: () => false };
     const report = await holding([agent], name, "verify", guard, async (sessions) => {
       await sessions.open();
-      return prepareAndVerify(agent, client, sessions.id, name, located.source, deps);
+      return prepareAndVerify(agent, fleetNode, sessions.id, name, located.source, deps);
     });
     deps.out.line(
       `${report.ok ? "restorable" : "NOT restorable"}: revision ${report.revision}, ${report.keys} keys, hash ${report.hash}, etcd ${report.etcdVersion}${report.reason ? ` (${report.reason})` : ""}`,
@@ -40,13 +40,13 @@ export async function runSnapshotVerify(
     if (!report.ok) deps.setExitCode(ExitCode.integrity);
     return report;
   } finally {
-    cluster.close();
+    fleet.close();
   }
 }
 
 async function prepareAndVerify(
   agent: RestoreAgent,
-  client: AgentClient,
+  fleetNode: FleetNode,
   session: string,
   name: string,
   source: RestoreSource,
@@ -54,11 +54,6 @@ async function prepareAndVerify(
 ) {
   const prepared = await agent.prepare(session, name, source);
   deps.out.line(`prepared on ${agent.name} from ${prepared.from ?? "?"}: sha256:${prepared.sha256} (trailer verified)`);
-  const report = await client.json<VerifyReport & { node: string }>(
-    "POST",
-    "/v1/restore/verify",
-    { session, name },
-    600_000,
-  );
+  const report = await fleetNode.restore.verify(session, name);
   return { ...report, sha256: prepared.sha256 };
 }

@@ -1,6 +1,6 @@
 /**
  * The nodes as the restore coordinator sees them: one `RestoreAgent` per etcd node, and where S3 is. The CLI
- * implements them over the agent API (src/cli/restore-agents.ts); unit tests implement them in memory. Nothing in
+ * implements them over its fleet (src/fleet/restore-agents.ts); unit tests implement them in memory. Nothing in
  * `restore/` knows about HTTP, argv or terminals.
  */
 import type { CatalogEntry } from "../snapshot/catalog.js";

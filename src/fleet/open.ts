@@ -1,31 +1,21 @@
 /**
- * Opening a cluster for a command: load and validate cluster.yml, read the state file (issuing the cluster PKI on
- * first use), and build one mutual-TLS client per etcd node's agent.
+ * Opening a cluster: load and validate cluster.yml, read the state file (issuing the cluster PKI on first use), and
+ * build one mutual-TLS agent client per etcd node.
  */
+import { readFile } from "node:fs/promises";
 import { AgentClient } from "../agent/client.js";
-import { loadClusterConfig, statePathFor, type ClusterConfig, type EtcdNode } from "../config/cluster.js";
+import { loadClusterConfig, statePathFor, type ClusterConfig } from "../config/cluster.js";
 import { CA_CERT_NAME, CLI_CERT_NAME, ensureClusterPki, lookupCert, readState, writeState } from "../config/state.js";
 import type { ClusterState } from "../config/state.js";
 import { UserError } from "../util/errors.js";
-import type { Output } from "./output.js";
+import { agentNode } from "./agent-node.js";
+import type { Fleet, FleetOutput } from "./fleet.js";
 
-export interface OpenCluster {
-  configPath: string;
-  statePath: string;
-  config: ClusterConfig;
-  state: ClusterState;
-  agents: { node: EtcdNode; client: AgentClient }[];
-  close(): void;
-}
-
-/** The default config path: `--config`, else $RKE_CONFIG (RKE's variable), else ./cluster.yml. */
-export function defaultConfigPath(): string {
-  return process.env.RKE_CONFIG ?? "cluster.yml";
-}
+export type OpenFleet = (configPath: string, out: Pick<FleetOutput, "note">, timeoutMs?: number) => Promise<Fleet>;
 
 export async function loadConfigAndState(
   configPath: string,
-  out: Output,
+  out: Pick<FleetOutput, "note">,
 ): Promise<{ config: ClusterConfig; state: ClusterState; statePath: string }> {
   const loaded = await loadClusterConfig(configPath);
   for (const w of loaded.warnings) out.note(`warning: ${w}`);
@@ -50,22 +40,25 @@ function hasExternalMembers(config: ClusterConfig): boolean {
   return config.etcdNodes.some((n) => n.etcd.mode === "external");
 }
 
-export async function openCluster(configPath: string, out: Output, timeoutMs = 30_000): Promise<OpenCluster> {
+/** Reads the state file as it is on disk, to embed it in snapshots; undefined when there is none. */
+export async function readStateFile(fleet: Pick<Fleet, "statePath">): Promise<Buffer | undefined> {
+  return readFile(fleet.statePath).catch(() => undefined);
+}
+
+/** The cluster of `configPath`, its agents reached with `timeoutMs` per call unless a call says otherwise. */
+export const openFleet: OpenFleet = async (configPath, out, timeoutMs = 30_000) => {
   const { config, state, statePath } = await loadConfigAndState(configPath, out);
   const tls = cliTls(state);
-  const agents = config.etcdNodes.map((node) => ({
-    node,
-    client: new AgentClient({ endpoint: node.agent.endpoint, tls, timeoutMs }),
-  }));
+  const clients = config.etcdNodes.map((node) => new AgentClient({ endpoint: node.agent.endpoint, tls, timeoutMs }));
   return {
     configPath,
     statePath,
     config,
     state,
-    agents,
-    close: () => agents.forEach((a) => a.client.close()),
+    nodes: config.etcdNodes.map((node, i) => agentNode(node, clients[i]!)),
+    close: () => clients.forEach((c) => c.close()),
   };
-}
+};
 
 export function cliTls(state: ClusterState): { caPEM: string; certPEM: string; keyPEM: string } {
   const ca = lookupCert(state, CA_CERT_NAME);

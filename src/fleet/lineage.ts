@@ -5,8 +5,7 @@
  */
 import { lineageOf, readState } from "../config/state.js";
 import { describeError } from "../util/errors.js";
-import type { CliDeps } from "./deps.js";
-import type { OpenCluster } from "./cluster.js";
+import type { Fleet, FleetOutput } from "./fleet.js";
 
 export interface LineagePushResult {
   node: string;
@@ -20,27 +19,30 @@ export interface LineagePushResult {
  * agent's stored schedule, leaving the rest of each schedule as it was pushed. Never throws: the restore has
  * already succeeded, so a node that cannot be reached is a warning that names the fix.
  */
-export async function pushLineage(cluster: OpenCluster, deps: CliDeps): Promise<LineagePushResult[]> {
+export async function pushLineage(
+  fleet: Pick<Fleet, "nodes" | "statePath">,
+  out: FleetOutput,
+): Promise<LineagePushResult[]> {
   let lineage: string[];
   try {
-    lineage = lineageOf(await readState(cluster.statePath));
+    lineage = lineageOf(await readState(fleet.statePath));
   } catch (err) {
-    deps.out.note(`warning: cannot read the lineage from ${cluster.statePath} (${describeError(err)}); ${FIX}`);
+    out.note(`warning: cannot read the lineage from ${fleet.statePath} (${describeError(err)}); ${FIX}`);
     return [];
   }
   const results = await Promise.all(
-    cluster.agents.map(async ({ node, client }): Promise<LineagePushResult> => {
+    fleet.nodes.map(async (n): Promise<LineagePushResult> => {
       try {
-        const res = await client.json<{ updated: boolean }>("PUT", "/v1/schedule/lineage", { lineage });
-        return { node: node.memberName, updated: res.updated };
+        const res = await n.pushLineage(lineage);
+        return { node: n.node.memberName, updated: res.updated };
       } catch (err) {
-        return { node: node.memberName, updated: false, error: describeError(err) };
+        return { node: n.node.memberName, updated: false, error: describeError(err) };
       }
     }),
   );
-  for (const r of results) if (r.error) deps.out.note(`warning: ${r.node}: lineage not sent (${r.error}); ${FIX}`);
+  for (const r of results) if (r.error) out.note(`warning: ${r.node}: lineage not sent (${r.error}); ${FIX}`);
   const updated = results.filter((r) => r.updated).map((r) => r.node);
-  if (updated.length) deps.out.line(`lineage ${lineage.join(", ")} sent to the schedule of ${updated.join(", ")}`);
+  if (updated.length) out.line(`lineage ${lineage.join(", ")} sent to the schedule of ${updated.join(", ")}`);
   return results;
 }
 

@@ -1,0 +1,82 @@
+/** How `lifeboat etcd snapshot-status` prints its report: the table, then what needs attention. */
+import type { NodeStatus } from "../schedule/recurring.js";
+import type { StatusReport } from "../fleet/status.js";
+import { formatBytes, table } from "./output.js";
+
+/** The table: one row per node, and one for S3. */
+export function statusTable(report: StatusReport): string {
+  const rows = report.nodes.map((n) => {
+    if ("error" in n) return [n.node, "UNREACHABLE", "-", "-", "-", "-", "-", n.error];
+    const failure = n.lastFailure
+      ? `${n.lastFailure.finishedAt} ${n.lastFailure.name}: ${failureReason(n.lastFailure)}`
+      : "-";
+    return [
+      n.node,
+      n.schedule ? String(n.schedule.description) : "off",
+      n.lastSuccess ? `${n.lastSuccess.createdAt} ${n.lastSuccess.name}` : "never",
+      n.nextRun ? `${n.nextRun.at}${n.nextRun.catchUp ? " (catch-up)" : ""}` : "-",
+      n.lastRun ? lastRun(n.lastRun) : "-",
+      String(n.kept.count),
+      formatBytes(n.kept.bytes),
+      failure,
+    ];
+  });
+  if (report.s3) {
+    const s = report.s3;
+    const failure = s.lastFailure
+      ? `${s.lastFailure.at} ${s.lastFailure.name} (${s.lastFailure.node}): ${s.lastFailure.reason}`
+      : "-";
+    rows.push([
+      "s3",
+      s.error ? "UNREACHABLE" : s.location,
+      s.lastSuccess ? `${s.lastSuccess.createdAt} ${s.lastSuccess.name}` : "never",
+      "-",
+      "-",
+      String(s.count),
+      formatBytes(s.bytes),
+      s.error ?? failure,
+    ]);
+  }
+  return table(["LOCATION", "SCHEDULE", "LAST SUCCESS", "NEXT RUN", "LAST RUN", "KEPT", "SIZE", "LAST FAILURE"], rows);
+}
+
+/**
+ * What stops or stopped backups, one line each: a node held by a restore or verify, a paused schedule, and every
+ * run since the last good snapshot that was skipped, cancelled or failed, with its reason.
+ */
+export function attention(nodes: StatusReport["nodes"]): string[] {
+  const lines: string[] = [];
+  for (const n of nodes) {
+    if ("error" in n) continue;
+    const session = n.session as { purpose: string; name: string; id: string; expiresAt: string } | null | undefined;
+    if (session) {
+      const effect = session.purpose === "verify" ? "backups go on" : "backups are NOT running";
+      lines.push(
+        `${n.node}: ${effect}: held by a ${session.purpose} of ${session.name} (session ${session.id}, expires ${session.expiresAt} unless renewed)`,
+      );
+    } else if (n.saving) {
+      lines.push(`${n.node}: saving ${n.saving} now`);
+    }
+    if (n.paused) lines.push(`${n.node}: recurring snapshots paused: ${n.paused}`);
+    // Only what happened since the last good snapshot needs attention now.
+    const since = n.lastSuccess?.createdAt ?? "";
+    for (const p of (n.problems ?? []).filter((r) => r.finishedAt > since)) {
+      const what = p.result === "success" ? `upload ${p.upload?.result ?? "?"}` : p.result;
+      lines.push(
+        `${n.node}: ${p.finishedAt} ${p.name} ${what}: ${p.reason ?? p.upload?.reason ?? "no reason recorded"}`,
+      );
+    }
+  }
+  return lines.length ? ["", "Needs attention:", ...lines.map((l) => `  ${l}`)] : [];
+}
+
+function failureReason(run: NonNullable<NodeStatus["lastFailure"]>): string {
+  if (run.result === "failure") return run.reason ?? "unknown";
+  return `upload: ${run.upload?.reason ?? "unknown"}`;
+}
+
+/** The last run and how it ended; a run cut short by a stopping agent reads "interrupted", not as a failure. */
+function lastRun(run: NonNullable<NodeStatus["lastRun"]>): string {
+  const why = run.result === "interrupted" || run.result === "skipped" ? ` (${run.reason ?? "no reason given"})` : "";
+  return `${run.finishedAt} ${run.name}: ${run.result}${why}`;
+}
