@@ -171,6 +171,16 @@ void describe("authz: every agent route, with every kind of certificate", () => 
     assert.equal(events.at(-1)?.type, "result", JSON.stringify(events.at(-1)));
   }
 
+  async function certClient(): Promise<CertKeyPair> {
+    const out = join(sb.dir, "metrics-client");
+    const run = await sb.cli(["cert", "client", "-c", sb.config, "--out", out]);
+    assert.equal(run.code, 0, run.stderr);
+    const [certificatePEM, keyPEM] = await Promise.all(
+      ["lifeboat-metrics.pem", "lifeboat-metrics-key.pem"].map((f) => readFile(join(out, f), "utf8")),
+    );
+    return { certificatePEM: certificatePEM!, keyPEM: keyPEM! };
+  }
+
   before(async () => {
     sb = await startTestSandbox({ nodes: 1 });
     const state = await readState(statePathFor(sb.config));
@@ -194,7 +204,8 @@ void describe("authz: every agent route, with every kind of certificate", () => 
         pair: { certificatePEM: agentEntry.certificatePEM, keyPEM: agentEntry.keyPEM },
         caller: "agent",
       },
-      { label: "metrics", pair: await issue("lifeboat-metrics"), caller: "metrics" },
+      // The metrics identity as an operator gets it: from `lifeboat cert client`.
+      { label: "metrics", pair: await certClient(), caller: "metrics" },
       { label: "kube-node", pair: await issue("system:node", ["client", "server"]), caller: undefined },
       { label: "kube-apiserver", pair: await issue("kube-apiserver", ["client", "server"]), caller: undefined },
       { label: "suffix", pair: await issue("lifeboat-cli-evil"), caller: undefined },

@@ -232,6 +232,7 @@ void describe("cli: help and unknown flags", () => {
       path,
       `nodes:\n  - address: 127.0.0.1\n    role: [etcd]\n    lifeboat: { agent: "${host}:7443" }\n`,
     );
+    assert.equal((await runCli(["cert", "init", "--config", path])).code, 0);
     const json = await runCli(["--output", "json", "etcd", "health", "--config", path]);
     assert.equal(json.code, 1, json.stderr);
     const { nodes } = jsonOf<{ nodes: { node: string; reason?: string }[] }>(json);
@@ -251,6 +252,7 @@ void describe("cli: help and unknown flags", () => {
     const path = join(own, "external.yml");
     const yml = ["nodes:", "  - address: 127.0.0.1", "    role: [etcd]", "    lifeboat: { agent: 127.0.0.1:1 }", ""];
     await writeFile(path, yml.join("\n"));
+    assert.equal((await runCli(["cert", "init", "--config", path])).code, 0);
     const run = await runCli(["etcd", "snapshot-restore", "--config", path, "--name", "snap", "--yes"]);
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /nodes\[0\]\.lifeboat\.etcd: start_command and stop_command are required to restore/);

@@ -2,13 +2,13 @@
  * Writes the folder one agent runs from (`lifeboat agent --dir DIR`): `agent.json` plus the PEM files it needs,
  * derived from cluster.yml and the state file. Private keys are written 0600; the folder 0700.
  */
-import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { nodeCertFiles } from "../config/state.js";
 import type { ClusterState } from "../config/state.js";
 import type { ClusterConfig, EtcdNode } from "../config/cluster.js";
 import { UserError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
+import { writePemFiles } from "../config/cert-files.js";
 import type { z } from "zod";
 import type { AgentConfigSchema } from "./config.js";
 
@@ -42,7 +42,6 @@ export function initialClusterOf(config: ClusterConfig): string {
 export async function writeAgentBundle(options: BundleOptions): Promise<string> {
   const node = findMember(options.config, options.memberName);
   const certs = nodeCertFiles(options.state, node.memberName, node.etcdCertName);
-  await mkdir(options.outDir, { recursive: true, mode: 0o700 });
   const files: Record<string, string> = {
     "ca.pem": certs.caPEM,
     "agent.pem": certs.agent.certificatePEM,
@@ -91,7 +90,7 @@ export async function writeAgentBundle(options: BundleOptions): Promise<string> 
     },
     postRestore: node.postRestore,
   };
-  for (const [name, text] of Object.entries(files)) await writeFileAtomic(join(options.outDir, name), text, 0o600);
+  await writePemFiles(options.outDir, files);
   await writeFileAtomic(join(options.outDir, "agent.json"), JSON.stringify(agentJson, null, 2) + "\n", 0o600);
   return options.outDir;
 }

@@ -134,6 +134,36 @@ export function registerCommands(program: Command, deps: Deps): void {
 
   const cert = program.command("cert").description("the cluster's certificates");
   cert
+    .command("init")
+    .description(
+      "create the cluster CA (kube-ca) and every node's certificates in the state file beside cluster.yml; " +
+        "an existing CA is kept (use RKE's cluster.rkestate for a cluster RKE built)",
+    )
+    .addOption(configOption())
+    .action(async (opts: { config: string }) => {
+      const { runCertInit } = await import("./cert.js");
+      await runCertInit(opts, deps());
+    });
+  cert
+    .command("etcd")
+    .description("write the server and peer certificate of an etcd member you run (RKE's kube-etcd-<ip> names)")
+    .addOption(configOption())
+    .requiredOption("--node <member>", "etcd member name, e.g. etcd-node1")
+    .requiredOption("--out <dir>", "output folder")
+    .action(async (opts: { config: string; node: string; out: string }) => {
+      const { runCertEtcd } = await import("./cert.js");
+      await runCertEtcd(opts, deps());
+    });
+  cert
+    .command("client")
+    .description("write a client certificate (lifeboat-metrics) for Prometheus or curl against the agents' /metrics")
+    .addOption(configOption())
+    .requiredOption("--out <dir>", "output folder")
+    .action(async (opts: { config: string; out: string }) => {
+      const { runCertClient } = await import("./cert.js");
+      await runCertClient(opts, deps());
+    });
+  cert
     .command("node")
     .description("write the folder an etcd node's agent runs from (agent.json, CA, agent and etcd client certificates)")
     .addOption(configOption())

@@ -21,7 +21,8 @@ export interface SandboxUpOptions {
 export async function startSandbox(options: SandboxUpOptions, deps: CliDeps): Promise<SandboxInfo> {
   return sandboxUp(options, {
     prepareAgents: async (configPath, agentDirOf, memberSpecOf) => {
-      const loaded = await loadConfigAndState(configPath, deps.out);
+      // The sandbox is a new cluster: it creates its CA, as `lifeboat cert init` does.
+      const loaded = await loadConfigAndState(configPath, deps.out, { init: true });
       const { config } = loaded;
       let { state } = loaded;
       if (memberSpecOf) {

@@ -18,6 +18,8 @@ import type { ClusterConfig, EtcdNode } from "./types.js";
 export const CA_CERT_NAME = "kube-ca";
 export const NODE_CERT_NAME = "kube-node";
 export const CLI_CERT_NAME = "lifeboat-cli";
+/** The identity a scraper uses for the agents' `/metrics` (issued only by `lifeboat cert client`). */
+export const METRICS_CERT_NAME = "lifeboat-metrics";
 /** Lifeboat's certificates are renewed when less than this much validity is left. */
 const RENEW_BEFORE_MS = 30 * 24 * 3_600_000;
 
@@ -49,13 +51,15 @@ type Wanted = {
 export async function ensureClusterPki(
   state: ClusterState | undefined,
   config: ClusterConfig,
-  opts: { now?: Date; etcdServerCertsFor?: readonly string[] } = {},
+  opts: { now?: Date; etcdServerCertsFor?: readonly string[]; metricsClient?: boolean } = {},
 ): Promise<PkiResult> {
   const next: ClusterState = structuredClone(state ?? {});
   const result: PkiResult = { state: next, changes: [], warnings: [] };
   const ca = await ensureCa(next, result, opts.now);
   const algorithm = keyAlgorithmOf(ca.keyPEM);
-  for (const want of wantedCerts(config, opts.etcdServerCertsFor ?? [])) {
+  const wanted = wantedCerts(config, opts.etcdServerCertsFor ?? []);
+  if (opts.metricsClient) wanted.push(lifeboatClient(METRICS_CERT_NAME));
+  for (const want of wanted) {
     const existing = lookupCert(next, want.name);
     const problem = existing ? unfit(existing, want, ca.certificatePEM, opts.now) : "missing";
     if (problem === undefined) continue;
@@ -124,15 +128,12 @@ function wantedCerts(config: ClusterConfig, etcdServerCertsFor: readonly string[
       owner: "lifeboat",
     });
   }
-  wanted.push({
-    name: CLI_CERT_NAME,
-    commonName: CLI_CERT_NAME,
-    usage: ["client"],
-    ips: [],
-    dnsNames: [],
-    owner: "lifeboat",
-  });
+  wanted.push(lifeboatClient(CLI_CERT_NAME));
   return wanted;
+}
+
+function lifeboatClient(name: string): Wanted {
+  return { name, commonName: name, usage: ["client"], ips: [], dnsNames: [], owner: "lifeboat" };
 }
 
 /** RKE's etcd certificate: CN kube-etcd, SANs for the node's addresses and hostname plus localhost. */

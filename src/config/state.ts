@@ -6,6 +6,7 @@ export { parseState, readState, writeState } from "./state-file.js";
 export {
   CA_CERT_NAME,
   CLI_CERT_NAME,
+  METRICS_CERT_NAME,
   NODE_CERT_NAME,
   agentCertName,
   ensureClusterPki,

@@ -1,6 +1,6 @@
 /**
- * Opening a cluster: load and validate cluster.yml, read the state file (issuing the cluster PKI on first use), and
- * build one mutual-TLS agent client per etcd node.
+ * Opening a cluster: load and validate cluster.yml, read the state file (issuing missing Lifeboat certificates from
+ * its CA), and build one mutual-TLS agent client per etcd node.
  */
 import { readFile } from "node:fs/promises";
 import { AgentClient } from "../agent/client.js";
@@ -13,31 +13,41 @@ import type { Fleet, FleetOutput } from "./fleet.js";
 
 export type OpenFleet = (configPath: string, out: Pick<FleetOutput, "note">, timeoutMs?: number) => Promise<Fleet>;
 
+/**
+ * Loads cluster.yml and its state file, issuing the Lifeboat certificates the state file lacks (a new node's agent,
+ * a renewal) from the cluster CA already in it. A missing state file, or one without the CA, is refused (exit 2,
+ * nothing written): a new CA next to a cluster that already has one breaks every certificate it issued. Only
+ * `init` (`lifeboat cert init`, the sandbox) creates the CA.
+ */
 export async function loadConfigAndState(
   configPath: string,
   out: Pick<FleetOutput, "note">,
-): Promise<{ config: ClusterConfig; state: ClusterState; statePath: string }> {
+  opts: { init?: boolean } = {},
+): Promise<{ config: ClusterConfig; state: ClusterState; statePath: string; created: boolean }> {
   const loaded = await loadClusterConfig(configPath);
   for (const w of loaded.warnings) out.note(`warning: ${w}`);
   const statePath = statePathFor(configPath);
   const existing = await readState(statePath);
+  if (!opts.init && !(existing && lookupCert(existing, CA_CERT_NAME)))
+    throw noClusterCa(configPath, statePath, existing);
   const pki = await ensureClusterPki(existing, loaded.config);
   for (const w of pki.warnings) out.note(`warning: ${w}`);
-  if (!existing && hasExternalMembers(loaded.config)) {
-    out.note(
-      `warning: there was no state file at ${statePath}, so a new cluster CA (kube-ca) was created. If RKE built this cluster, ` +
-        "put its cluster.rkestate back first (rke util get-state-file): RKE would otherwise roll this new CA out.",
-    );
-  }
   if (pki.changes.length) {
     await writeState(statePath, pki.state);
     out.note(`state file ${statePath}: ${pki.changes.map((c) => `${c.action} ${c.name}`).join(", ")}`);
   }
-  return { config: loaded.config, state: pki.state, statePath };
+  const created = pki.changes.some((c) => c.name === CA_CERT_NAME);
+  return { config: loaded.config, state: pki.state, statePath, created };
 }
 
-function hasExternalMembers(config: ClusterConfig): boolean {
-  return config.etcdNodes.some((n) => n.etcd.mode === "external");
+function noClusterCa(configPath: string, statePath: string, existing: ClusterState | undefined): UserError {
+  const what = existing
+    ? `the state file ${statePath} has no cluster CA ("${CA_CERT_NAME}")`
+    : `no state file at ${statePath}`;
+  return new UserError(
+    `${what}. If RKE built this cluster, put its state file there (rke util get-state-file) or copy it from a ` +
+      `control-plane node; for a new cluster, create the CA with: lifeboat cert init -c ${configPath}`,
+  );
 }
 
 /** Reads the state file as it is on disk, to embed it in snapshots; undefined when there is none. */

@@ -10,14 +10,15 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { DEFAULT_CLUSTER_TOKEN, findMember, initialClusterOf } from "../agent/bundle.js";
 import type { ClusterConfig } from "../config/cluster.js";
 import { readJsonFile } from "../config/json-file.js";
-import { nodeCertFiles, type ClusterState } from "../config/state.js";
+import { etcdServerFiles, writePemFiles } from "../config/cert-files.js";
+import type { ClusterState } from "../config/state.js";
 import { findEtcdTools } from "../etcd/binaries.js";
 import { ManagedMember } from "../etcd/managed-member.js";
 import { pidFileOf, type MemberSpec } from "../etcd/member-spec.js";
@@ -69,14 +70,8 @@ export async function writeSupervisedMember(options: {
   if (node.etcd.mode !== "external" || !node.etcd.binaryDir) {
     throw new Error(`${node.memberName}: a supervised member needs external mode and a binary_dir`);
   }
-  const certs = nodeCertFiles(options.state, node.memberName, node.etcdCertName);
-  if (!certs.etcdServer) throw new Error(`the state file has no certificate ${node.etcdCertName}`);
   const dir = dirname(options.specPath);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const file = (name: string) => join(dir, name);
-  await writeFileAtomic(file("kube-ca.pem"), certs.caPEM, 0o600);
-  await writeFileAtomic(file(`${node.etcdCertName}.pem`), certs.etcdServer.certificatePEM, 0o600);
-  await writeFileAtomic(file(`${node.etcdCertName}-key.pem`), certs.etcdServer.keyPEM, 0o600);
+  const [caFile, certFile, keyFile] = await writePemFiles(dir, etcdServerFiles(options.state, node));
   const base = dirname(node.dataDir);
   await writeMemberSpec(options.specPath, {
     name: node.memberName,
@@ -86,14 +81,8 @@ export async function writeSupervisedMember(options: {
     initialCluster: initialClusterOf(options.config),
     initialClusterState: "new",
     initialClusterToken: DEFAULT_CLUSTER_TOKEN,
-    ...(node.clientUrl.startsWith("https:")
-      ? {
-          tls: {
-            caFile: file("kube-ca.pem"),
-            certFile: file(`${node.etcdCertName}.pem`),
-            keyFile: file(`${node.etcdCertName}-key.pem`),
-          },
-        }
+    ...(node.clientUrl.startsWith("https:") && caFile && certFile && keyFile
+      ? { tls: { caFile, certFile, keyFile } }
       : {}),
     logFile: join(base, "etcd.log"),
     binaryDir: node.etcd.binaryDir,
