@@ -18,7 +18,7 @@ const layer = (from, banned) => ({
 });
 
 /** The folders every lower layer (store, archive, retention, etcd, config, pki, util) must never import. */
-const UPPER = ["cli", "agent", "sandbox", "restore", "snapshot", "schedule", "telemetry"];
+const UPPER = ["cli", "agent", "api", "sandbox", "restore", "snapshot", "schedule", "telemetry"];
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", ".cache/", "bench/results/"] },
@@ -55,6 +55,8 @@ export default tseslint.config(
   layer("pki", [...UPPER, "store", "etcd", "config"]),
   layer("util", [...UPPER, "store", "etcd", "config", "archive", "pki", "retention"]),
   layer("agent", ["cli", "sandbox"]),
+  // The contract between the CLI and the agent: schemas and the route table, never either side's code.
+  layer("api", ["cli", "agent", "sandbox", "restore", "fleet"]),
   layer("snapshot", ["cli", "agent", "sandbox", "schedule", "telemetry"]),
   layer("restore", ["cli", "agent", "sandbox", "schedule"]),
   // The scheduler runs inside the agent but never reaches into its HTTP side, nor into the CLI.

@@ -7,6 +7,7 @@
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { routes } from "../api/routes.js";
 import { EtcdMemberClient } from "../etcd/client.js";
 import { CA_CERT_NAME, lookupCert, NODE_CERT_NAME } from "../config/state.js";
 import { sandboxDown } from "../sandbox/sandbox.js";
@@ -78,7 +79,7 @@ async function disaster(configPath: string, deps: CliDeps): Promise<void> {
   const cluster = await openCluster(configPath, deps.out);
   try {
     // One at a time: members stopped together wait on each other for seconds (see docs/design.md R4).
-    for (const { client } of cluster.agents) await client.json("POST", "/v1/member/stop", undefined, 60_000);
+    for (const { client } of cluster.agents) await client.call(routes.stopMember, { timeoutMs: 60_000 });
     for (const [i, { node }] of cluster.agents.entries()) {
       await rm(node.dataDir, { recursive: true, force: true });
       if (i > 0) await rm(node.snapshotDir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 /** `lifeboat etcd health`: each member's health as its own agent sees it, and the cluster verdict. */
+import { routes } from "../api/routes.js";
 import { describeError, ExitCode } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { openCluster, type OpenCluster } from "./cluster.js";
@@ -20,26 +21,12 @@ export interface NodeHealth {
   reason?: string;
 }
 
-interface AgentHealth {
-  reachable: boolean;
-  hasLeader: boolean;
-  leaderId?: string;
-  memberId?: string;
-  clusterId?: string;
-  alarms: string[];
-  revision?: number;
-  dbSize?: number;
-  version?: string;
-  member?: string;
-  error?: string;
-}
-
 export async function clusterHealth(cluster: OpenCluster): Promise<NodeHealth[]> {
   return Promise.all(
     cluster.agents.map(async ({ node, client }): Promise<NodeHealth> => {
       const base = { node: node.memberName, agent: node.agent.endpoint, alarms: [] as string[] };
       try {
-        const h = await client.json<AgentHealth>("GET", "/v1/health", undefined, 15_000);
+        const h = await client.call(routes.health, { timeoutMs: 15_000 });
         const reason = !h.reachable
           ? `etcd unreachable: ${h.error ?? "no answer"}`
           : !h.hasLeader

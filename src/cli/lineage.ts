@@ -4,6 +4,7 @@
  * before the restore would look like another cluster's to them until the next `schedule push`.
  */
 import { lineageOf, readState } from "../config/state.js";
+import { routes } from "../api/routes.js";
 import { describeError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import type { OpenCluster } from "./cluster.js";
@@ -31,7 +32,7 @@ export async function pushLineage(cluster: OpenCluster, deps: CliDeps): Promise<
   const results = await Promise.all(
     cluster.agents.map(async ({ node, client }): Promise<LineagePushResult> => {
       try {
-        const res = await client.json<{ updated: boolean }>("PUT", "/v1/schedule/lineage", { lineage });
+        const res = await client.call(routes.pushLineage, { body: { lineage } });
         return { node: node.memberName, updated: res.updated };
       } catch (err) {
         return { node: node.memberName, updated: false, error: describeError(err) };

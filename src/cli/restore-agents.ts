@@ -3,10 +3,10 @@
  * `RestoreAgent` per etcd node, S3 for the coordinator's own look-ups, and the members' health.
  */
 import type { AgentClient } from "../agent/client.js";
+import { routes } from "../api/routes.js";
 import type { S3Settings } from "../config/s3-settings.js";
 import type { RestoreNode } from "../restore/apply.js";
-import type { AgentPreflight, MemberHealth, Prepared, RestoreAgent, S3Source } from "../restore/fleet.js";
-import type { CatalogEntry } from "../snapshot/catalog.js";
+import type { MemberHealth, RestoreAgent, S3Source } from "../restore/fleet.js";
 import type { OpenCluster } from "./cluster.js";
 import { clusterHealth } from "./health.js";
 import { openStore } from "../store/open.js";
@@ -20,17 +20,15 @@ export function restoreAgents(cluster: OpenCluster, s3: S3Settings | undefined):
     name: node.memberName,
     endpoint: node.agent.endpoint,
     openSession: (session, name, purpose) =>
-      client.json("POST", "/v1/restore/session", { session, name, purpose }, 30_000),
-    releaseSession: (session) => client.json("POST", "/v1/restore/session/release", { session }, 30_000),
-    listSnapshots: async () => (await client.json<{ snapshots: CatalogEntry[] }>("GET", "/v1/snapshots")).snapshots,
-    preflight: () => client.json<AgentPreflight>("GET", "/v1/restore/preflight"),
+      client.call(routes.openSession, { body: { session, name, purpose }, timeoutMs: 30_000 }),
+    releaseSession: (session) => client.call(routes.releaseSession, { body: { session }, timeoutMs: 30_000 }),
+    listSnapshots: async () => (await client.call(routes.listSnapshots)).snapshots,
+    preflight: () => client.call(routes.preflight),
     prepare: (session, name, source) =>
-      client.json<Prepared>(
-        "POST",
-        "/v1/restore/prepare",
-        { session, name, ...(source.kind === "s3" && s3 ? { s3 } : {}) },
-        600_000,
-      ),
+      client.call(routes.prepare, {
+        body: { session, name, ...(source.kind === "s3" && s3 ? { s3 } : {}) },
+        timeoutMs: 600_000,
+      }),
     node: (session) => restoreNode(node.memberName, node.agent.endpoint, client, session),
   }));
 }
@@ -50,19 +48,19 @@ export async function memberHealth(cluster: OpenCluster): Promise<MemberHealth[]
 
 /** One node over the agent API, every step carrying the session id. */
 function restoreNode(name: string, agent: string, client: AgentClient, session: string): RestoreNode {
-  const enc = encodeURIComponent;
   return {
     name,
     agent,
     fetch: (snapshot, peer, sha256) =>
-      client.json("POST", "/v1/restore/fetch", { session, name: snapshot, peer, sha256 }, LONG_MS),
-    digest: (snapshot) => client.json("GET", `/v1/restore/${enc(snapshot)}/digest`, undefined, LONG_MS),
-    stopMember: async () => void (await client.json("POST", "/v1/member/stop", undefined, 120_000)),
-    startMember: async (timeoutMs) => void (await client.json("POST", "/v1/member/start", undefined, timeoutMs)),
-    apply: (req) => client.json("POST", "/v1/restore/apply", { session, ...req }, LONG_MS),
-    rollback: (stamp) => client.json("POST", "/v1/restore/rollback", { session, ...(stamp ? { stamp } : {}) }, 120_000),
+      client.call(routes.fetch, { body: { session, name: snapshot, peer, sha256 }, timeoutMs: LONG_MS }),
+    digest: (snapshot) => client.call(routes.digest, { params: { name: snapshot }, timeoutMs: LONG_MS }),
+    stopMember: async () => void (await client.call(routes.stopMember, { timeoutMs: 120_000 })),
+    startMember: async (timeoutMs) => void (await client.call(routes.startMember, { timeoutMs })),
+    apply: (req) => client.call(routes.apply, { body: { session, ...req }, timeoutMs: LONG_MS }),
+    rollback: (stamp) =>
+      client.call(routes.rollback, { body: { session, ...(stamp ? { stamp } : {}) }, timeoutMs: 120_000 }),
     finish: async (snapshot) =>
-      (await client.json<{ hooks: [] }>("POST", "/v1/restore/finish", { session, name: snapshot }, LONG_MS)).hooks,
-    health: () => client.json("GET", "/v1/health", undefined, 10_000),
+      (await client.call(routes.finish, { body: { session, name: snapshot }, timeoutMs: LONG_MS })).hooks,
+    health: () => client.call(routes.health, { timeoutMs: 10_000 }),
   };
 }

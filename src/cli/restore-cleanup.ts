@@ -4,7 +4,7 @@
  * restore records) and remove it, keeping the newest N old data directories. A node with a restore in progress is
  * refused and left untouched. Every item is printed with its fate and why; with --dry-run nothing is removed.
  */
-import type { CleanupResponse } from "../agent/cleanup-routes.js";
+import { routes } from "../api/routes.js";
 import type { CleanupPlan, CleanupResult } from "../restore/leftovers.js";
 import { describeError, ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
@@ -42,7 +42,7 @@ export async function runRestoreCleanup(options: CleanupCommandOptions, deps: Cl
     const nodes = await Promise.all(
       agents.map(async ({ node, client }): Promise<NodeCleanup> => {
         try {
-          const res = await client.json<CleanupResponse>("POST", "/v1/restore/cleanup", body, 600_000);
+          const res = await client.call(routes.cleanup, { body, timeoutMs: 600_000 });
           return { node: node.memberName, plan: res.plan, ...(res.result ? { result: res.result } : {}) };
         } catch (err) {
           return { node: node.memberName, error: describeError(err) };

@@ -4,6 +4,7 @@
  * it in schedule.json; pushing again never resets their timer. `services.etcd.snapshot: false` removes it.
  */
 import { readFile } from "node:fs/promises";
+import { routes } from "../api/routes.js";
 import type { SchedulePush, ScheduleSpec } from "../schedule/spec.js";
 import { describeEvery } from "../schedule/spec.js";
 import { applyS3Flags, type ClusterConfig, type S3Flags } from "../config/cluster.js";
@@ -128,8 +129,8 @@ export async function runSchedulePush(options: SchedulePushOptions, deps: CliDep
     const nodes = await Promise.all(
       cluster.agents.map(async ({ node, client }): Promise<PushReport["nodes"][number]> => {
         try {
-          const view = await client.json<{ since?: string }>("PUT", "/v1/schedule", body);
-          const status = await client.json<{ nextRun: { at: string } | null }>("GET", "/v1/status");
+          const view = await client.call(routes.pushSchedule, { body });
+          const status = await client.call(routes.status);
           return { node: node.memberName, ok: true, ...defined({ since: view.since, nextRun: status.nextRun?.at }) };
         } catch (err) {
           return { node: node.memberName, ok: false, reason: describeError(err) };

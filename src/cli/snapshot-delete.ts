@@ -4,6 +4,7 @@
  * location without a good snapshot it is refused, and nothing is touched, unless --force.
  */
 import type { AgentClient } from "../agent/client.js";
+import { routes } from "../api/routes.js";
 import type { S3Flags } from "../config/cluster.js";
 import { planDelete, type DeletePlan } from "../snapshot/prune-delete.js";
 import { executePrune, type PruneItem } from "../snapshot/prune.js";
@@ -109,7 +110,7 @@ async function deleteOnNode(item: PruneItem, client: AgentClient | undefined): P
     return `a raw snapshot file is not deleted through the agent; remove ${item.key} from the node's snapshot directory by hand`;
   }
   try {
-    await client.json("DELETE", `/v1/snapshots/${encodeURIComponent(item.name)}`);
+    await client.call(routes.deleteSnapshot, { params: { name: item.name } });
     return undefined;
   } catch (err) {
     return describeError(err);

@@ -1,5 +1,6 @@
 /** `lifeboat etcd snapshot-list`: every copy on every node and in S3, from manifests. */
 import { applyS3Flags, type S3Flags } from "../config/cluster.js";
+import { routes } from "../api/routes.js";
 import { createdOf, listCatalog, type CatalogEntry } from "../snapshot/catalog.js";
 import { describeError, ExitCode } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
@@ -19,7 +20,7 @@ export async function collectCatalog(options: { config: string } & S3Flags, deps
     const errors: ListReport["errors"] = [];
     const perNode = cluster.agents.map(async ({ node, client }) => {
       try {
-        return (await client.json<{ snapshots: CatalogEntry[] }>("GET", "/v1/snapshots")).snapshots;
+        return (await client.call(routes.listSnapshots)).snapshots;
       } catch (err) {
         errors.push({ location: `node:${node.memberName}`, error: describeError(err) });
         return [];

@@ -4,7 +4,7 @@
  * (the cluster IDs it had before restores, from the state file). Every copy is printed with its fate and the
  * reasons; with --dry-run nothing is removed.
  */
-import type { PruneResponse } from "../agent/prune.js";
+import { routes } from "../api/routes.js";
 import { applyS3Flags, type ClusterConfig, type S3Flags } from "../config/cluster.js";
 import { lineageOf } from "../config/state.js";
 import type { RetentionPolicy } from "../retention/index.js";
@@ -50,7 +50,7 @@ export async function runSnapshotPrune(options: PruneCommandOptions, deps: CliDe
     const nodes = cluster.agents.map(async ({ node, client }): Promise<LocationPrune> => {
       const location = `node:${node.memberName}`;
       try {
-        const res = await client.json<PruneResponse>("POST", "/v1/prune", { policy, dryRun }, 120_000);
+        const res = await client.call(routes.prune, { body: { policy, dryRun }, timeoutMs: 120_000 });
         return { location, plan: res.plan, ...(res.result ? { result: res.result } : {}) };
       } catch (err) {
         return { location, error: describeError(err) };

@@ -3,8 +3,10 @@
  * once to S3 by one healthy node (the leader when it is healthy).
  */
 import { readFile } from "node:fs/promises";
+import type { z } from "zod";
 import type { AgentClient } from "../agent/client.js";
-import type { SaveEvent } from "../agent/api.js";
+import type { SaveRequest } from "../api/snapshots.js";
+import { routes } from "../api/routes.js";
 import type { S3Settings } from "../config/s3-settings.js";
 import { s3Location } from "../store/s3-location.js";
 import { validateSnapshotName } from "../archive/rke.js";
@@ -113,7 +115,7 @@ interface NodeOutcome {
 async function saveOnNode(
   node: EtcdNode,
   client: AgentClient,
-  body: Record<string, unknown>,
+  body: z.input<typeof SaveRequest>,
   uploader: boolean,
   /** Bytes written so far; or, with `waitingFor`, the recurring snapshot this node waits for first. */
   onProgress: (bytes: number, waitingFor?: string) => void,
@@ -122,12 +124,14 @@ async function saveOnNode(
   let result: SaveResult | undefined;
   let failure: string | undefined;
   try {
-    await client.stream("POST", "/v1/snapshots", body, (raw) => {
-      const event = raw as SaveEvent;
-      if (event.type === "progress") onProgress(event.bytes);
-      else if (event.type === "waiting") onProgress(0, event.for);
-      else if (event.type === "result") result = event.result as SaveResult;
-      else if (event.type === "error") failure = event.error;
+    await client.callStream(routes.saveSnapshot, {
+      body,
+      onEvent: (event) => {
+        if (event.type === "progress") onProgress(event.bytes);
+        else if (event.type === "waiting") onProgress(0, event.for);
+        else if (event.type === "result") result = event.result;
+        else if (event.type === "error") failure = event.error;
+      },
     });
     if (!result && !failure) failure = "the agent ended the response without a result";
   } catch (err) {
@@ -176,12 +180,11 @@ async function settleUpload(
   }
   for (const other of outcomes.filter((o) => o.result && o !== chosen)) {
     try {
-      const done = await other.client.json<{ verified: string }>(
-        "POST",
-        `/v1/snapshots/${encodeURIComponent(name)}/upload`,
-        { s3: settings },
-        600_000,
-      );
+      const done = await other.client.call(routes.uploadSnapshot, {
+        params: { name },
+        body: { s3: settings },
+        timeoutMs: 600_000,
+      });
       return { location, ok: true, node: other.report.node, verified: done.verified };
     } catch (err) {
       const prefix = `agent ${other.client.endpoint}: `;

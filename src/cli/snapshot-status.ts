@@ -2,7 +2,8 @@
  * `lifeboat etcd snapshot-status`: do backups work? For each node: its schedule, last success, last failure with
  * the reason, next run, and how many snapshots it keeps; the same for S3 (listed by the CLI itself).
  */
-import type { NodeStatus } from "../schedule/recurring.js";
+import { routes } from "../api/routes.js";
+import type { NodeStatus } from "../api/schedule.js";
 import { applyS3Flags, type S3Flags } from "../config/cluster.js";
 import { createdOf, listCatalog } from "../snapshot/catalog.js";
 import { describeError, ExitCode } from "../util/errors.js";
@@ -36,9 +37,7 @@ export async function runSnapshotStatus(options: { config: string } & S3Flags, d
     const config = await applyS3Flags(cluster.config, options);
     const nodes = await Promise.all(
       cluster.agents.map(({ node, client }) =>
-        client
-          .json<NodeStatus>("GET", "/v1/status")
-          .catch((err: unknown) => ({ node: node.memberName, error: describeError(err) })),
+        client.call(routes.status).catch((err: unknown) => ({ node: node.memberName, error: describeError(err) })),
       ),
     );
     const s3 = config.backup.s3 ? await s3Status(config.backup.s3, nodes) : null;
@@ -135,7 +134,7 @@ function attention(nodes: StatusReport["nodes"]): string[] {
   const lines: string[] = [];
   for (const n of nodes) {
     if ("error" in n) continue;
-    const session = n.session as { purpose: string; name: string; id: string; expiresAt: string } | null | undefined;
+    const session = n.session;
     if (session) {
       const effect = session.purpose === "verify" ? "backups go on" : "backups are NOT running";
       lines.push(

@@ -1,6 +1,7 @@
 /** `lifeboat etcd snapshot-verify`: restore a snapshot into a throwaway etcd on one node and report what it holds. */
 import { applyS3Flags, type S3Flags } from "../config/cluster.js";
 import type { AgentClient } from "../agent/client.js";
+import { routes } from "../api/routes.js";
 import type { VerifyReport } from "../restore/verify.js";
 import type { RestoreSource } from "../restore/plan.js";
 import { ExitCode, UserError } from "../util/errors.js";
@@ -54,11 +55,6 @@ async function prepareAndVerify(
 ) {
   const prepared = await agent.prepare(session, name, source);
   deps.out.line(`prepared on ${agent.name} from ${prepared.from ?? "?"}: sha256:${prepared.sha256} (trailer verified)`);
-  const report = await client.json<VerifyReport & { node: string }>(
-    "POST",
-    "/v1/restore/verify",
-    { session, name },
-    600_000,
-  );
+  const report = await client.call(routes.verify, { body: { session, name }, timeoutMs: 600_000 });
   return { ...report, sha256: prepared.sha256 };
 }

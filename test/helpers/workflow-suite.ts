@@ -5,6 +5,7 @@
  * a rollback that reported success without doing anything, a recurring save that blocked a disaster restore.
  */
 import assert from "node:assert/strict";
+import { routes } from "../../src/api/routes.js";
 import { readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -137,14 +138,14 @@ function day(series: string): void {
     const agent = agents()[1]!;
     const session = { session: "restore-status01", name: "day1" };
     try {
-      await agent.json("POST", "/v1/restore/session", { ...session, purpose: "restore" });
+      await agent.call(routes.openSession, { body: { ...session, purpose: "restore" } });
       const held = await sb.cli(["etcd", "snapshot-status", "-c", sb.config]);
       assert.match(held.stdout, /etcd-node2: backups are NOT running: held by a restore of day1/);
       const save = await run(["etcd", "snapshot-save", "--name", "day-held"]);
       assert.equal(save.code, 3, "the held node refuses a save; the others take it");
       assert.match(save.stdout + save.stderr, /restore of day1 already in progress on etcd-node2/);
     } finally {
-      await agent.json("POST", "/v1/restore/session/release", session);
+      await agent.call(routes.releaseSession, { body: session });
     }
     const free = await sb.cli(["etcd", "snapshot-status", "-c", sb.config]);
     assert.doesNotMatch(free.stdout, /NOT running/);
@@ -293,7 +294,7 @@ function day(series: string): void {
     await editConfig((doc) => (doc.lifeboat.snapshot = { retries: 20, retry_pause_seconds: 10 }));
     await push("2s");
     // Every member down for good (a supervisor restarting them on empty data would make a new, empty cluster).
-    await Promise.all(agents().map((a) => a.json("POST", "/v1/member/stop", undefined, 60_000)));
+    await Promise.all(agents().map((a) => a.call(routes.stopMember, { timeoutMs: 60_000 })));
     for (const i of [0, 1, 2]) await rm(join(nodeDir(i), "etcd-data"), { recursive: true, force: true });
     for (const i of [0, 1]) await rm(join(nodeDir(i), "snapshots"), { recursive: true, force: true });
     await waitFor("a recurring save retrying its health check", async () =>
