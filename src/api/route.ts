@@ -130,7 +130,7 @@ export function pathOf(route: AnyRoute, params: Record<string, string>): string 
 }
 
 /** `GET /v1/status`: how errors and docs name a route. */
-export function routeName(route: Pick<AnyRoute, "method" | "path">): string {
+export function routeName(route: { method: string; path: string }): string {
   return `${route.method} ${route.path}`;
 }
 
