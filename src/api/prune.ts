@@ -12,7 +12,7 @@ export const PruneRequest = z.object({
 });
 export type PruneRequest = z.infer<typeof PruneRequest>;
 
-/** One copy and what the plan does with it. */
+/** One copy and what the plan does with it (fields in the order planPrune writes them, which `-o json` shows). */
 export const PruneItem = z.object({
   name: z.string(),
   location: z.string(),
@@ -21,11 +21,11 @@ export const PruneItem = z.object({
   status: CopyStatus,
   kind: z.enum(["one-time", "recurring"]),
   size: z.number(),
+  /** Why it is kept or removed, most important first. */
+  reasons: z.array(z.string()).readonly(),
   /** Creation time from the manifest, if there is one. */
   created: z.string().optional(),
   clusterId: z.string().optional(),
-  /** Why it is kept or removed, most important first. */
-  reasons: z.array(z.string()).readonly(),
 });
 
 export const PrunePlan = z.object({
