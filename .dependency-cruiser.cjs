@@ -9,6 +9,13 @@ module.exports = {
       from: {},
       to: { circular: true },
     },
+    {
+      name: "api-is-the-contract",
+      severity: "error",
+      comment: "src/api (schemas and the route table) is shared by the CLI and the agent: it imports neither side",
+      from: { path: "^src/api/" },
+      to: { path: "^src/(agent|cli|restore|fleet|sandbox)/" },
+    },
   ],
   options: {
     tsPreCompilationDeps: true,

@@ -27,7 +27,7 @@ const layer = (from, banned, allowed = {}, files = [`src/${from}/**/*.ts`], igno
 });
 
 /** The folders every lower layer (store, archive, retention, etcd, config, pki, util) must never import. */
-const UPPER = ["cli", "fleet", "agent", "sandbox", "restore", "snapshot", "schedule", "telemetry"];
+const UPPER = ["cli", "fleet", "agent", "api", "sandbox", "restore", "snapshot", "schedule", "telemetry"];
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", ".cache/", "bench/results/"] },
@@ -64,13 +64,15 @@ export default tseslint.config(
   layer("pki", [...UPPER, "store", "etcd", "config"]),
   layer("util", [...UPPER, "store", "etcd", "config", "archive", "pki", "retention"]),
   layer("agent", ["cli", "fleet", "sandbox"]),
+  // The contract between the CLI and the agent: schemas and the route table, never either side's code.
+  layer("api", ["cli", "agent", "sandbox", "restore", "fleet"]),
   layer("snapshot", ["cli", "fleet", "agent", "sandbox", "schedule", "telemetry"]),
   layer("restore", ["cli", "fleet", "agent", "sandbox", "schedule"]),
   // The scheduler runs inside the agent but never reaches into its HTTP side, nor into the CLI or its fleet.
   layer("schedule", ["cli", "fleet", "agent", "sandbox", "restore"]),
   layer("telemetry", ["cli", "fleet", "agent", "sandbox", "schedule", "restore"]),
-  // The CLI's view of a cluster reaches each agent through its client and the API's request types, nothing else.
-  layer("fleet", ["cli", "sandbox", "agent"], { agent: ["client.js", "api.js"] }),
+  // The CLI's view of a cluster reaches each agent through its client (and the route table in src/api), nothing else.
+  layer("fleet", ["cli", "sandbox", "agent"], { agent: ["client.js"] }),
   // Commands reach agents only through src/fleet. `lifeboat cert node` and `sandbox up` write an agent's folder
   // (agent/bundle.ts); `lifeboat agent` runs one (cli/agent.ts, below).
   layer("cli", ["agent"], { agent: ["bundle.js"] }, ["src/cli/**/*.ts"], ["src/cli/agent.ts"]),

@@ -19,7 +19,9 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.LIFEBOAT_TEST_CONCURRENCY ?? "2";
+// Every agent a test starts checks each answer against its route's schema before sending it (src/agent/http.ts).
 const result = spawnSync(process.execPath, ["--test", `--test-concurrency=${concurrency}`, ...files], {
   stdio: "inherit",
+  env: { ...process.env, LIFEBOAT_CHECK_RESPONSES: "1" },
 });
 process.exit(result.status ?? 1);

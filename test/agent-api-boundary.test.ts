@@ -8,6 +8,7 @@
  *     is closed when the request ends, and the node's own copies are read through its `LocalStore`.
  */
 import assert from "node:assert/strict";
+import { routes } from "../src/api/routes.js";
 import { once } from "node:events";
 import { mkdtemp, readdir, writeFile } from "node:fs/promises";
 import type { Server } from "node:https";
@@ -15,7 +16,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { SaveEvent } from "../src/agent/api.js";
+import type { z } from "zod";
+import { pathOf } from "../src/api/route.js";
+import type { SaveEvent, SaveRequest } from "../src/api/snapshots.js";
 import { AgentClient } from "../src/agent/client.js";
 import { loadAgentConfig, readTls } from "../src/agent/config.js";
 import { createAgentServer, InFlight } from "../src/agent/http.js";
@@ -62,16 +65,20 @@ void describe("agent API boundary", () => {
       makeS3: () => local,
     });
     const tls = await readTls(config.dir, config.tls);
-    const { router } = agentRouter({
-      ...common,
-      config,
-      etcd,
-      version: VERSION,
-      member: new ExternalMember({ startCommand: "true", stopCommand: "true", statusCheck: "true" }),
-      makeS3: (settings) => openStore(settings, { connect: async () => counted(bucket, s3) }),
-      recurring,
-      restore: { tls, tools: toolsFinder(undefined) },
-    });
+    const { router } = agentRouter(
+      {
+        ...common,
+        config,
+        etcd,
+        version: VERSION,
+        member: new ExternalMember({ startCommand: "true", stopCommand: "true", statusCheck: "true" }),
+        makeS3: (settings) => openStore(settings, { connect: async () => counted(bucket, s3) }),
+        recurring,
+        tls,
+        tools: toolsFinder(undefined),
+      },
+      { checkResponses: true },
+    );
     server = createAgentServer({ tls, router, log: silentLogger, requests: new InFlight() });
     server.listen(0, node.host);
     await once(server, "listening");
@@ -87,9 +94,9 @@ void describe("agent API boundary", () => {
     await sb?.down();
   });
 
-  const save = async (body: Record<string, unknown>) => {
+  const save = async (body: z.input<typeof SaveRequest>) => {
     const events: SaveEvent[] = [];
-    await client.stream("POST", "/v1/snapshots", body, (e) => events.push(e as SaveEvent));
+    await client.callStream(routes.saveSnapshot, { body, onEvent: (e) => events.push(e) });
     return events;
   };
 
@@ -97,40 +104,47 @@ void describe("agent API boundary", () => {
     const bad = ["../sentinel", "..", "a/b", ".hidden", "-flag", "x".repeat(201), "a\u0000b"];
     const session = { session: "restore-boundary1" };
     for (const name of bad) {
-      const enc = encodeURIComponent(name);
-      const calls: [string, string, unknown][] = [
-        ["GET", `/v1/restore/${enc}/file`, undefined],
-        ["GET", `/v1/restore/${enc}/digest`, undefined],
-        ["DELETE", `/v1/snapshots/${enc}`, undefined],
-        ["POST", `/v1/snapshots/${enc}/upload`, { s3: { endpoint: "http://127.0.0.1:1", bucket: "b" } }],
-        ["POST", "/v1/snapshots", { name }],
-        ["POST", "/v1/restore/session", { ...session, name, purpose: "restore" }],
-        ["POST", "/v1/restore/prepare", { ...session, name }],
-        ["POST", "/v1/restore/fetch", { ...session, name, peer: "127.0.0.1:1", sha256: "a".repeat(64) }],
-        ["POST", "/v1/restore/finish", { ...session, name }],
-        ["POST", "/v1/restore/verify", { ...session, name }],
+      const params = { name };
+      const target = { endpoint: "http://127.0.0.1:1", bucket: "b" };
+      const calls: [{ method: string; path: string }, () => Promise<unknown>][] = [
+        [routes.preparedFile, () => client.download(routes.preparedFile, params)],
+        [routes.digest, () => client.call(routes.digest, { params })],
+        [routes.deleteSnapshot, () => client.call(routes.deleteSnapshot, { params })],
+        [routes.uploadSnapshot, () => client.call(routes.uploadSnapshot, { params, body: { s3: target } })],
+        [routes.saveSnapshot, () => save({ name })],
+        [routes.openSession, () => client.call(routes.openSession, { body: { ...session, name, purpose: "restore" } })],
+        [routes.prepare, () => client.call(routes.prepare, { body: { ...session, name } })],
+        [
+          routes.fetch,
+          () => client.call(routes.fetch, { body: { ...session, name, peer: "127.0.0.1:1", sha256: "a".repeat(64) } }),
+        ],
+        [routes.finish, () => client.call(routes.finish, { body: { ...session, name } })],
+        [routes.verify, () => client.call(routes.verify, { body: { ...session, name } })],
       ];
       // A bare ".." in a URL path is resolved away by URL parsing before any route matches (404, no route).
-      for (const [method, path, body] of calls.filter(([, p]) => name !== ".." || !p.split("/").includes(enc))) {
+      const inPath = (route: { path: string }) => route.path.includes(":name");
+      for (const [route, call] of calls.filter(([route]) => name !== ".." || !inPath(route))) {
         await assert.rejects(
-          method === "POST" && path === "/v1/snapshots"
-            ? save(body as Record<string, unknown>)
-            : client.json(method, path, body),
+          call(),
           (err: unknown) => err instanceof UserError && /invalid snapshot name/.test(err.message),
-          `${method} ${path} with ${JSON.stringify(name)}`,
+          `${route.method} ${route.path} with ${JSON.stringify(name)}`,
         );
       }
     }
-    await assert.rejects(client.json("GET", "/v1/restore/../file"), /no route \/v1\/file/);
+    assert.equal(pathOf(routes.preparedFile, { name: ".." }), "/v1/restore/../file");
+    await assert.rejects(client.download(routes.preparedFile, { name: ".." }), /no route \/v1\/file/);
     assert.deepEqual((await readdir(dirs.outside)).sort(), ["sentinel"], "no folder was even created");
   });
 
   void test("a one-time save waits for a recurring save that holds the node, then runs", async () => {
     const release = recurring.flight.tryAcquire("2026-12-01T10:00:00Z_etcd", "recurring")!;
     const events: SaveEvent[] = [];
-    const saving = client.stream("POST", "/v1/snapshots", { name: "waited" }, (e) => {
-      events.push(e as SaveEvent);
-      if ((e as SaveEvent).type === "waiting") release();
+    const saving = client.callStream(routes.saveSnapshot, {
+      body: { name: "waited" },
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === "waiting") release();
+      },
     });
     await saving;
     assert.deepEqual(events[0], { type: "waiting", for: "2026-12-01T10:00:00Z_etcd" });
@@ -151,13 +165,13 @@ void describe("agent API boundary", () => {
       release();
     }
     const session = { session: "restore-boundary2", name: "waited" };
-    await client.json("POST", "/v1/restore/session", { ...session, purpose: "restore" });
+    await client.call(routes.openSession, { body: { ...session, purpose: "restore" } });
     try {
       const started = Date.now();
       await assert.rejects(save({ name: "refused" }), /restore of waited already in progress on etcd-node1/);
       assert.ok(Date.now() - started < 5_000, "refused without waiting");
     } finally {
-      await client.json("POST", "/v1/restore/session/release", session);
+      await client.call(routes.releaseSession, { body: session });
     }
     assert.equal((await save({ name: "after-release" })).at(-1)?.type, "result");
   });
@@ -166,23 +180,27 @@ void describe("agent API boundary", () => {
     const settings = { endpoint: "http://127.0.0.1:1", bucket: "b" };
     assert.equal((await save({ name: "closes-s3", s3: settings })).at(-1)?.type, "result");
     assert.deepEqual(s3, { opened: 1, closed: 1 }, "the save's upload store");
-    const uploaded = await client.json<{ verified: string }>("POST", "/v1/snapshots/closes-s3/upload", {
-      s3: settings,
+    const uploaded = await client.call(routes.uploadSnapshot, {
+      params: { name: "closes-s3" },
+      body: { s3: settings },
     });
     assert.equal(uploaded.verified, "local-fsync");
     assert.deepEqual(s3, { opened: 2, closed: 2 }, "the upload route's store");
-    await assert.rejects(client.json("POST", "/v1/snapshots/nowhere/upload", { s3: settings }), /no snapshot nowhere/);
+    await assert.rejects(
+      client.call(routes.uploadSnapshot, { params: { name: "nowhere" }, body: { s3: settings } }),
+      /no snapshot nowhere/,
+    );
     assert.deepEqual(s3, { opened: 2, closed: 2 }, "a store never used is never connected");
     const session = { session: "restore-boundary3", name: "closes-s3" };
-    await client.json("POST", "/v1/restore/session", { ...session, purpose: "verify" });
+    await client.call(routes.openSession, { body: { ...session, purpose: "verify" } });
     try {
-      const fromS3 = await client.json<{ from: string }>("POST", "/v1/restore/prepare", { ...session, s3: settings });
+      const fromS3 = await client.call(routes.prepare, { body: { ...session, s3: settings } });
       assert.match(fromS3.from, /closes-s3\.zip$/);
       assert.deepEqual(s3, { opened: 3, closed: 3 }, "the prepare's download store");
-      const fromNode = await client.json<{ from: string }>("POST", "/v1/restore/prepare", session);
+      const fromNode = await client.call(routes.prepare, { body: session });
       assert.equal(fromNode.from, join(dirs.snapshots, "closes-s3.zip"));
     } finally {
-      await client.json("POST", "/v1/restore/session/release", session);
+      await client.call(routes.releaseSession, { body: session });
     }
   });
 });

@@ -6,13 +6,14 @@
  * handler does not run; allowed ones never get a 403.
  */
 import assert from "node:assert/strict";
+import { routes as api } from "../src/api/routes.js";
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { request } from "node:https";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { SaveEvent } from "../src/agent/api.js";
+import type { SaveEvent } from "../src/api/snapshots.js";
 import { callerOf, type Caller } from "../src/agent/authz.js";
 import { AgentClient } from "../src/agent/client.js";
 import { loadAgentConfig, readTls } from "../src/agent/config.js";
@@ -160,14 +161,15 @@ void describe("authz: every agent route, with every kind of certificate", () => 
       member,
       makeS3: () => local,
       recurring,
-      restore: { tls, tools: toolsFinder(undefined) },
+      tls,
+      tools: toolsFinder(undefined),
     });
     return router.router.routes();
   }
 
   async function saveSnapshot(name: string): Promise<void> {
     const events: SaveEvent[] = [];
-    await withClient((c) => c.stream("POST", "/v1/snapshots", { name }, (e) => events.push(e as SaveEvent)));
+    await withClient((c) => c.callStream(api.saveSnapshot, { body: { name }, onEvent: (e) => events.push(e) }));
     assert.equal(events.at(-1)?.type, "result", JSON.stringify(events.at(-1)));
   }
 
@@ -260,9 +262,9 @@ void describe("authz: every agent route, with every kind of certificate", () => 
     assert.doesNotMatch(after, /member stop requested|restore rolled back|snapshot failed/);
     assert.ok((await readFile(join(snapshotDir, "authz-keep.zip"))).length > 0);
     await withClient(async (client) => {
-      const list = await client.json<{ snapshots: { name: string }[] }>("GET", "/v1/snapshots");
+      const list = await client.call(api.listSnapshots);
       assert.ok(list.snapshots.some((s) => s.name === "authz-keep"));
-      assert.equal((await client.json<{ state: string }>("GET", "/v1/member")).state, "running");
+      assert.equal((await client.call(api.member)).state, "running");
     });
   });
 
@@ -281,8 +283,8 @@ void describe("authz: every agent route, with every kind of certificate", () => 
   void test("a peer agent fetches a prepared snapshot; a scraper reads /metrics; neither may do more", async () => {
     const [agent, metrics] = [identity("agent"), identity("metrics")];
     const session = { session: "restore-authz0001", name: "authz-keep" };
-    await withClient((c) => c.json("POST", "/v1/restore/session", { ...session, purpose: "verify" }));
-    await withClient((c) => c.json("POST", "/v1/restore/prepare", session));
+    await withClient((c) => c.call(api.openSession, { body: { ...session, purpose: "verify" } }));
+    await withClient((c) => c.call(api.prepare, { body: session }));
     try {
       const file = await call(agent, "GET", "/v1/restore/authz-keep/file");
       assert.equal(file.status, 200);
@@ -293,7 +295,7 @@ void describe("authz: every agent route, with every kind of certificate", () => 
       assert.equal((await call(agent, "GET", "/metrics")).status, 403);
       assert.equal((await call(metrics, "GET", "/v1/restore/authz-keep/file")).status, 403);
     } finally {
-      await withClient((c) => c.json("POST", "/v1/restore/session/release", session));
+      await withClient((c) => c.call(api.releaseSession, { body: session }));
     }
   });
 
@@ -307,12 +309,15 @@ void describe("authz: every agent route, with every kind of certificate", () => 
       assert.ok(![404, 405].includes(r.status) || !/"kind":"(NotFound|Method)"/.test(r.text), r.text);
     }
     // The body-less member/stop and rollback did stop the member: start it again.
-    const started = await withClient((c) => c.json<{ state: string }>("POST", "/v1/member/start"));
+    const started = await withClient((c) => c.call(api.startMember));
     assert.equal(started.state, "running");
   });
 
   void test("the CLI side: a 403 is a RemoteError that names the certificate and is not retried", async () => {
-    const refused = withClient((c) => c.json("DELETE", "/v1/snapshots/authz-keep"), identity("kube-node"));
+    const refused = withClient(
+      (c) => c.call(api.deleteSnapshot, { params: { name: "authz-keep" } }),
+      identity("kube-node"),
+    );
     await assert.rejects(refused, (err: unknown) => {
       assert.ok(err instanceof RemoteError);
       assert.equal(err.transient, false);

@@ -4,6 +4,8 @@
  * (operator commands; here two shell scripts that start and stop a real single-member etcd).
  */
 import { isAlive } from "../src/sandbox/sandbox.js";
+import { routes } from "../src/api/routes.js";
+import type { SaveResult } from "../src/api/snapshots.js";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
@@ -13,7 +15,6 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AgentClient } from "../src/agent/client.js";
-import type { SaveEvent } from "../src/agent/api.js";
 import { cliTls } from "../src/fleet/open.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
@@ -65,7 +66,7 @@ async function waitFor<T>(what: string, ms: number, check: () => Promise<T | und
  */
 async function reachable(agent: AgentClient): Promise<Health> {
   return waitFor("the agent to see its member", 3_000, async () => {
-    const h = await agent.json<Health>("GET", "/v1/health");
+    const h = await agent.call(routes.health);
     return h.reachable ? h : undefined;
   });
 }
@@ -97,14 +98,14 @@ void describe("agent: managed member start, stop and restart", () => {
   void test("stop: the member goes away, its agent reports it unreachable, the others keep quorum", async () => {
     const pid = await readPid(pidFile);
     assert.ok(pid !== undefined && isAlive(pid), "etcd runs before the stop");
-    assert.deepEqual(await agent.json("GET", "/v1/member"), { node: "etcd-node2", mode: "managed", state: "running" });
+    assert.deepEqual(await agent.call(routes.member), { node: "etcd-node2", mode: "managed", state: "running" });
 
-    const stopped = await agent.json<{ state: string }>("POST", "/v1/member/stop");
+    const stopped = await agent.call(routes.stopMember);
     assert.equal(stopped.state, "stopped");
     assert.equal(isAlive(pid), false, "the etcd process is gone once stop answers");
     assert.equal(await readPid(pidFile), undefined, "the pid file goes with the process");
 
-    const h = await agent.json<Health>("GET", "/v1/health");
+    const h = await agent.call(routes.health);
     assert.equal(h.member, "stopped");
     assert.equal(h.reachable, false);
     assert.match(h.error ?? "", /unavailable|ECONNREFUSED|No connection/);
@@ -121,13 +122,13 @@ void describe("agent: managed member start, stop and restart", () => {
     );
 
     // Stopping a stopped member is a no-op; quorum still takes writes.
-    assert.equal((await agent.json<{ state: string }>("POST", "/v1/member/stop")).state, "stopped");
+    assert.equal((await agent.call(routes.stopMember)).state, "stopped");
     const c1 = await sb.etcd(0);
     await c1.put("written-while-node2-was-down", "yes");
   });
 
   void test("start: the member comes back, catches up, and the cluster is healthy", async () => {
-    const started = await agent.json<{ state: string }>("POST", "/v1/member/start");
+    const started = await agent.call(routes.startMember);
     assert.equal(started.state, "running");
     const pid = await readPid(pidFile);
     assert.ok(pid !== undefined && isAlive(pid));
@@ -143,7 +144,7 @@ void describe("agent: managed member start, stop and restart", () => {
     assert.equal(cluster.report.healthy, 3);
 
     // Starting a running member keeps the same process.
-    assert.equal((await agent.json<{ state: string }>("POST", "/v1/member/start")).state, "running");
+    assert.equal((await agent.call(routes.startMember)).state, "running");
     assert.equal(await readPid(pidFile), pid);
   });
 
@@ -157,7 +158,7 @@ void describe("agent: managed member start, stop and restart", () => {
     });
     assert.notEqual(next, pid);
     await waitFor("node2 healthy again", 15_000, async () => {
-      const h = await agent.json<Health>("GET", "/v1/health");
+      const h = await agent.call(routes.health);
       return h.reachable && h.hasLeader && h.member === "running" ? true : undefined;
     });
     const log = await readFile(join(sb.info.nodes[1]!.agentDir, "agent.log"), "utf8");
@@ -242,7 +243,7 @@ rm -f etcd.pid
       endpoint: `${host}:7443`,
       tls: { caPEM: ca.certificatePEM, certPEM: client.certificatePEM, keyPEM: client.keyPEM },
     });
-    await waitFor("the external-mode agent to listen", 15_000, () => agent.json("GET", "/v1/info"));
+    await waitFor("the external-mode agent to listen", 15_000, () => agent.call(routes.info));
     etcdClient = await EtcdMemberClient.connect({ endpoint: `http://${host}:2379` });
   });
 
@@ -262,16 +263,16 @@ rm -f etcd.pid
   });
 
   void test("the agent does not start an external member by itself", async () => {
-    assert.deepEqual(await agent.json("GET", "/v1/member"), { node: "etcd-ext", mode: "external", state: "stopped" });
-    const info = await agent.json<{ etcdMode: string }>("GET", "/v1/info");
+    assert.deepEqual(await agent.call(routes.member), { node: "etcd-ext", mode: "external", state: "stopped" });
+    const info = await agent.call(routes.info);
     assert.equal(info.etcdMode, "external");
-    const h = await agent.json<Health>("GET", "/v1/health");
+    const h = await agent.call(routes.health);
     assert.equal(h.reachable, false);
     assert.equal(await etcdPid(), undefined);
   });
 
   void test("start runs the start command and waits until the member answers", async () => {
-    const started = await agent.json<{ state: string }>("POST", "/v1/member/start", undefined, 60_000);
+    const started = await agent.call(routes.startMember, { timeoutMs: 60_000 });
     assert.equal(started.state, "running");
     const pid = await etcdPid();
     assert.ok(pid !== undefined && isAlive(pid));
@@ -285,15 +286,17 @@ rm -f etcd.pid
   });
 
   void test("a snapshot is taken from the external member through its agent", async () => {
-    let result: { manifest: { node: string; etcd: { revision: number } } } | undefined;
-    await agent.stream("POST", "/v1/snapshots", { name: "external-snap", retries: 0 }, (raw) => {
-      const e = raw as SaveEvent;
-      if (e.type === "result") result = e.result as typeof result;
-      if (e.type === "error") assert.fail(e.error);
+    let result: SaveResult | undefined;
+    await agent.callStream(routes.saveSnapshot, {
+      body: { name: "external-snap", retries: 0 },
+      onEvent: (e) => {
+        if (e.type === "result") result = e.result;
+        if (e.type === "error") assert.fail(e.error);
+      },
     });
     assert.equal(result?.manifest.node, "etcd-ext");
     assert.ok((result?.manifest.etcd.revision ?? 0) >= 2);
-    const list = await agent.json<{ snapshots: { name: string; status: string }[] }>("GET", "/v1/snapshots");
+    const list = await agent.call(routes.listSnapshots);
     assert.deepEqual(
       list.snapshots.map((s) => [s.name, s.status]),
       [["external-snap", "ok"]],
@@ -303,10 +306,10 @@ rm -f etcd.pid
   void test("stop runs the stop command and waits until the member is gone", async () => {
     const pid = await etcdPid();
     assert.ok(pid !== undefined);
-    const stopped = await agent.json<{ state: string }>("POST", "/v1/member/stop", undefined, 60_000);
+    const stopped = await agent.call(routes.stopMember, { timeoutMs: 60_000 });
     assert.equal(stopped.state, "stopped");
     assert.equal(isAlive(pid), false);
-    const h = await agent.json<Health>("GET", "/v1/health");
+    const h = await agent.call(routes.health);
     assert.equal(h.reachable, false);
     assert.equal(h.member, "stopped");
   });
@@ -314,7 +317,7 @@ rm -f etcd.pid
   void test("a failing start command is reported with its exit code and output", async () => {
     await writeFile(join(dir, "fail-start"), "disk is read-only");
     try {
-      await assert.rejects(agent.json("POST", "/v1/member/start", undefined, 60_000), (err: unknown) => {
+      await assert.rejects(agent.call(routes.startMember, { timeoutMs: 60_000 }), (err: unknown) => {
         assert.ok(err instanceof RemoteError);
         assert.match(
           err.message,
@@ -325,11 +328,11 @@ rm -f etcd.pid
     } finally {
       await rm(join(dir, "fail-start"));
     }
-    assert.equal((await agent.json<{ state: string }>("GET", "/v1/member")).state, "stopped");
+    assert.equal((await agent.call(routes.member)).state, "stopped");
   });
 
   void test("start again: the member comes back with its data", async () => {
-    assert.equal((await agent.json<{ state: string }>("POST", "/v1/member/start", undefined, 60_000)).state, "running");
+    assert.equal((await agent.call(routes.startMember, { timeoutMs: 60_000 })).state, "running");
     assert.equal(await waitFor("the key", 10_000, () => etcdClient.get("external/key")), "kept");
   });
 });

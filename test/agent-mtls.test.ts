@@ -4,6 +4,7 @@
  * refuses an agent it cannot verify; a good client gets JSON, and the router's 404/400/405 answers are JSON too.
  */
 import assert from "node:assert/strict";
+import { routes } from "../src/api/routes.js";
 import { readFile } from "node:fs/promises";
 import { request } from "node:https";
 import { join } from "node:path";
@@ -116,7 +117,7 @@ void describe("agent: mutual TLS and the HTTP edge", () => {
     // The member was not stopped by the refused request.
     const client = new AgentClient({ endpoint, tls });
     try {
-      assert.equal((await client.json<{ state: string }>("GET", "/v1/member")).state, "running");
+      assert.equal((await client.call(routes.member)).state, "running");
     } finally {
       client.close();
     }
@@ -125,7 +126,7 @@ void describe("agent: mutual TLS and the HTTP edge", () => {
   void test("the CLI refuses an agent whose certificate is not from the cluster CA", async () => {
     const client = new AgentClient({ endpoint, tls: { ...tls, caPEM: otherCa.certificatePEM } });
     try {
-      await assert.rejects(client.json("GET", "/v1/info"), (err: unknown) => {
+      await assert.rejects(client.call(routes.info), (err: unknown) => {
         assert.ok(err instanceof RemoteError);
         assert.match(err.message, /^TLS handshake with agent .* failed: .*(self-signed|unable to (get|verify))/);
         assert.equal(err.transient, false);
@@ -139,7 +140,7 @@ void describe("agent: mutual TLS and the HTTP edge", () => {
   void test("a client with the cluster's CLI certificate gets /v1/info", async () => {
     const client = new AgentClient({ endpoint, tls });
     try {
-      const info = await client.json<Record<string, unknown>>("GET", "/v1/info");
+      const info = await client.call(routes.info);
       assert.deepEqual(info, {
         node: "etcd-node1",
         version: VERSION,

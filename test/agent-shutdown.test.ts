@@ -6,6 +6,7 @@
  * then its next run succeeds). The agent runs as this test's own child so that its exit code can be checked.
  */
 import assert from "node:assert/strict";
+import { routes } from "../src/api/routes.js";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdir, readFile, stat, writeFile } from "node:fs/promises";
@@ -20,7 +21,7 @@ import type { StatusReport } from "../src/fleet/status.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
 import { isAlive } from "../src/sandbox/sandbox.js";
-import { listCatalog, type CatalogEntry } from "../src/snapshot/catalog.js";
+import { listCatalog } from "../src/snapshot/catalog.js";
 import { BIN, jsonOf } from "./helpers/cli.js";
 import { sandboxS3, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
 
@@ -103,7 +104,7 @@ async function nothingLeftOf(name: string): Promise<void> {
 }
 
 async function status(): Promise<NodeStatus> {
-  return client.json<NodeStatus>("GET", "/v1/status");
+  return client.call(routes.status);
 }
 
 before(async () => {
@@ -119,7 +120,7 @@ before(async () => {
   process.kill(node().pid, "SIGTERM");
   await waitFor("the sandbox's agent to exit", async () => !isAlive(node().pid), 30_000);
   agent = await startAgent();
-  await waitFor("the agent", () => client.json("GET", "/v1/health"));
+  await waitFor("the agent", () => client.call(routes.health));
 });
 
 after(async () => {
@@ -149,7 +150,7 @@ test("SIGTERM during a one-time save: the CLI reports the node interrupted, noth
   assert.equal(history.lastFailure, undefined, "an interruption is not a failure");
 
   agent = await startAgent();
-  await waitFor("the restarted agent", () => client.json("GET", "/v1/health"));
+  await waitFor("the restarted agent", () => client.call(routes.health));
   const json = await sb.cli(["--output", "json", "etcd", "snapshot-status", "--config", sb.config]);
   assert.equal(json.code, 0, json.stderr);
   const shown = jsonOf<StatusReport>(json).nodes[0] as NodeStatus;
@@ -184,7 +185,7 @@ test("SIGTERM during a recurring save: clean exit, nothing left, interrupted aft
     return s.lastRun?.kind === "recurring" && s.lastRun.result === "success" ? s.lastRun : undefined;
   });
   assert.notEqual(next.name, name);
-  const copies = (await client.json<{ snapshots: CatalogEntry[] }>("GET", "/v1/snapshots")).snapshots;
+  const copies = (await client.call(routes.listSnapshots)).snapshots;
   assert.ok(copies.some((c) => c.name === next.name && c.status === "ok"));
   assert.ok(
     copies.every((c) => c.status === "ok"),

@@ -312,7 +312,13 @@ describe("snapshot-status over a fake fleet", () => {
   });
 
   it("exits 3 when a node does not answer, and lists what needs attention", async () => {
-    const session = { purpose: "restore", name: "snap", id: "abcdefgh", expiresAt: "2026-11-27T10:16:02.000Z" };
+    const session = {
+      purpose: "restore" as const,
+      name: "snap",
+      id: "abcdefgh",
+      openedAt: "2026-11-27T10:15:02.000Z",
+      expiresAt: "2026-11-27T10:16:02.000Z",
+    };
     const f = await fleet({
       s3: false,
       nodes: { "etcd-b": { status: new RemoteError("cannot reach agent", true) }, "etcd-c": { status: { session } } },

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
+import { routes } from "../src/api/routes.js";
 import { AgentClient } from "../src/agent/client.js";
 import { cliTls } from "../src/fleet/open.js";
 import type { ListReport } from "../src/fleet/catalog.js";
@@ -165,11 +166,11 @@ void describe("the single executable, on a node without Node.js", () => {
     assert.match(cert.stdout, /wrote agent folder/);
     agent = await startAgent();
     const health = await waitFor("the executable's agent and its member", async () => {
-      const h = await client.json<{ reachable: boolean; revision: number }>("GET", "/v1/health");
+      const h = await client.call(routes.health);
       return h.reachable ? h : undefined;
     });
     assert.ok(health.revision > KEYS, "the member started on the sandbox's data");
-    const info = await client.json<{ node: string; version: string; etcdMode: string }>("GET", "/v1/info");
+    const info = await client.call(routes.info);
     assert.deepEqual([info.node, info.version, info.etcdMode], ["etcd-node1", VERSION, "managed"]);
   });
 

@@ -6,6 +6,7 @@
  * that still takes snapshots.
  */
 import assert from "node:assert/strict";
+import { routes } from "../src/api/routes.js";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -14,7 +15,6 @@ import { cliTls } from "../src/fleet/open.js";
 import type { CleanupReport } from "../src/cli/restore-cleanup.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
-import type { LeftoverListing } from "../src/restore/leftovers.js";
 import { jsonOf, type CliRun } from "./helpers/cli.js";
 import { startTestSandbox, type TestSandbox } from "./helpers/sandbox.js";
 
@@ -85,10 +85,7 @@ describe("restore-cleanup on a sandbox after real restores", { concurrency: fals
     assert.ok(state);
     const agent = new AgentClient({ endpoint: `${sb.info.nodes[0]!.host}:7443`, tls: cliTls(state) });
     try {
-      const listing = await agent.json<LeftoverListing & { node: string; busy: string | null }>(
-        "GET",
-        "/v1/restore/leftovers",
-      );
+      const listing = await agent.call(routes.leftovers);
       assert.equal(listing.node, "etcd-node1");
       assert.equal(listing.busy, null);
       assert.equal(listing.pendingRollback, null);
@@ -97,8 +94,9 @@ describe("restore-cleanup on a sandbox after real restores", { concurrency: fals
         listing.entries.map((e) => e.path).sort(),
         report.nodes[0]!.plan!.items.map((i) => i.path).sort(),
       );
-      await assert.rejects(agent.json("POST", "/v1/restore/cleanup", { keep: -1, dryRun: false }), /keep/);
-      await assert.rejects(agent.json("POST", "/v1/restore/cleanup", { keep: 1 }), /dryRun/);
+      await assert.rejects(agent.call(routes.cleanup, { body: { keep: -1, dryRun: false } }), /keep/);
+      // A body the types refuse (no dryRun): the agent must refuse it too.
+      await assert.rejects(agent.call(routes.cleanup, { body: { keep: 1 } as never }), /dryRun/);
     } finally {
       agent.close();
     }

@@ -4,6 +4,7 @@
  * `creation`/`retention` keys with an interval of seconds, on a one-member sandbox.
  */
 import assert from "node:assert/strict";
+import { routes } from "../src/api/routes.js";
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
@@ -12,12 +13,10 @@ import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { AgentClient } from "../src/agent/client.js";
-import type { NodeStatus } from "../src/schedule/recurring.js";
 import { cliTls } from "../src/fleet/open.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
 import { isAlive } from "../src/sandbox/sandbox.js";
-import type { CatalogEntry } from "../src/snapshot/catalog.js";
 import { BIN, jsonOf } from "./helpers/cli.js";
 import { startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
 
@@ -28,9 +27,7 @@ let sb: TestSandbox;
 let agent: AgentClient;
 
 const recurring = async () =>
-  (await agent.json<{ snapshots: CatalogEntry[] }>("GET", "/v1/snapshots")).snapshots.filter(
-    (e) => e.manifest?.kind === "recurring",
-  );
+  (await agent.call(routes.listSnapshots)).snapshots.filter((e) => e.manifest?.kind === "recurring");
 
 before(async () => {
   sb = await startTestSandbox({ nodes: 1 });
@@ -78,14 +75,12 @@ test("the schedule survives an agent restart, and the missed slot is caught up o
   node.pid = startAgentProcess(node.agentDir);
   await writeFile(join(sb.dir, "sandbox.json"), JSON.stringify(sb.info, null, 2) + "\n", { mode: 0o600 });
 
-  const view = await waitFor("the restarted agent", () =>
-    agent.json<{ since: string; schedule: { description: string } }>("GET", "/v1/schedule"),
-  );
-  assert.equal(view.schedule.description, "every 5s", "the schedule came back from schedule.json");
+  const view = await waitFor("the restarted agent", () => agent.call(routes.schedule));
+  assert.equal(view.schedule?.description, "every 5s", "the schedule came back from schedule.json");
   assert.equal(view.since, since, "and its timer was not reset");
 
   const caughtUp = await waitFor("the catch-up run", async () => {
-    const s = await agent.json<NodeStatus>("GET", "/v1/status");
+    const s = await agent.call(routes.status);
     return s.lastRun?.catchUp && s.lastRun.result === "success" ? s.lastRun : undefined;
   });
   assert.match(caughtUp.name, RKE_RECURRING);
@@ -97,7 +92,7 @@ test("the schedule survives an agent restart, and the missed slot is caught up o
   assert.ok((await recurring()).some((e) => e.name === caughtUp.name && e.status === "ok"));
 
   const next = await waitFor("the next run on the grid", async () => {
-    const s = await agent.json<NodeStatus>("GET", "/v1/status");
+    const s = await agent.call(routes.status);
     return s.lastRun && !s.lastRun.catchUp && s.lastRun.result === "success" ? s.lastRun : undefined;
   });
   const sinceRestart = (await recurring()).filter((e) => Date.parse(e.manifest!.createdAt) >= restartedAt);

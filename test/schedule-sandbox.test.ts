@@ -5,6 +5,7 @@
  * stopped member and a dead S3 server: the failed work prunes nothing, and the webhook receives the failures.
  */
 import assert from "node:assert/strict";
+import { routes } from "../src/api/routes.js";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { closeSync, openSync } from "node:fs";
@@ -16,7 +17,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { AgentClient } from "../src/agent/client.js";
 import type { NotifyEvent } from "../src/telemetry/notify.js";
-import type { NodeStatus } from "../src/schedule/recurring.js";
 import { uploadKey, UPLOAD_KEY_PREFIX } from "../src/schedule/election.js";
 import { cliTls } from "../src/fleet/open.js";
 import type { StatusReport } from "../src/fleet/status.js";
@@ -59,11 +59,11 @@ async function cli(args: string[]) {
 const push = (interval: string) => cli(["etcd", "schedule", "push", "--interval", interval, "--jitter", "0s"]);
 
 async function catalogOf(i: number): Promise<CatalogEntry[]> {
-  return (await agents[i]!.json<{ snapshots: CatalogEntry[] }>("GET", "/v1/snapshots")).snapshots;
+  return (await agents[i]!.call(routes.listSnapshots)).snapshots;
 }
 
 async function metricsOf(i: number): Promise<Map<string, number>> {
-  const res = await agents[i]!.download("/metrics");
+  const res = await agents[i]!.download(routes.metrics);
   let text = "";
   for await (const chunk of res.body) text += String(chunk);
   const out = new Map<string, number>();
@@ -82,9 +82,9 @@ async function pause(): Promise<void> {
   const { config } = await loadClusterConfig(sb.config);
   const body = buildSchedulePush(config, await readFile(statePathFor(sb.config)), { interval: "1h", jitter: "0s" });
   await sleep((SLOT_MS + 1000 - (Date.now() % SLOT_MS)) % SLOT_MS);
-  await Promise.all(agents.map((a) => a.json("PUT", "/v1/schedule", body)));
+  await Promise.all(agents.map((a) => a.call(routes.pushSchedule, { body: body })));
   await waitFor("every node idle", async () => {
-    const all = await Promise.all(agents.map((a) => a.json<NodeStatus>("GET", "/v1/status")));
+    const all = await Promise.all(agents.map((a) => a.call(routes.status)));
     return all.every((s) => s.saving === null);
   });
 }
@@ -280,7 +280,7 @@ describe("recurring snapshots on a live cluster", { concurrency: false }, () => 
   });
 
   test("a stopped member and a dead S3 server: failures are reported, and nothing they touch is pruned", async () => {
-    await agents[2]!.json("POST", "/v1/member/stop", {}, 60_000);
+    await agents[2]!.call(routes.stopMember, { timeoutMs: 60_000 });
     const control = recurringName(ago(3_000_000));
     await plantOnNode(0, control, ago(3_000_000));
     await plantOnNode(2, control, ago(3_000_000));

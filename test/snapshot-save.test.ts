@@ -6,6 +6,7 @@
  * that appears in no output and no log.
  */
 import assert from "node:assert/strict";
+import { routes } from "../src/api/routes.js";
 import { createHash, randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { copyFile, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
@@ -382,7 +383,7 @@ void describe("snapshot-save and snapshot-list on a 3-member TLS cluster with S3
   void test("a stopped member is reported and skipped while the others save: exit 3", async () => {
     const agent = await agentOf(2);
     try {
-      await agent.json("POST", "/v1/member/stop");
+      await agent.call(routes.stopMember);
       const run = await save("--name", "with-a-member-down");
       assert.equal(run.code, 3, run.stderr);
       const report = jsonOf<SaveReport>(run);
@@ -406,7 +407,7 @@ void describe("snapshot-save and snapshot-list on a 3-member TLS cluster with S3
         assert.ok((await filesIn(snapshotDir(i))).includes("with-a-member-down.manifest.json"));
       }
     } finally {
-      await agent.json("POST", "/v1/member/start");
+      await agent.call(routes.startMember);
       agent.close();
     }
     for (let i = 0; ; i++) {

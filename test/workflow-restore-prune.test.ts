@@ -7,13 +7,13 @@
  * LIFEBOAT_TEST_ETCD_SERIES=3.4 runs it on etcd 3.4.
  */
 import assert from "node:assert/strict";
+import { routes } from "../src/api/routes.js";
 import { access, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { AgentClient } from "../src/agent/client.js";
-import type { NodeStatus } from "../src/schedule/recurring.js";
 import { cliTls } from "../src/fleet/open.js";
 import type { PruneReport } from "../src/cli/snapshot-prune.js";
 import { statePathFor } from "../src/config/cluster.js";
@@ -96,10 +96,9 @@ async function present(names: readonly string[]): Promise<Record<string, string[
 const everywhere = (names: readonly string[]) => Object.fromEntries(LOCATIONS.map((l) => [l, [...names].sort()]));
 
 async function catalogOf(i: number): Promise<CatalogEntry[]> {
-  return (await agents[i]!.json<{ snapshots: CatalogEntry[] }>("GET", "/v1/snapshots")).snapshots;
+  return (await agents[i]!.call(routes.listSnapshots)).snapshots;
 }
-type ScheduleView = { schedule: { every: unknown; retention: { lineage?: string[] } } | null };
-const schedules = () => Promise.all(agents.map((a) => a.json<ScheduleView>("GET", "/v1/schedule")));
+const schedules = () => Promise.all(agents.map((a) => a.call(routes.schedule)));
 
 /** Pushes `interval` a second after a slot boundary, so that the next run is a whole slot away. */
 async function pushAligned(interval: string): Promise<void> {
@@ -177,14 +176,14 @@ describe("retention across a restore: the lineage", { concurrency: false }, () =
     );
     assert.deepEqual(await present(first), everywhere(["base", foreign]), "other clusters and one-time stay");
     for (const agent of agents) {
-      const status = await agent.json<NodeStatus>("GET", "/v1/status");
+      const status = await agent.call(routes.status);
       const pruned = status.lastRun?.pruned?.local;
       assert.ok(pruned && pruned.failed === 0 && !pruned.error, `${status.node}: ${JSON.stringify(status.lastRun)}`);
     }
     // No more runs from here on: the next slot of a yearly interval is months away.
     await lifeboat(["etcd", "schedule", "push", "--interval", "8760h"]);
     await waitFor("every node idle", async () => {
-      const all = await Promise.all(agents.map((a) => a.json<NodeStatus>("GET", "/v1/status")));
+      const all = await Promise.all(agents.map((a) => a.call(routes.status)));
       return all.every((s) => s.saving === null);
     });
   });

@@ -4,18 +4,11 @@
  * to call it, and the identity is read from the verified client certificate's common name, matched exactly.
  */
 import type { PeerCertificate } from "node:tls";
+import type { Access, Caller } from "../api/route.js";
 import { agentCertName, CLI_CERT_NAME } from "../config/cluster-pki.js";
 
-/**
- * `cli`: the operator's `lifeboat-cli`; `agent`: a peer agent's `lifeboat-agent-<member>`; `metrics`: a scraper's
- * `lifeboat-metrics`, which Lifeboat never issues itself (the operator does, from the cluster CA, for Prometheus).
- */
-export type Caller = "cli" | "agent" | "metrics";
-
-/** The identities allowed on a route; every registration must say it, so no route is open by omission. */
-export interface Access {
-  allow: readonly Caller[];
-}
+/** Who may call is part of each route's entry in the table (src/api/routes.ts). */
+export type { Access, Caller };
 
 export const METRICS_CERT_NAME = "lifeboat-metrics";
 

@@ -4,35 +4,14 @@
  * so no restore (whose session holds the same flight) can start under it, and it refuses while a restore or verify
  * session is open or a save runs.
  */
-import { z } from "zod";
-import {
-  applyCleanup,
-  listLeftovers,
-  planCleanup,
-  type CleanupPlan,
-  type CleanupResult,
-} from "../restore/leftovers.js";
+import type { CleanupRequest, CleanupResponse } from "../api/restore.js";
+import { routes } from "../api/routes.js";
+import { applyCleanup, listLeftovers, planCleanup } from "../restore/leftovers.js";
+import type { SaveFlight } from "../snapshot/flight.js";
 import type { Logger } from "../util/log.js";
 import type { AgentConfig } from "./config.js";
-import { readJson, sendJson, type Handler, type Router } from "./http.js";
-import type { SaveFlight } from "../snapshot/flight.js";
+import type { Router } from "./http.js";
 import type { RestoreSessions } from "./restore-session.js";
-
-export const CleanupRequest = z.object({
-  /** How many old data directories (and restore records) to keep, newest first. */
-  keep: z.number().int().min(0).max(10_000),
-  /** Plan only: nothing is removed. */
-  dryRun: z.boolean(),
-});
-export type CleanupRequest = z.infer<typeof CleanupRequest>;
-
-export interface CleanupResponse {
-  node: string;
-  dryRun: boolean;
-  plan: CleanupPlan;
-  /** Absent on a dry run and when refused. */
-  result?: CleanupResult;
-}
 
 export interface CleanupRouteDeps {
   config: Pick<AgentConfig, "node" | "restoreDir" | "etcd">;
@@ -42,17 +21,10 @@ export interface CleanupRouteDeps {
   log: Logger;
 }
 
-/** Registers GET /v1/restore/leftovers and POST /v1/restore/cleanup (all in this one table). */
+/** Registers GET /v1/restore/leftovers and POST /v1/restore/cleanup. */
 export function registerCleanupRoutes(router: Router, deps: CleanupRouteDeps): void {
-  const routes: [method: string, path: string, handler: Handler][] = [
-    ["GET", "/v1/restore/leftovers", async ({ res }) => sendJson(res, 200, await leftovers(deps))],
-    [
-      "POST",
-      "/v1/restore/cleanup",
-      async ({ req, res }) => sendJson(res, 200, await cleanup(await readJson(req, CleanupRequest), deps)),
-    ],
-  ];
-  for (const [method, path, handler] of routes) router.on(method, path, { allow: ["cli"] }, handler);
+  router.route(routes.leftovers, () => leftovers(deps));
+  router.route(routes.cleanup, ({ body }) => cleanup(body, deps));
 }
 
 function dirsOf(deps: CleanupRouteDeps) {

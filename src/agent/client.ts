@@ -7,6 +7,20 @@
 import type { IncomingMessage } from "node:http";
 import { request, Agent } from "node:https";
 import type { Readable } from "node:stream";
+import type { z } from "zod";
+import {
+  firstIssue,
+  pathOf,
+  routeName,
+  type AnyRoute,
+  type EventsRoute,
+  type JsonRoute,
+  type ParamsOf,
+  type RawRoute,
+  type ReplyOf,
+  type RequestOf,
+  type TextRoute,
+} from "../api/route.js";
 import {
   ArchiveError,
   ChecksumMismatchError,
@@ -24,6 +38,15 @@ export interface AgentClientOptions {
   /** Timeout for connecting and for any silence on the connection, in ms. */
   timeoutMs?: number;
 }
+
+/** What a call gives besides the route: its path parameters and body (when the route has them), and a timeout. */
+export type CallOptions<R extends AnyRoute> = { timeoutMs?: number } & ([keyof ParamsOf<R>] extends [never]
+  ? { params?: undefined }
+  : { params: ParamsOf<R> }) &
+  (R["request"] extends z.ZodType ? { body: RequestOf<R> } : { body?: undefined });
+
+/** Options that may be left out when nothing in them is required. */
+type OptionsArg<O> = Partial<O> extends O ? [options?: O] : [options: O];
 
 export class AgentClient {
   private readonly agent: Agent;
@@ -50,21 +73,29 @@ export class AgentClient {
     return this.options.endpoint;
   }
 
-  /** GET/POST/DELETE returning parsed JSON; non-2xx statuses become errors carrying the agent's message. */
-  async json<T>(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<T> {
-    const res = await this.send(method, path, body, timeoutMs);
+  /**
+   * Calls a JSON route of the table (src/api/routes.ts) and returns its answer parsed by the route's schema. A
+   * non-2xx status is an error carrying the agent's message; an answer that does not match the schema is a
+   * RemoteError naming the agent, the route and the first issue (not transient: asking again gets the same).
+   */
+  async call<R extends JsonRoute>(route: R, ...[options]: OptionsArg<CallOptions<R>>): Promise<ReplyOf<R>> {
+    const res = await this.send(route, options ?? {});
     const text = await readAll(res);
     if (res.statusCode !== undefined && res.statusCode >= 300)
       throw errorFromResponse(this.endpoint, res.statusCode, text);
-    return (text.length ? JSON.parse(text) : {}) as T;
+    return this.parse(route, route.reply.schema, text.length ? text : "{}") as ReplyOf<R>;
   }
 
   /**
-   * POSTs `body` and reads a newline-delimited JSON response, calling `onEvent` for each line.
-   * Long operations (snapshot save) report progress this way; the silence timeout applies between lines.
+   * Calls an events route and reads its newline-delimited JSON answer, giving `onEvent` each line parsed by the
+   * route's event schema. Long operations (snapshot save) report progress this way; the silence timeout applies
+   * between lines.
    */
-  async stream(method: string, path: string, body: unknown, onEvent: (event: unknown) => void): Promise<void> {
-    const res = await this.send(method, path, body);
+  async callStream<R extends EventsRoute>(
+    route: R,
+    options: CallOptions<R> & { onEvent: (event: ReplyOf<R>) => void },
+  ): Promise<void> {
+    const res = await this.send(route, options);
     if (res.statusCode !== undefined && res.statusCode >= 300) {
       throw errorFromResponse(this.endpoint, res.statusCode, await readAll(res));
     }
@@ -76,7 +107,7 @@ export class AgentClient {
         while ((nl = buffered.indexOf("\n")) >= 0) {
           const line = buffered.slice(0, nl).trim();
           buffered = buffered.slice(nl + 1);
-          if (line) onEvent(JSON.parse(line));
+          if (line) options.onEvent(this.parse(route, route.reply.schema, line) as ReplyOf<R>);
         }
       }
     } catch (err) {
@@ -89,9 +120,12 @@ export class AgentClient {
     if (!res.complete) throw new RemoteError(`agent ${this.endpoint} closed the response early`, true);
   }
 
-  /** Opens a raw byte stream (a snapshot file served by a peer agent). */
-  async download(path: string): Promise<{ body: Readable; size: number | undefined; sha256: string | undefined }> {
-    const res = await this.send("GET", path, undefined);
+  /** Opens the byte stream of a raw or text route (a snapshot file served by a peer agent, the metrics). */
+  async download<R extends RawRoute | TextRoute>(
+    route: R,
+    ...[params]: OptionsArg<ParamsOf<R>>
+  ): Promise<{ body: Readable; size: number | undefined; sha256: string | undefined }> {
+    const res = await this.send(route, { params: params ?? {} });
     if (res.statusCode !== undefined && res.statusCode >= 300) {
       throw errorFromResponse(this.endpoint, res.statusCode, await readAll(res));
     }
@@ -104,12 +138,38 @@ export class AgentClient {
     };
   }
 
+  /** `text` (one JSON document or event line) parsed by `schema`; anything else is a RemoteError naming the route. */
+  private parse(route: AnyRoute, schema: z.ZodType, text: string): unknown {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      throw this.badAnswer(route, `not JSON (${describeError(err)})`);
+    }
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) throw this.badAnswer(route, firstIssue(parsed.error));
+    return parsed.data;
+  }
+
+  private badAnswer(route: AnyRoute, why: string): RemoteError {
+    return new RemoteError(
+      `agent ${this.endpoint}: ${routeName(route)}: the answer does not match the API: ${why}`,
+      false,
+    );
+  }
+
   close(): void {
     this.agent.destroy();
   }
 
-  private send(method: string, path: string, body: unknown, timeoutMs = this.timeoutMs): Promise<IncomingMessage> {
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+  private send(
+    route: AnyRoute,
+    options: { params?: Record<string, string>; body?: unknown; timeoutMs?: number | undefined },
+  ): Promise<IncomingMessage> {
+    const { method } = route;
+    const path = pathOf(route, options.params ?? {});
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     return new Promise((resolve, reject) => {
       const req = request(
         {

@@ -1,7 +1,9 @@
 /**
- * What the agent's routes are built from. Its own file so that route files can name it without importing the
- * router that registers them (service.ts), which would make an import cycle.
+ * What the agent's routes are built from: one services object, made once by the composition root (main.ts). Its own
+ * file so that route files can name it without importing the router that registers them (service.ts), which would
+ * make an import cycle.
  */
+import type { S3Settings } from "../config/s3-settings.js";
 import type { EtcdTools } from "../etcd/binaries.js";
 import type { EtcdMemberClient } from "../etcd/client.js";
 import type { MemberController } from "../etcd/member.js";
@@ -10,7 +12,6 @@ import type { SaveDeps } from "../snapshot/save.js";
 import type { LocalStore } from "../store/local.js";
 import type { Store } from "../store/store.js";
 import type { Logger } from "../util/log.js";
-import type { S3Settings } from "./api.js";
 import type { AgentConfig } from "./config.js";
 import type { TlsFiles } from "./http.js";
 
@@ -26,10 +27,12 @@ export interface AgentDeps {
   clock: () => Date;
   sleep: SaveDeps["sleep"];
   version: string;
-  /** What the restore routes need beyond the rest: this agent's TLS (as a client of peers) and the etcd tools. */
-  restore?: { tls: TlsFiles; tools: () => Promise<EtcdTools> };
+  /** This agent's own certificate, used as a client certificate to fetch from a peer agent during a restore. */
+  tls: TlsFiles;
+  /** The etcd tools (found once), for restores and verifies. */
+  tools: () => Promise<EtcdTools>;
   /** Recurring snapshots, metrics and notifications; its save flight is shared with POST /v1/snapshots. */
-  recurring?: RecurringAgent;
+  recurring: RecurringAgent;
   /** How long a restore session lives without a renewal (tests shorten it). */
   sessionLeaseMs?: number;
 }

@@ -1,14 +1,26 @@
 /**
  * The agent's HTTP layer: an HTTPS server that demands a client certificate signed by the cluster's agent CA
- * (mutual TLS: anything else is refused during the handshake, before any request is read), a tiny router whose
- * routes each say which identities may call them (authz.ts; checked before a handler runs or a body is read),
- * and JSON helpers that validate every request body with a schema.
+ * (mutual TLS: anything else is refused during the handshake, before any request is read), and a tiny router that
+ * serves the entries of the route table (src/api/routes.ts): each says which identities may call it (authz.ts;
+ * checked before a handler runs or a body is read), how its parameters and body parse, and what it answers.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
+import type { Readable } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { z } from "zod";
-import { callerOf, commonNameOf, describeAccess, type Access } from "./authz.js";
+import { mismatch } from "../api/check.js";
+import {
+  firstIssue,
+  routeName,
+  type Access,
+  type AnyRoute,
+  type ParamSchema,
+  type ParsedParams,
+  type ParsedRequest,
+  type Reply,
+} from "../api/route.js";
+import { callerOf, commonNameOf, describeAccess } from "./authz.js";
 import {
   ArchiveError,
   ChecksumMismatchError,
@@ -28,7 +40,6 @@ export interface TlsFiles {
 export interface RequestContext {
   req: IncomingMessage;
   res: ServerResponse;
-  params: Record<string, string>;
   url: URL;
   /** Common name of the client certificate that authenticated this request. */
   peer: string;
@@ -36,7 +47,36 @@ export interface RequestContext {
   stopping: AbortSignal;
 }
 
-export type Handler = (ctx: RequestContext) => Promise<void>;
+/** What a handler of `route` is given: the request, and its path parameters and body parsed by their schemas. */
+export type RouteContext<R extends AnyRoute> = RequestContext & {
+  params: ParsedParams<R>;
+  body: ParsedRequest<R>;
+} & (R["reply"] extends { kind: "events"; schema: infer S extends z.ZodType } ? EventStream<z.input<S>> : unknown);
+
+/** The response of an events route: the 200 goes with `open` or the first event; the router ends it. */
+export interface EventStream<E> {
+  /** Sends the 200 and its headers now (a long step follows; errors from now on are events). */
+  open: () => void;
+  /** Sends one event line. */
+  emit: (event: E) => void;
+}
+
+/** A raw body: the stream is piped to the response, which says `size` bytes. */
+export interface RawBody {
+  body: Readable;
+  size: number;
+}
+
+/** What a handler of `route` returns: the JSON document, the text, the raw body, or nothing (events). */
+export type RouteAnswer<R extends AnyRoute> = R["reply"] extends { kind: "json"; schema: infer S extends z.ZodType }
+  ? z.input<S>
+  : R["reply"] extends { kind: "text" }
+    ? string
+    : R["reply"] extends { kind: "raw" }
+      ? RawBody
+      : void;
+
+export type RouteHandler<R extends AnyRoute> = (ctx: RouteContext<R>) => Promise<RouteAnswer<R>>;
 
 /** An error with an HTTP status, thrown by handlers for expected refusals (409 busy, 400 bad request...). */
 export class HttpError extends Error {
@@ -50,53 +90,133 @@ export class HttpError extends Error {
   }
 }
 
-interface Route {
-  method: string;
-  path: string;
+interface Entry {
+  route: AnyRoute;
   pattern: RegExp;
   keys: string[];
-  access: Access;
-  handler: Handler;
+  run: (ctx: RequestContext, params: Record<string, string>) => Promise<void>;
 }
 
 /** A registered route as listed by `Router.routes()`. */
-export type RouteInfo = Pick<Route, "method" | "path" | "access">;
+export interface RouteInfo {
+  method: string;
+  path: string;
+  access: Access;
+}
+
+export interface RouterOptions {
+  /**
+   * Check every JSON document and event against its route's schema before it is sent (tests and development): one
+   * that does not match exactly is a 500 naming the route and the field, never a silently different answer.
+   */
+  checkResponses?: boolean;
+}
 
 export class Router {
-  private readonly table: Route[] = [];
+  private readonly table: Entry[] = [];
+
+  constructor(private readonly options: RouterOptions = {}) {}
 
   /**
-   * Registers `handler` for `method path`, callable only by the identities in `access`; `:name` segments become
-   * params (URL-decoded).
+   * Registers `handler` for `route` (an entry of src/api/routes.ts), callable only by the identities in its access.
+   * Its `:params` are URL-decoded and parsed, and its body read and parsed, after the caller is known to be allowed;
+   * a bad one is a 400 naming it. The handler's answer is sent as the route says (JSON, events, text, raw).
    */
-  on(method: string, path: string, access: Access, handler: Handler): this {
+  route<R extends AnyRoute>(route: R, handler: RouteHandler<R>): this {
     const keys: string[] = [];
-    const source = path.replace(/:(\w+)/g, (_, key: string) => {
+    const source = route.path.replace(/:(\w+)/g, (_, key: string) => {
       keys.push(key);
       return "([^/]+)";
     });
-    this.table.push({ method, path, pattern: new RegExp(`^${source}$`), keys, access, handler });
+    const run = async (base: RequestContext, raw: Record<string, string>) => {
+      const params = parseParams(route, raw);
+      const body = route.request ? await readJson(base.req, route.request) : undefined;
+      await this.answer(route, handler, { ...base, params, body } as RouteContext<R>);
+    };
+    this.table.push({ route, pattern: new RegExp(`^${source}$`), keys, run });
     return this;
   }
 
   /** Every registered route with who may call it (tests and docs enumerate these). */
   routes(): RouteInfo[] {
-    return this.table.map(({ method, path, access }) => ({ method, path, access: { allow: [...access.allow] } }));
+    return this.table.map(({ route }) => ({
+      method: route.method,
+      path: route.path,
+      access: { allow: [...route.access.allow] },
+    }));
   }
 
-  match(method: string, pathname: string): { route: Route; params: Record<string, string> } | "method" | undefined {
+  match(method: string, pathname: string): { entry: Entry; params: Record<string, string> } | "method" | undefined {
     let pathMatched = false;
-    for (const route of this.table) {
-      const m = route.pattern.exec(pathname);
+    for (const entry of this.table) {
+      const m = entry.pattern.exec(pathname);
       if (!m) continue;
       pathMatched = true;
-      if (route.method !== method) continue;
+      if (entry.route.method !== method) continue;
       const params: Record<string, string> = {};
-      route.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1] ?? "")));
-      return { route, params };
+      entry.keys.forEach((k, i) => (params[k] = decodeURIComponent(m[i + 1] ?? "")));
+      return { entry, params };
     }
     return pathMatched ? "method" : undefined;
   }
+
+  private async answer<R extends AnyRoute>(route: R, handler: RouteHandler<R>, ctx: RouteContext<R>): Promise<void> {
+    const { res } = ctx;
+    const reply: Reply = route.reply;
+    // One cast per kind: RouteAnswer<R> is resolved by the kind, which TypeScript cannot narrow R by.
+    const run = handler as (ctx: unknown) => Promise<unknown>;
+    switch (reply.kind) {
+      case "json": {
+        const value = await run(ctx);
+        this.check(route, reply.schema, value);
+        return sendJson(res, 200, value);
+      }
+      case "events": {
+        const open = () => void (res.headersSent || res.writeHead(200, { "content-type": NDJSON }));
+        const emit = (event: unknown) => {
+          this.check(route, reply.schema, event);
+          open();
+          res.write(JSON.stringify(event) + "\n");
+        };
+        await run({ ...ctx, open, emit });
+        open();
+        if (!res.writableEnded) res.end();
+        return;
+      }
+      case "text": {
+        const text = (await run(ctx)) as string;
+        res.writeHead(200, { "content-type": reply.contentType, "content-length": Buffer.byteLength(text) });
+        res.end(text);
+        return;
+      }
+      case "raw": {
+        const raw = (await run(ctx)) as RawBody;
+        res.writeHead(200, { "content-type": reply.contentType, "content-length": raw.size });
+        raw.body.pipe(res);
+        return;
+      }
+    }
+  }
+
+  private check(route: AnyRoute, schema: z.ZodType, value: unknown): void {
+    if (!this.options.checkResponses) return;
+    const why = mismatch(schema, value);
+    if (why) throw new Error(`${routeName(route)}: the answer does not match the API: ${why}`);
+  }
+}
+
+const NDJSON = "application/x-ndjson";
+
+/** Each `:param` parsed by its schema: a bad one is a 400 naming the parameter (its schema's description). */
+function parseParams<R extends AnyRoute>(route: R, raw: Record<string, string>): ParsedParams<R> {
+  const out: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries<ParamSchema>(route.params)) {
+    const parsed = schema.safeParse(raw[key] ?? "");
+    if (!parsed.success)
+      throw new HttpError(400, `${schema.description ?? key}: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+    out[key] = parsed.data;
+  }
+  return out as ParsedParams<R>;
 }
 
 /** Maps a thrown error to an HTTP status; the body always carries `{ error, kind }`. */
@@ -134,13 +254,7 @@ export async function readJson<T extends z.ZodType>(
     throw new HttpError(400, `request body is not valid JSON: ${describeError(err)}`);
   }
   const parsed = schema.safeParse(value);
-  if (!parsed.success) {
-    const first = parsed.error.issues[0];
-    throw new HttpError(
-      400,
-      `invalid request: ${first ? `${first.path.join(".") || "(body)"}: ${first.message}` : "?"}`,
-    );
-  }
+  if (!parsed.success) throw new HttpError(400, `invalid request: ${firstIssue(parsed.error)}`);
   return parsed.data;
 }
 
@@ -221,11 +335,12 @@ async function dispatch(
   if (found === undefined) return sendJson(res, 404, { error: `no route ${url.pathname}`, kind: "NotFound" });
   if (found === "method")
     return sendJson(res, 405, { error: `${req.method} not allowed on ${url.pathname}`, kind: "Method" });
+  const { route } = found.entry;
   const caller = callerOf(cert);
-  if (!caller || !found.route.access.allow.includes(caller))
-    return forbid(res, log, peer, `${req.method} ${url.pathname}`, found.route.access);
+  if (!caller || !route.access.allow.includes(caller))
+    return forbid(res, log, peer, `${req.method} ${url.pathname}`, route.access);
   try {
-    await found.route.handler({ req, res, params: found.params, url, peer, stopping });
+    await found.entry.run({ req, res, url, peer, stopping }, found.params);
   } catch (err) {
     const status = statusFor(err);
     const kind = err instanceof Error ? err.name : "Error";

@@ -47,19 +47,24 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
     clock: () => new Date(),
     sleep: abortableSleep,
   });
-  const { router, sessions } = agentRouter({
-    recurring,
-    config,
-    etcd,
-    member,
-    local: new LocalStore(config.snapshotDir),
-    makeS3: (s) => openStore(s),
-    log: alog,
-    clock: () => new Date(),
-    sleep: abortableSleep,
-    version,
-    restore: { tls, tools: toolsFinder(config.etcd.managed?.binaryDir ?? config.etcd.external?.binaryDir) },
-  });
+  const { router, sessions } = agentRouter(
+    {
+      recurring,
+      config,
+      etcd,
+      member,
+      local: new LocalStore(config.snapshotDir),
+      makeS3: (s) => openStore(s),
+      log: alog,
+      clock: () => new Date(),
+      sleep: abortableSleep,
+      version,
+      tls,
+      tools: toolsFinder(config.etcd.managed?.binaryDir ?? config.etcd.external?.binaryDir),
+    },
+    // Tests set it: every answer is checked against its schema before it is sent.
+    { checkResponses: process.env.LIFEBOAT_CHECK_RESPONSES === "1" },
+  );
   const requests = new InFlight();
   const server = createAgentServer({ tls, router, log: alog, requests });
   const [host, port] = splitHostPort(config.listen);

@@ -4,31 +4,16 @@
  * else the one this node's member reports, and refused when neither is known: a prune that cannot tell this
  * cluster's snapshots from others' does nothing.
  */
-import { z } from "zod";
-import { retentionPolicySchema, type RetentionPolicy } from "../retention/index.js";
+import type { PruneRequest, PruneResponse } from "../api/prune.js";
+import type { RetentionPolicy } from "../retention/index.js";
 import { listCatalog } from "../snapshot/catalog.js";
-import { executePrune, planPrune, type PrunePlan, type PruneResult } from "../snapshot/prune.js";
+import { executePrune, planPrune } from "../snapshot/prune.js";
 import type { SnapshotSource } from "../snapshot/save.js";
 import type { Store } from "../store/store.js";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { HttpError } from "./http.js";
 import type { AgentMetrics } from "../telemetry/agent-metrics.js";
-
-export const PruneRequest = z.object({
-  policy: retentionPolicySchema,
-  /** Plan only: nothing is removed. */
-  dryRun: z.boolean().default(false),
-});
-export type PruneRequest = z.infer<typeof PruneRequest>;
-
-export interface PruneResponse {
-  node: string;
-  dryRun: boolean;
-  plan: PrunePlan;
-  /** Absent on a dry run. */
-  result?: PruneResult;
-}
 
 export interface PruneDeps {
   node: string;

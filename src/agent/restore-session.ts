@@ -8,21 +8,16 @@
  *   - the agent stops.
  * A rollback record (the data directory was swapped) is never touched here: it outlives the session on purpose.
  */
+import type { SessionInfo } from "../api/restore.js";
 import { HttpError } from "./http.js";
 import type { SaveFlight } from "../snapshot/flight.js";
 
 /** How long a restore waits for a cancelled recurring run to end. */
 const CANCEL_WAIT_MS = 10_000;
 
-export type SessionPurpose = "restore" | "verify";
-
-export interface SessionInfo {
-  id: string;
-  name: string;
-  purpose: SessionPurpose;
-  openedAt: string;
-  expiresAt: string;
-}
+/** The open session as the routes show it (src/api/restore.ts). */
+export type SessionPurpose = SessionInfo["purpose"];
+export type { SessionInfo };
 
 export interface RestoreSessionDeps {
   flight: SaveFlight;

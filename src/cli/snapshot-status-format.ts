@@ -1,5 +1,5 @@
 /** How `lifeboat etcd snapshot-status` prints its report: the table, then what needs attention. */
-import type { NodeStatus } from "../schedule/recurring.js";
+import type { NodeStatus } from "../api/schedule.js";
 import type { StatusReport } from "../fleet/status.js";
 import { formatBytes, table } from "./output.js";
 

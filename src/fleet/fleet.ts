@@ -4,21 +4,22 @@
  * in-memory ones. The fleet operations (health, save, catalog, prune, schedule, status, cleanup, restore) are
  * written against these interfaces only.
  */
-import type { SaveEvent, SaveRequest } from "../agent/api.js";
+import type { Health } from "../api/node.js";
+import type { PruneResponse } from "../api/prune.js";
+import type { CleanupResponse } from "../api/restore.js";
+import type { NodeStatus } from "../api/schedule.js";
+import type { SaveEvent, SaveRequest } from "../api/snapshots.js";
 import type { ClusterConfig, EtcdNode } from "../config/cluster.js";
 import type { ClusterState } from "../config/state.js";
 import type { S3Settings } from "../config/s3-settings.js";
 import type { Digest, NodeHealthView } from "../restore/apply.js";
 import type { AgentPreflight, Prepared } from "../restore/fleet.js";
-import type { CleanupPlan, CleanupResult } from "../restore/leftovers.js";
 import type { Purpose } from "../restore/sessions.js";
 import type { ApplyStep } from "../restore/steps.js";
 import type { VerifyReport } from "../restore/verify.js";
 import type { RetentionPolicy } from "../retention/index.js";
-import type { NodeStatus } from "../schedule/recurring.js";
 import type { SchedulePush } from "../schedule/spec.js";
 import type { CatalogEntry } from "../snapshot/catalog.js";
-import type { PrunePlan, PruneResult } from "../snapshot/prune.js";
 import type { Store } from "../store/store.js";
 
 export interface Fleet {
@@ -40,20 +41,8 @@ export interface FleetOutput {
 /** Opens the S3 store settings describe (src/store/open.ts's openStore; tests pass a local directory). */
 export type OpenStore = (settings: S3Settings) => Store;
 
-/** A member's health as its agent reports it (GET /v1/health). */
-export interface AgentHealth {
-  reachable: boolean;
-  hasLeader: boolean;
-  leaderId?: string;
-  memberId?: string;
-  clusterId?: string;
-  alarms: string[];
-  revision?: number;
-  dbSize?: number;
-  version?: string;
-  member?: string;
-  error?: string;
-}
+/** A member's health as its agent reports it (GET /v1/health, src/api/node.ts). */
+export type AgentHealth = Health;
 
 /** The body of a one-time save (POST /v1/snapshots), as the CLI sends it. */
 export type SaveBody = Pick<
@@ -61,19 +50,11 @@ export type SaveBody = Pick<
   "name" | "kind" | "stateFile" | "compression" | "level" | "retries" | "retryPauseSeconds" | "s3"
 >;
 
-/** A node's answer to a prune (POST /v1/prune). */
-export interface NodePruneAnswer {
-  plan: PrunePlan;
-  /** Absent on a dry run. */
-  result?: PruneResult;
-}
+/** A node's answer to a prune (POST /v1/prune): the plan, and the result unless it was a dry run. */
+export type NodePruneAnswer = PruneResponse;
 
 /** A node's answer to a restore cleanup (POST /v1/restore/cleanup). */
-export interface NodeCleanupAnswer {
-  plan: CleanupPlan;
-  /** Absent on a dry run and when refused. */
-  result?: CleanupResult;
-}
+export type NodeCleanupAnswer = CleanupResponse;
 
 /** One etcd node as the CLI sees it. Every operation rejects when the node cannot be reached or refuses. */
 export interface FleetNode {

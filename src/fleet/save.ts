@@ -90,7 +90,7 @@ async function saveOnNode(
     await fleetNode.save(body, (event) => {
       if (event.type === "progress") onProgress(event.bytes);
       else if (event.type === "waiting") onProgress(0, event.for);
-      else if (event.type === "result") result = event.result as SaveResult;
+      else if (event.type === "result") result = event.result;
       else if (event.type === "error") failure = event.error;
     });
     if (!result && !failure) failure = "the agent ended the response without a result";

@@ -3,7 +3,7 @@
  * snapshots kept), and the same for S3, listed by the CLI itself.
  */
 import type { S3Settings } from "../config/s3-settings.js";
-import type { NodeStatus } from "../schedule/recurring.js";
+import type { NodeStatus } from "../api/schedule.js";
 import { createdOf, listCatalog } from "../snapshot/catalog.js";
 import { s3Location } from "../store/s3-location.js";
 import { describeError, ExitCode } from "../util/errors.js";

@@ -9,23 +9,18 @@
  *   start       every member starts; wait until all are up with one leader, a new cluster ID, revision >= snapshot's
  *   finish      post-restore hooks on every node
  */
+import type { Health } from "../api/node.js";
+import type { SnapshotDigest } from "../api/restore.js";
 import { ArchiveError, ChecksumMismatchError, ExitCode, UserError, describeError } from "../util/errors.js";
 import type { RestorePlan } from "./plan.js";
 import type { ApplyStep } from "./steps.js";
 
-export interface Digest {
-  size: number;
-  sha256: string;
-  dbSha256: string;
-}
+/** A snapshot file's digest on a node (POST /v1/restore/fetch, GET /v1/restore/:name/digest). */
+export type Digest = SnapshotDigest;
 
-export interface NodeHealthView {
-  reachable: boolean;
-  hasLeader: boolean;
-  clusterId?: string;
-  revision?: number;
-  error?: string;
-}
+/** What the executor needs of a member's health (GET /v1/health, src/api/node.ts). */
+export type NodeHealthView = Pick<Health, "reachable" | "hasLeader"> &
+  Partial<Pick<Health, "clusterId" | "revision" | "error">>;
 
 /** One node as the executor sees it; the CLI implements it over the agent API. */
 export interface RestoreNode {

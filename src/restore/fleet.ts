@@ -6,26 +6,18 @@
 import type { CatalogEntry } from "../snapshot/catalog.js";
 import type { Store } from "../store/store.js";
 import type { RestoreNode } from "./apply.js";
-import type { RollbackRecord } from "./node.js";
+import type { Preflight as PreflightReply, Prepared as PreparedReply } from "../api/restore.js";
 import type { Preflight, RestoreSource } from "./plan.js";
 import type { SessionNode } from "./sessions.js";
 
-/** What a node reports before a restore or rollback (GET /v1/restore/preflight). */
-export interface AgentPreflight extends Preflight {
-  /** A restore is mid-way or failed after the swap on this node. */
-  pendingRollback: RollbackRecord | null;
-  /** The newest restore that finished here, and whether the data from before it is still on disk. */
-  lastRestored: (RollbackRecord & { oldDataDirExists: boolean }) | null;
-}
+/** What the coordinator needs of a node's preflight (GET /v1/restore/preflight, src/api/restore.ts). */
+export type AgentPreflight = Preflight & Pick<PreflightReply, "pendingRollback" | "lastRestored">;
 
-/** The serving node's prepared snapshot file (POST /v1/restore/prepare). */
-export interface Prepared {
-  sha256: string;
-  size: number;
-  from?: string;
-  /** The archive's state file, base64, or null (an older RKE archive, a raw etcdctl file). */
-  stateFile: string | null;
-}
+/**
+ * What the coordinator needs of the serving node's prepared file (POST /v1/restore/prepare): its digest, where it
+ * came from, and the archive's state file (base64, or null: an older RKE archive, a raw etcdctl file).
+ */
+export type Prepared = Pick<PreparedReply, "sha256" | "size" | "stateFile"> & Partial<Pick<PreparedReply, "from">>;
 
 /** One member's health before the restore, as far as the coordinator needs it. */
 export interface MemberHealth {

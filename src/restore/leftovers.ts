@@ -7,76 +7,32 @@
  */
 import { lstat, readdir, rm } from "node:fs/promises";
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import type { z } from "zod";
+import type {
+  CleanupItem as CleanupItemSchema,
+  CleanupPlan as CleanupPlanSchema,
+  CleanupResult as CleanupResultSchema,
+  LeftoverEntry as LeftoverEntrySchema,
+  LeftoverKind as LeftoverKindSchema,
+  LeftoverListing as LeftoverListingSchema,
+} from "../api/restore.js";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { exists, readRollbackRecord, restoredStampOf, ROLLBACK_RECORD, rollbackRecordPath } from "./node.js";
 
-export type LeftoverKind =
-  /** `<dataDir>.old-<stamp>`: the data from before a restore. */
-  | "old-data"
-  /** `<dataDir>.failed-<stamp>`: a restored directory that was rolled back. */
-  | "failed-data"
-  /** `<dataDir>.restore-<stamp>`: a rebuild that never swapped in. */
-  | "staging"
-  /** `<restoreDir>/<name>`: an extracted snapshot, a full copy of the database. */
-  | "snapshot"
-  /** `<restoreDir>/download/`: archives fetched from S3. */
-  | "download"
-  /** `<restoreDir>/verify-*`: a snapshot-verify's throwaway etcd. */
-  | "verify"
-  /** `<restoreDir>/.<file>.<hex>.part`: an interrupted write. */
-  | "partial"
-  /** `<restoreDir>/restored-<stamp>.json`: the retired rollback record of a restore that succeeded. */
-  | "record"
-  /** Anything else in the restore directory: listed, never removed. */
-  | "unknown";
-
-export interface LeftoverEntry {
-  path: string;
-  kind: LeftoverKind;
-  /** Bytes, counted without following symbolic links. */
-  size: number;
-  modified: string;
-  /** The restore stamp in the name, e.g. 20261127T101502Z. */
-  stamp?: string;
-  /** Symbolic links are never followed and never removed (the data may live on another disk). */
-  symlink?: boolean;
-}
-
-export interface LeftoverListing {
-  dataDir: string;
-  restoreDir: string;
-  entries: LeftoverEntry[];
-  /** rollback.json is there: a restore is mid-way or awaiting rollback (`error` when it does not parse). */
-  pendingRollback: { name?: string; stamp?: string; error?: string } | null;
-}
+/** The listing, plan and result are what the cleanup routes send (src/api/restore.ts: one schema each). */
+export type LeftoverKind = z.infer<typeof LeftoverKindSchema>;
+export type LeftoverEntry = z.infer<typeof LeftoverEntrySchema>;
+export type LeftoverListing = z.infer<typeof LeftoverListingSchema>;
+export type CleanupItem = z.infer<typeof CleanupItemSchema>;
+export type CleanupPlan = z.infer<typeof CleanupPlanSchema>;
+export type CleanupResult = z.infer<typeof CleanupResultSchema>;
 
 export interface CleanupPolicy {
   /** How many data directories (`.old-*` and `.failed-*` together) and restore records to keep, newest first. */
   keep: number;
   /** Set when the node is busy (a restore or a save holds it): nothing is removed. */
   busy?: string;
-}
-
-export interface CleanupItem extends LeftoverEntry {
-  ageSeconds: number;
-  action: "keep" | "remove";
-  reason: string;
-}
-
-export interface CleanupPlan {
-  dataDir: string;
-  restoreDir: string;
-  keep: number;
-  now: string;
-  /** Why nothing at all is removed on this node. */
-  refused?: string;
-  items: CleanupItem[];
-}
-
-export interface CleanupResult {
-  removed: string[];
-  failed: { path: string; error: string }[];
 }
 
 const STAMP = "[0-9A-Za-z]+";

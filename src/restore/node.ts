@@ -5,20 +5,13 @@
  */
 import { lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { z } from "zod";
+import { RollbackRecord } from "../api/restore.js";
 import { readJsonFile } from "../config/json-file.js";
 import { UserError } from "../util/errors.js";
 import { fsyncDir, writeFileAtomic } from "../util/fs.js";
 
-export const RollbackRecordSchema = z.object({
-  stamp: z.string(),
-  name: z.string(),
-  dataDir: z.string(),
-  /** Where the data directory that was live before the restore now is; absent when there was none. */
-  oldDataDir: z.string().optional(),
-  swappedAt: z.string(),
-});
-export type RollbackRecord = z.infer<typeof RollbackRecordSchema>;
+/** The record on disk is what the preflight and apply routes show of it: one schema (src/api/restore.ts). */
+export { RollbackRecord };
 
 /** A timestamp usable in a file name, e.g. 20261127T101502Z. */
 export function restoreStamp(now: Date): string {
@@ -85,7 +78,7 @@ export async function swapDataDir(o: {
 }
 
 export async function readRollbackRecord(restoreDir: string): Promise<RollbackRecord | undefined> {
-  return readJsonFile(rollbackRecordPath(restoreDir), RollbackRecordSchema);
+  return readJsonFile(rollbackRecordPath(restoreDir), RollbackRecord);
 }
 
 /**
@@ -129,7 +122,7 @@ export async function latestRestoredRecord(restoreDir: string): Promise<Rollback
   const stamps = names.flatMap((n) => restoredStampOf(n) ?? []).sort();
   const newest = stamps.at(-1);
   if (!newest) return undefined;
-  return readJsonFile(restoredRecordPath(restoreDir, newest), RollbackRecordSchema);
+  return readJsonFile(restoredRecordPath(restoreDir, newest), RollbackRecord);
 }
 
 /**
@@ -139,7 +132,7 @@ export async function latestRestoredRecord(restoreDir: string): Promise<Rollback
 export async function reinstateRestoredRecord(restoreDir: string, stamp: string): Promise<RollbackRecord> {
   if (await readRollbackRecord(restoreDir)) throw new UserError("another restore is pending on this node");
   const path = restoredRecordPath(restoreDir, stamp);
-  const record = await readJsonFile(path, RollbackRecordSchema);
+  const record = await readJsonFile(path, RollbackRecord);
   if (!record) throw new UserError(`this node has no record of the restore ${stamp}`);
   if (!record.oldDataDir || !(await exists(record.oldDataDir))) {
     throw new UserError(`the data directory from before the restore ${stamp} is gone on this node`);

@@ -3,6 +3,7 @@
  * preflight of every node). `--dry-run` prints it; the executor (apply.ts) carries it out; tests check it directly.
  */
 import { createHash } from "node:crypto";
+import type { Preflight as PreflightReply } from "../api/restore.js";
 import { restoreStamp, stagingDirFor, oldDirFor } from "./node.js";
 
 export type RestoreSource = { kind: "s3"; location: string; key: string } | { kind: "node"; node: string; key: string };
@@ -16,14 +17,11 @@ export interface PlanMemberInput {
   postRestore: readonly string[];
 }
 
-export interface Preflight {
-  node: string;
-  mode: "managed" | "external";
-  tool: "etcdutl" | "etcdctl";
-  toolVersion: string;
-  supportsBumpRevision: boolean;
-  dataDirExists: boolean;
-}
+/** What the plan needs of a node's preflight (GET /v1/restore/preflight, src/api/restore.ts). */
+export type Preflight = Pick<
+  PreflightReply,
+  "node" | "mode" | "tool" | "toolVersion" | "supportsBumpRevision" | "dataDirExists"
+>;
 
 export interface PlanInput {
   name: string;

@@ -45,8 +45,8 @@ export interface NodeDeps {
   clock: () => Date;
 }
 
-/** A peer agent's prepared file as a stream (the agent opens it over mutual TLS). */
-export type PeerDownload = (peer: string, path: string) => Promise<{ body: Readable; close(): void }>;
+/** Snapshot `name` as prepared by the peer agent at `peer` (host:port), as a stream (opened over mutual TLS). */
+export type PeerDownload = (peer: string, name: string) => Promise<{ body: Readable; close(): void }>;
 
 export interface FetchStep {
   name: string;
@@ -67,7 +67,7 @@ export interface ApplyStep {
 export async function fetchFromPeer(body: FetchStep, openPeer: PeerDownload, deps: NodeDeps) {
   const { config } = deps;
   await mkdir(config.restoreDir, { recursive: true, mode: 0o700 });
-  const download = await openPeer(body.peer, `/v1/restore/${encodeURIComponent(body.name)}/file`);
+  const download = await openPeer(body.peer, body.name);
   try {
     const verifier = new SnapshotVerifier(body.name);
     const dest = insideDir(config.restoreDir, body.name);

@@ -6,25 +6,15 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import type { VerifyReport } from "../api/restore.js";
 import type { EtcdTools } from "../etcd/binaries.js";
 import { EtcdMemberClient } from "../etcd/client.js";
 import { ManagedMember } from "../etcd/member.js";
 import { restoreSnapshotToDir, snapshotStatus } from "../etcd/restore-tool.js";
 import type { Logger } from "../util/log.js";
 
-export interface VerifyReport {
-  revision: number;
-  keys: number;
-  /** etcd's hash of the snapshot's key-value data (`snapshot status`). */
-  hash: number;
-  /** Key revisions stored in the snapshot (etcd's `snapshot status` totalKey). */
-  storedRevisions: number;
-  totalSize: number;
-  etcdVersion: string;
-  /** The throwaway member answered, and its revision and key count match the snapshot's status. */
-  ok: boolean;
-  reason?: string;
-}
+/** The report is what POST /v1/restore/verify sends (src/api/restore.ts). */
+export type { VerifyReport };
 
 export async function verifySnapshotOnLoopback(o: {
   snapshotPath: string;

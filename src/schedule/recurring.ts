@@ -13,11 +13,13 @@ import type { Logger } from "../util/log.js";
 import type { S3Settings } from "../config/s3-settings.js";
 import { Notifier, type NotifierOptions, type NotifyEvent } from "../telemetry/notify.js";
 import { SaveFlight } from "../snapshot/flight.js";
-import { RunHistory, type History, type RunRecord } from "./history.js";
+import { RunHistory, type RunRecord } from "./history.js";
 import { AgentMetrics } from "../telemetry/agent-metrics.js";
 import { recordSkip, runRecurring, type RecurringDeps } from "./run.js";
-import { realTimers, Scheduler, type SchedulerStatus, type Timers } from "./scheduler.js";
-import { mergePush, publicView, withLineage, type ScheduleDocument, type SchedulePush } from "./spec.js";
+import { realTimers, Scheduler, type Timers } from "./scheduler.js";
+import { mergePush, withLineage, type ScheduleDocument, type SchedulePush } from "./spec.js";
+import { publicView } from "./view.js";
+import type { NodeStatus as StatusReply, ScheduleView } from "../api/schedule.js";
 import { readScheduleDocument, registerScheduleSecrets, writeScheduleDocument } from "./document.js";
 
 export interface RecurringAgentDeps {
@@ -37,25 +39,8 @@ export interface RecurringAgentDeps {
   notifier?: Partial<Omit<NotifierOptions, "settings" | "log">>;
 }
 
-/** What `GET /v1/status` reports for this node. */
-export interface NodeStatus {
-  node: string;
-  time: string;
-  schedule: Record<string, unknown> | null;
-  scheduleError: string | null;
-  nextRun: SchedulerStatus["nextRun"] | null;
-  saving: string | null;
-  lastSuccess: { name: string; kind: string; createdAt: string; size: number } | null;
-  lastFailure: History["lastFailure"] | null;
-  lastRun: History["lastRun"] | null;
-  /** The newest runs that did not succeed, newest last. */
-  problems: NonNullable<History["problems"]>;
-  /** Why recurring runs are paused now (a restore holds the node), if they are. */
-  paused: string | null;
-  /** The restore or verify session open on this node, if any (set by the agent's router). */
-  session?: unknown;
-  kept: { count: number; bytes: number; broken: number; withoutManifest: number };
-}
+/** What `GET /v1/status` reports for this node, but the session (the agent's router adds it). */
+export type NodeStatus = Omit<StatusReply, "session">;
 
 export class RecurringAgent {
   readonly flight = new SaveFlight();
@@ -133,7 +118,7 @@ export class RecurringAgent {
   }
 
   /** Stores a pushed schedule and applies it; resolves with what GET /v1/schedule shows. */
-  push(body: SchedulePush): Promise<Record<string, unknown>> {
+  push(body: SchedulePush): Promise<ScheduleView> {
     const next = this.pushing.then(async () => {
       await this.load();
       registerScheduleSecrets(body);
@@ -170,12 +155,12 @@ export class RecurringAgent {
   }
 
   /** What GET /v1/schedule shows: the stored schedule without secrets. */
-  async view(): Promise<Record<string, unknown>> {
+  async view(): Promise<ScheduleView> {
     await this.load();
     return this.viewNow();
   }
 
-  private viewNow(): Record<string, unknown> {
+  private viewNow(): ScheduleView {
     return { node: this.deps.node, ...publicView(this.doc), error: this.docError ?? null };
   }
 
@@ -245,7 +230,7 @@ export class RecurringAgent {
     return {
       node: this.deps.node,
       time: this.deps.clock().toISOString(),
-      schedule: (publicView(this.doc)?.schedule as Record<string, unknown> | null | undefined) ?? null,
+      schedule: publicView(this.doc)?.schedule ?? null,
       scheduleError: this.docError ?? null,
       nextRun: this.scheduler.status().nextRun ?? null,
       saving: this.flight.current ?? null,

@@ -114,32 +114,3 @@ export function mergePush(
 export function describeEvery(every: Every): string {
   return every.type === "interval" ? `every ${formatDuration(every.ms)}` : `cron "${every.expression}" (UTC)`;
 }
-
-/** What may be shown to an operator: no credentials, no header values, no state file. */
-export function publicView(doc: ScheduleDocument | undefined): Record<string, unknown> | null {
-  if (!doc) return null;
-  const s = doc.schedule;
-  return {
-    since: doc.since,
-    updatedAt: doc.updatedAt,
-    schedule: s
-      ? {
-          every: s.every,
-          description: describeEvery(s.every),
-          jitterMs: s.jitterMs,
-          retention: s.retention,
-          s3: s.s3 ? { endpoint: s.s3.endpoint, bucket: s.s3.bucket, folder: s.s3.folder ?? null } : null,
-          compression: s.compression,
-          timeoutSeconds: s.timeoutSeconds,
-          stateFile: s.stateFile !== undefined,
-        }
-      : null,
-    notifications: doc.notifications
-      ? {
-          webhook: new URL(doc.notifications.webhookUrl).origin,
-          headers: Object.keys(doc.notifications.headers),
-          onSuccess: doc.notifications.onSuccess,
-        }
-      : null,
-  };
-}

@@ -5,23 +5,11 @@
  */
 import type { ObjectInfo, Store } from "../store/store.js";
 import { describeError, NotFoundError } from "../util/errors.js";
+import type { CatalogEntry, CopyStatus } from "../api/snapshots.js";
 import { ARCHIVE_SUFFIX, archiveKey, MANIFEST_SUFFIX, manifestKey, parseManifest, type Manifest } from "./manifest.js";
 
-export type CopyStatus = "ok" | "no-manifest" | "broken";
-
-export interface CatalogEntry {
-  name: string;
-  /** "node:<member>" or "s3". */
-  location: string;
-  format: "zip" | "raw";
-  /** The archive (or raw file) key in its store. */
-  key: string;
-  size: number;
-  modified: string;
-  status: CopyStatus;
-  reason?: string;
-  manifest?: Manifest;
-}
+/** A listed copy is what GET /v1/snapshots sends: one schema for both (src/api/snapshots.ts). */
+export type { CatalogEntry, CopyStatus };
 
 /** How many manifests are fetched at once from a remote store. */
 const MANIFEST_CONCURRENCY = 16;

@@ -4,42 +4,24 @@
  *   -> executePrune (manifest first, then archive: a half-deleted copy never lists as good, design.md I4).
  * The plan is what `snapshot-prune --dry-run` prints.
  */
+import type { z } from "zod";
+import type {
+  PruneItem as PruneItemSchema,
+  PrunePlan as PrunePlanSchema,
+  PruneResult as PruneResultSchema,
+} from "../api/prune.js";
 import { isRecurringName } from "../archive/rke.js";
 import { applyRetention, type RetentionInput, type RetentionPolicy, type SnapshotKind } from "../retention/index.js";
 import type { Store } from "../store/store.js";
 import { describeError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import type { CatalogEntry, CopyStatus } from "./catalog.js";
+import type { CatalogEntry } from "./catalog.js";
 import { manifestKey } from "./manifest.js";
 
-/** One copy and what the plan does with it. */
-export interface PruneItem {
-  name: string;
-  location: string;
-  /** The archive (or raw file) key. */
-  key: string;
-  status: CopyStatus;
-  kind: SnapshotKind;
-  size: number;
-  /** Creation time from the manifest, if there is one. */
-  created?: string;
-  clusterId?: string;
-  /** Why it is kept or removed, most important first. */
-  reasons: readonly string[];
-}
-
-export interface PrunePlan {
-  location: string;
-  now: string;
-  keep: PruneItem[];
-  remove: PruneItem[];
-}
-
-export interface PruneResult {
-  /** Names whose copy is gone (manifest and archive). */
-  removed: string[];
-  failed: { name: string; error: string }[];
-}
+/** The plan and result are what POST /v1/prune sends (src/api/prune.ts). */
+export type PruneItem = z.infer<typeof PruneItemSchema>;
+export type PrunePlan = z.infer<typeof PrunePlanSchema>;
+export type PruneResult = z.infer<typeof PruneResultSchema>;
 
 /**
  * What retention sees of a listed copy. A copy counts as verified when its status is `ok`: its manifest is only

@@ -7,6 +7,7 @@
  */
 import type { Readable } from "node:stream";
 import { writeSnapshotArchive, snapshotEntryName, stateEntryName } from "../archive/rke.js";
+import type { SaveResult, UploadOutcome } from "../api/snapshots.js";
 import type { PutResult, Store } from "../store/store.js";
 import { describeError, RemoteError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
@@ -46,13 +47,8 @@ export interface SaveDeps {
   onProgress?: ((bytes: number) => void) | undefined;
 }
 
-export type UploadOutcome = { ok: true; key: string; verified: string } | { ok: false; error: string };
-
-export interface SaveResult {
-  manifest: Manifest;
-  durationMs: number;
-  upload?: UploadOutcome;
-}
+/** What a save reports is what POST /v1/snapshots sends in its result event (src/api/snapshots.ts). */
+export type { SaveResult, UploadOutcome };
 
 /** Thrown when the member is not healthy enough to snapshot after every retry. */
 export class UnhealthyMemberError extends RemoteError {

@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { SaveEvent } from "../../src/agent/api.js";
+import type { SaveEvent } from "../../src/api/snapshots.js";
 import type { CliDeps } from "../../src/cli/deps.js";
 import type { Output } from "../../src/cli/output.js";
 import { parseClusterConfig, type EtcdNode } from "../../src/config/cluster.js";
@@ -21,7 +21,7 @@ import type {
   SaveBody,
 } from "../../src/fleet/fleet.js";
 import type { RetentionPolicy } from "../../src/retention/index.js";
-import type { NodeStatus } from "../../src/schedule/recurring.js";
+import type { NodeStatus } from "../../src/api/schedule.js";
 import type { SchedulePush } from "../../src/schedule/spec.js";
 import type { CatalogEntry } from "../../src/snapshot/catalog.js";
 import { archiveKey, manifestKey, serializeManifest, type Manifest } from "../../src/snapshot/manifest.js";
@@ -87,10 +87,12 @@ export class FakeFleetNode implements FleetNode {
       leaderId: `id-${this.leader}`,
       clusterId: CLUSTER_ID,
       alarms: [],
+      members: [],
       revision: 1000,
       dbSize: 4096,
       version: "3.5.30",
-      member: this.name,
+      node: this.name,
+      member: "running",
       ...this.script.health,
     };
   }
@@ -111,6 +113,7 @@ export class FakeFleetNode implements FleetNode {
       problems: [],
       paused: null,
       kept: { count: this.snapshots.length, bytes: 0, broken: 0, withoutManifest: 0 },
+      session: null,
       ...this.script.status,
     };
   }
@@ -152,10 +155,10 @@ export class FakeFleetNode implements FleetNode {
     if (this.script.prune) throw this.script.prune;
     const location = `node:${this.name}`;
     const plan = planPrune(location, this.snapshots, { ...policy, clusterId: CLUSTER_ID }, this.now());
-    if (dryRun) return { plan };
+    if (dryRun) return { node: this.name, dryRun, plan };
     const removed = plan.remove.map((i) => i.name);
     this.snapshots = this.snapshots.filter((s) => !removed.includes(s.name));
-    return { plan, result: { removed, failed: [] } };
+    return { node: this.name, dryRun, plan, result: { removed, failed: [] } };
   }
 
   async pushSchedule(body: SchedulePush): Promise<{ since?: string }> {

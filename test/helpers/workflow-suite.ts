@@ -5,6 +5,7 @@
  * a rollback that reported success without doing anything, a recurring save that blocked a disaster restore.
  */
 import assert from "node:assert/strict";
+import { routes } from "../../src/api/routes.js";
 import { mkdir, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
@@ -113,9 +114,7 @@ function day(series: string, etcdMode: EtcdMode): void {
         assert.ok(!agentPids.has(parent), `node${i + 1}'s etcd is not a child of its agent`);
         assert.match(await readFile(`/proc/${parent}/cmdline`, "utf8"), /sandbox\0supervise/);
       }
-      const member = await Promise.all(
-        agents().map((a) => a.json<{ mode: string; state: string }>("GET", "/v1/member")),
-      );
+      const member = await Promise.all(agents().map((a) => a.call(routes.member)));
       assert.deepEqual(
         member.map((m) => [m.mode, m.state]),
         [0, 1, 2].map(() => ["external", "running"]),
@@ -160,14 +159,14 @@ function day(series: string, etcdMode: EtcdMode): void {
     const agent = agents()[1]!;
     const session = { session: "restore-status01", name: "day1" };
     try {
-      await agent.json("POST", "/v1/restore/session", { ...session, purpose: "restore" });
+      await agent.call(routes.openSession, { body: { ...session, purpose: "restore" } });
       const held = await sb.cli(["etcd", "snapshot-status", "-c", sb.config]);
       assert.match(held.stdout, /etcd-node2: backups are NOT running: held by a restore of day1/);
       const save = await run(["etcd", "snapshot-save", "--name", "day-held"]);
       assert.equal(save.code, 3, "the held node refuses a save; the others take it");
       assert.match(save.stdout + save.stderr, /restore of day1 already in progress on etcd-node2/);
     } finally {
-      await agent.json("POST", "/v1/restore/session/release", session);
+      await agent.call(routes.releaseSession, { body: session });
     }
     const free = await sb.cli(["etcd", "snapshot-status", "-c", sb.config]);
     assert.doesNotMatch(free.stdout, /NOT running/);
@@ -359,7 +358,7 @@ function day(series: string, etcdMode: EtcdMode): void {
     await editConfig((doc) => (doc.lifeboat.snapshot = { retries: 20, retry_pause_seconds: 10 }));
     await push("2s");
     // Every member down for good (a supervisor restarting them on empty data would make a new, empty cluster).
-    await Promise.all(agents().map((a) => a.json("POST", "/v1/member/stop", undefined, 60_000)));
+    await Promise.all(agents().map((a) => a.call(routes.stopMember, { timeoutMs: 60_000 })));
     for (const i of [0, 1, 2]) await rm(join(nodeDir(i), "etcd-data"), { recursive: true, force: true });
     for (const i of [0, 1]) await rm(join(nodeDir(i), "snapshots"), { recursive: true, force: true });
     await waitFor("a recurring save retrying its health check", async () =>

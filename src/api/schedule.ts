@@ -1,0 +1,62 @@
+/** The bodies of the recurring-snapshot and visibility routes (docs/design.md "Agent routes"), and of prune. */
+import { z } from "zod";
+import { retentionPolicySchema } from "../retention/index.js";
+import { RunRecord } from "../schedule/history.js";
+import { Every } from "../schedule/spec.js";
+import { SessionInfo } from "./restore.js";
+
+const node = z.string();
+
+/** The stored schedule as an operator may see it: no credentials, no header values, no state file. */
+export const PublicSchedule = z.object({
+  every: Every,
+  description: z.string(),
+  jitterMs: z.number(),
+  retention: retentionPolicySchema,
+  s3: z.object({ endpoint: z.string(), bucket: z.string(), folder: z.string().nullable() }).nullable(),
+  compression: z.enum(["deflate", "store"]),
+  timeoutSeconds: z.number(),
+  stateFile: z.boolean(),
+});
+
+export const PublicView = z.object({
+  since: z.string(),
+  updatedAt: z.string(),
+  schedule: PublicSchedule.nullable(),
+  notifications: z.object({ webhook: z.string(), headers: z.array(z.string()), onSuccess: z.boolean() }).nullable(),
+});
+export type PublicView = z.infer<typeof PublicView>;
+
+/** GET and PUT /v1/schedule: without a stored schedule only `node` and `error` are there. */
+export const ScheduleView = z.object({
+  node,
+  ...PublicView.partial().shape,
+  /** Why the stored schedule could not be read, if it could not. */
+  error: z.string().nullable(),
+});
+export type ScheduleView = z.infer<typeof ScheduleView>;
+
+export const LineageUpdated = z.object({ node, updated: z.boolean() });
+
+/** What GET /v1/status reports for a node. */
+export const NodeStatus = z.object({
+  node,
+  time: z.string(),
+  schedule: PublicSchedule.nullable(),
+  scheduleError: z.string().nullable(),
+  nextRun: z.object({ at: z.string(), slot: z.string(), name: z.string(), catchUp: z.boolean() }).nullable(),
+  saving: z.string().nullable(),
+  lastSuccess: z
+    .object({ name: z.string(), kind: z.enum(["one-time", "recurring"]), createdAt: z.string(), size: z.number() })
+    .nullable(),
+  lastFailure: RunRecord.nullable(),
+  lastRun: RunRecord.nullable(),
+  /** The newest runs that did not succeed, newest last. */
+  problems: z.array(RunRecord),
+  /** Why recurring runs are paused now (a restore holds the node), if they are. */
+  paused: z.string().nullable(),
+  kept: z.object({ count: z.number(), bytes: z.number(), broken: z.number(), withoutManifest: z.number() }),
+  /** The restore or verify session open on this node, if any. */
+  session: SessionInfo.nullable(),
+});
+export type NodeStatus = z.infer<typeof NodeStatus>;
