@@ -1,5 +1,6 @@
 // Import cycles fail `npm run check` (docs/design.md "Layout"). Type-only imports count: a cycle through types
-// still ties two modules together. The layer rules (which folder may import which) live in eslint.config.js.
+// still ties two modules together. The layer rules (which folder may import which) live in eslint.config.js; the
+// rule for src/remote is kept here as well.
 module.exports = {
   forbidden: [
     {
@@ -8,6 +9,13 @@ module.exports = {
       comment: "modules must not import each other, directly or through others (type-only imports included)",
       from: {},
       to: { circular: true },
+    },
+    {
+      name: "remote-imports-config-util",
+      severity: "error",
+      comment: "src/remote (SSH to the nodes) stands on src/config and src/util only (docs/design.md)",
+      from: { path: "^src/remote/" },
+      to: { path: "^src/", pathNot: "^src/(remote|config|util)/" },
     },
   ],
   options: {

@@ -18,7 +18,7 @@ const layer = (from, banned) => ({
 });
 
 /** The folders every lower layer (store, archive, retention, etcd, config, pki, util) must never import. */
-const UPPER = ["cli", "agent", "sandbox", "restore", "snapshot", "schedule", "telemetry"];
+const UPPER = ["cli", "agent", "sandbox", "restore", "snapshot", "schedule", "telemetry", "remote"];
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", ".cache/", "bench/results/"] },
@@ -54,6 +54,8 @@ export default tseslint.config(
   layer("config", [...UPPER, "store", "etcd"]),
   layer("pki", [...UPPER, "store", "etcd", "config"]),
   layer("util", [...UPPER, "store", "etcd", "config", "archive", "pki", "retention"]),
+  // SSH to the nodes stands on cluster.yml and the utilities only.
+  layer("remote", [...UPPER.filter((f) => f !== "remote"), "store", "etcd", "archive", "pki", "retention"]),
   layer("agent", ["cli", "sandbox"]),
   layer("snapshot", ["cli", "agent", "sandbox", "schedule", "telemetry"]),
   layer("restore", ["cli", "agent", "sandbox", "schedule"]),
