@@ -27,7 +27,7 @@ const layer = (from, banned, allowed = {}, files = [`src/${from}/**/*.ts`], igno
 });
 
 /** The folders every lower layer (store, archive, retention, etcd, config, pki, util) must never import. */
-const UPPER = ["cli", "fleet", "agent", "api", "sandbox", "restore", "snapshot", "schedule", "telemetry"];
+const UPPER = ["cli", "fleet", "agent", "api", "sandbox", "restore", "snapshot", "schedule", "telemetry", "remote"];
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", ".cache/", "bench/results/"] },
@@ -63,6 +63,8 @@ export default tseslint.config(
   layer("config", [...UPPER, "store", "etcd"]),
   layer("pki", [...UPPER, "store", "etcd", "config"]),
   layer("util", [...UPPER, "store", "etcd", "config", "archive", "pki", "retention"]),
+  // SSH to the nodes stands on cluster.yml and the utilities only.
+  layer("remote", [...UPPER.filter((f) => f !== "remote"), "store", "etcd", "archive", "pki", "retention"]),
   layer("agent", ["cli", "fleet", "sandbox"]),
   // The contract between the CLI and the agent: schemas and the route table, never either side's code.
   layer("api", ["cli", "agent", "sandbox", "restore", "fleet"]),

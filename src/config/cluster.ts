@@ -12,6 +12,7 @@ import { resolveEtcdNodes, resolveNodes } from "./nodes.js";
 import { formatPath, issueMessage, newReport } from "./report.js";
 import type { Report } from "./report.js";
 import { ClusterYmlSchema } from "./schema.js";
+import { resolveSsh } from "./ssh.js";
 import type { ClusterConfig, LoadedConfig } from "./types.js";
 import { unknownKeys } from "./unknown-keys.js";
 import { configTooLarge, MAX_CONFIG_BYTES, parseYamlText } from "./yaml-source.js";
@@ -68,13 +69,20 @@ export function parseClusterConfig(text: string, fileName: string): LoadedConfig
   const services = part(shape.services, input, "services", report);
   const lifeboatRaw = part(shape.lifeboat, input, "lifeboat", report);
   const clusterName = part(shape.cluster_name, input, "cluster_name", report);
+  const sshTop = {
+    ssh_key_path: part(shape.ssh_key_path, input, "ssh_key_path", report),
+    ssh_cert_path: part(shape.ssh_cert_path, input, "ssh_cert_path", report),
+    ssh_agent_auth: part(shape.ssh_agent_auth, input, "ssh_agent_auth", report),
+    bastion_host: part(shape.bastion_host, input, "bastion_host", report),
+  };
 
   const lifeboat = resolveLifeboat(lifeboatRaw.ok ? lifeboatRaw.value : undefined, report);
   const summaries = nodes.ok ? resolveNodes(nodes.value, report) : [];
   const etcdNodes = nodes.ok ? resolveEtcdNodes(nodes.value, summaries, report) : [];
+  const ssh = nodes.ok ? resolveSsh(nodes.value, summaries, valuesOf(sshTop), report.warnings) : [];
   const backup = resolveBackup(services.ok ? services.value?.etcd : undefined, lifeboat.s3, report);
   if (report.issues.length > 0) throw new ConfigError(report.issues, fileName);
-  const config: ClusterConfig = { nodes: summaries, etcdNodes, backup, lifeboat, raw: doc };
+  const config: ClusterConfig = { nodes: summaries, etcdNodes, ssh, backup, lifeboat, raw: doc };
   if (clusterName.ok && clusterName.value) config.clusterName = clusterName.value;
   return { config, warnings: report.warnings, path: fileName };
 }
@@ -105,6 +113,15 @@ function part<S extends z.ZodType>(
     report.issues.push({ path: formatPath([key, ...issue.path]), message: issue.message });
   }
   return { ok: false };
+}
+
+/** The parsed values of parts that parsed (the others are already issues). */
+function valuesOf<T extends Record<string, PartResult<unknown>>>(
+  parts: T,
+): { [K in keyof T]?: T[K] extends PartResult<infer V> ? V : never } {
+  const out: Record<string, unknown> = {};
+  for (const [key, result] of Object.entries(parts)) if (result.ok) out[key] = result.value;
+  return out as { [K in keyof T]?: T[K] extends PartResult<infer V> ? V : never };
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

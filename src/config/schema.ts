@@ -118,6 +118,26 @@ export const NodeLifeboatSchema = z.object({
   post_restore: z.array(nonEmptyText, { error: "must be a list of shell commands" }).optional(),
 });
 
+/**
+ * How RKE reaches a host over SSH (rke:types/rke_types.go `RKEConfigNode` and `BastionHost`). RKE's fields are Go
+ * strings, so `port: 22` and `port: "22"` both load; the port is checked when it is used. `ssh_key` holds a private key.
+ */
+const sshKeys = {
+  port: text.optional(),
+  user: text.optional(),
+  ssh_key: text.optional(),
+  ssh_key_path: text.optional(),
+  ssh_cert: text.optional(),
+  ssh_cert_path: text.optional(),
+};
+
+export const BastionHostSchema = z.object({
+  address: text.optional(),
+  ...sshKeys,
+  ssh_agent_auth: ignored,
+  ignore_proxy_env_vars: ignored,
+});
+
 export const NodeSchema = z.object({
   address: text.pipe(z.string().min(1, { error: "required" })),
   internal_address: text.optional(),
@@ -128,14 +148,10 @@ export const NodeSchema = z.object({
     })
     .min(1, { error: `must list at least one of ${ROLES.join(", ")}` }),
   nodeName: ignored,
-  port: ignored,
-  user: ignored,
+  ...sshKeys,
   docker_socket: ignored,
+  /** RKE reads only the top-level `ssh_agent_auth` (it overwrites each node's); accepted here and not used. */
   ssh_agent_auth: ignored,
-  ssh_key: ignored,
-  ssh_key_path: ignored,
-  ssh_cert: ignored,
-  ssh_cert_path: ignored,
   labels: ignored,
   taints: ignored,
   lifeboat: NodeLifeboatSchema.optional(),
@@ -183,9 +199,6 @@ export const RKE_OTHER_TOP_LEVEL_KEYS = [
   "addons",
   "addons_include",
   "system_images",
-  "ssh_key_path",
-  "ssh_cert_path",
-  "ssh_agent_auth",
   "authorization",
   "ignore_docker_version",
   "enable_cri_dockerd",
@@ -196,7 +209,6 @@ export const RKE_OTHER_TOP_LEVEL_KEYS = [
   "prefix_path",
   "win_prefix_path",
   "addon_job_timeout",
-  "bastion_host",
   "monitoring",
   "restore",
   "rotate_certificates",
@@ -219,6 +231,10 @@ export const ClusterYmlSchema = z.object({
   services: ServicesSchema.optional(),
   cluster_name: text.optional(),
   lifeboat: ClusterLifeboatSchema.optional(),
+  ssh_key_path: text.optional(),
+  ssh_cert_path: text.optional(),
+  ssh_agent_auth: z.boolean({ error: "must be true or false" }).optional(),
+  bastion_host: BastionHostSchema.optional(),
   ...rkeOtherKeys,
 });
 
@@ -229,3 +245,4 @@ export type RawBackupConfig = z.infer<typeof BackupConfigSchema>;
 export type RawS3BackupConfig = z.infer<typeof S3BackupConfigSchema>;
 export type RawClusterLifeboat = z.infer<typeof ClusterLifeboatSchema>;
 export type RawNodeLifeboat = z.infer<typeof NodeLifeboatSchema>;
+export type RawBastionHost = z.infer<typeof BastionHostSchema>;

@@ -4,8 +4,10 @@
  */
 import type { S3Settings } from "./s3-settings.js";
 import type { Role } from "./schema.js";
+import type { NodeSsh } from "./ssh.js";
 
 export type { Role };
+export type { NodeSsh, SshEndpoint } from "./ssh.js";
 
 /** Every node of cluster.yml, in file order (including nodes without the etcd role). */
 export type NodeSummary = {
@@ -94,6 +96,8 @@ export type ClusterConfig = {
   nodes: NodeSummary[];
   /** Nodes with the etcd role, in cluster.yml order (RKE's order matters for restore). */
   etcdNodes: EtcdNode[];
+  /** How every node (same order as `nodes`) is reached over SSH. `privateKey` fields are secrets: never print them. */
+  ssh: NodeSsh[];
   backup: BackupPolicy;
   lifeboat: LifeboatSettings;
   /** The parsed cluster.yml exactly as written (for the state file's rkeConfig). Holds secrets: never print it. */
