@@ -13,7 +13,7 @@ import {
   patternsMatch,
   verdictFor,
 } from "../src/remote/known-hosts.js";
-import { shellCommand, shellQuote } from "../src/remote/quote.js";
+import { shellCommand, shellQuote } from "../src/util/shell.js";
 
 /** A public key blob of `type` with random bytes after its name, as the wire format lays it out. */
 function blobOf(type: string): Buffer {

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -14,7 +14,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml } from "yaml";
 import { isAlive, type SandboxInfo } from "../src/sandbox/sandbox.js";
 import { jsonOf, runCli } from "./helpers/cli.js";
-import { waitFor } from "./helpers/sandbox.js";
+import { processesMentioning, waitFor } from "./helpers/sandbox.js";
 
 interface Health {
   nodes: { node: string; ok: boolean }[];
@@ -24,16 +24,6 @@ interface Health {
 type NodeYml = {
   lifeboat: { etcd: { mode: string; start_command: string; stop_command: string; status_command: string } };
 };
-
-async function processesMentioning(text: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
-    if (cmdline.includes(text)) found.push(`${entry}: ${cmdline.split("\0").join(" ").slice(0, 200)}`);
-  }
-  return found;
-}
 
 void describe("sandbox in external mode: members outside the agents", () => {
   let dir: string;

@@ -6,26 +6,16 @@
 import { isAlive as isRunning } from "../src/sandbox/sandbox.js";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { SandboxInfo } from "../src/sandbox/sandbox.js";
 import { jsonOf, runCli } from "./helpers/cli.js";
+import { processesMentioning } from "./helpers/sandbox.js";
 
 /** A process that exited but is not reaped yet (a zombie under init) counts as gone, as in the sandbox itself. */
 const isAlive = isRunning;
-
-/** Every process (other than this one) whose command line mentions `text`. */
-async function processesMentioning(text: string): Promise<string[]> {
-  const found: string[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
-    if (cmdline.includes(text)) found.push(`${entry}: ${cmdline.split("\0").join(" ").slice(0, 200)}`);
-  }
-  return found;
-}
 
 interface StatusReport extends SandboxInfo {
   health: { node: string; ok: boolean; isLeader: boolean; version?: string }[];

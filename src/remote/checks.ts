@@ -4,7 +4,7 @@
  */
 import { NoDiskSpaceError, NoRootError, PortInUseError, RemoteCommandError } from "./errors.js";
 import type { RemoteHost } from "./host.js";
-import { shellQuote } from "./quote.js";
+import { shellQuote } from "../util/shell.js";
 
 const CHECK_TIMEOUT_MS = 15_000;
 

@@ -7,7 +7,7 @@ import { open as openLocal } from "node:fs/promises";
 import { posix } from "node:path";
 import type { Client, ClientChannel, SFTPWrapper } from "ssh2";
 import { RemoteCommandError } from "./errors.js";
-import { shellQuote } from "./quote.js";
+import { shellQuote } from "../util/shell.js";
 import * as sftpCalls from "./sftp.js";
 
 export interface ExecOptions {

@@ -7,7 +7,7 @@ export { connectNode } from "./connect.js";
 export type { ConnectOptions } from "./connect.js";
 export { RemoteHost } from "./host.js";
 export type { ExecOptions, ExecResult } from "./host.js";
-export { shellCommand, shellQuote } from "./quote.js";
+export { shellCommand, shellQuote } from "../util/shell.js";
 export { asRoot, ensureFreeSpace, ensurePortFree, ensureRoot } from "./checks.js";
 export type { RootAccess } from "./checks.js";
 export * from "./errors.js";

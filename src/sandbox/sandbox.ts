@@ -13,6 +13,7 @@ import { findEtcdTools } from "../etcd/binaries.js";
 import { UserError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { allocateLoopbackHosts } from "../util/net.js";
+import { shellCommand, shellQuote } from "../util/shell.js";
 import { S3RVER_ACCESS_KEY } from "./s3server.js";
 import { etcdAlive, isAlive, readPid, selfCommand, terminate } from "./processes.js";
 import { startSupervised, stopSupervised, supervisorPidFile } from "./supervisor.js";
@@ -168,16 +169,12 @@ interface ExternalControl {
 
 /** `etcdPidFile`: where the member's supervisor keeps its etcd's pid (beside the data directory). */
 function externalControl(entry: string, specPath: string, etcdPidFile: string): ExternalControl {
-  const base = [...selfCommand(entry), "sandbox"].map(shellQuote).join(" ");
+  const base = shellCommand([...selfCommand(entry), "sandbox"]);
   const command = (action: string) => `${base} member-${action} --spec ${shellQuote(specPath)}`;
   // The status check is polled while members start and stop: plain shell, as cheap as `systemctl is-active`.
   const alive = (pidFile: string) => `kill -0 "$(cat ${shellQuote(pidFile)} 2>/dev/null)" 2>/dev/null`;
   const status = `${alive(supervisorPidFile(specPath))} && ${alive(etcdPidFile)}`;
   return { start: command("start"), stop: command("stop"), status };
-}
-
-function shellQuote(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 function etcdYml(etcdBin: string, control: ExternalControl | undefined): string {

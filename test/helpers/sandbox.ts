@@ -2,7 +2,7 @@
  * A real sandbox (etcd members with TLS, agents as child processes, an S3 server) for integration tests,
  * started through the CLI exactly as an operator would, and torn down in `t.after`.
  */
-import { mkdtemp, readFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SandboxInfo } from "../../src/sandbox/sandbox.js";
@@ -97,4 +97,15 @@ export function sandboxS3(info: SandboxInfo): Store {
 
 export async function readText(path: string): Promise<string> {
   return readFile(path, "utf8");
+}
+
+/** Every process (other than this one) whose command line mentions `text`, as "pid: command line". */
+export async function processesMentioning(text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (cmdline.includes(text)) found.push(`${entry}: ${cmdline.split("\0").join(" ").slice(0, 200)}`);
+  }
+  return found;
 }
