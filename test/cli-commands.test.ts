@@ -13,6 +13,7 @@ import { runSnapshotPrune } from "../src/cli/snapshot-prune.js";
 import { runSnapshotSave } from "../src/cli/snapshot-save.js";
 import { runSnapshotStatus } from "../src/cli/snapshot-status.js";
 import type { NodeStatus } from "../src/schedule/recurring.js";
+import { evaluateFreshness, unwatched } from "../src/schedule/freshness.js";
 import { ExitCode, RemoteError, UserError } from "../src/util/errors.js";
 import { entryOf, fakeFleet, snapshotManifest, type FakeFleet, type FakeFleetOptions } from "./helpers/fake-fleet.js";
 
@@ -304,6 +305,7 @@ describe("snapshot-status over a fake fleet", () => {
       broken: 0,
       lastSuccess: { name: "two", createdAt: hoursAgo(1).toISOString() },
       lastFailure: { name: failure.name, node: "etcd-a", at: failure.finishedAt, reason: "AccessDenied" },
+      freshness: unwatched(hoursAgo(1).toISOString()),
     });
     assert.match(
       f.out.lines[0]!,
@@ -333,6 +335,84 @@ describe("snapshot-status over a fake fleet", () => {
       "Needs attention:",
       "  etcd-c: backups are NOT running: held by a restore of snap (session abcdefgh, expires 2026-11-27T10:16:02.000Z unless renewed)",
     ]);
+  });
+});
+
+describe("snapshot-status: never silently stale", () => {
+  const watched = (newestGood: Date | undefined, staleAfterMs = 2 * 3_600_000) =>
+    evaluateFreshness({ newestGood, staleAfterMs, watchedSince: hoursAgo(10), now: NOW });
+  const verifyFailure = {
+    name: "v1",
+    kind: "recurring" as const,
+    result: "failure" as const,
+    startedAt: hoursAgo(1).toISOString(),
+    finishedAt: hoursAgo(1).toISOString(),
+    reason: "revision 3 < snapshot's 9",
+  };
+
+  it("exits 0 while every watched location is within stale_after, and shows the threshold", async () => {
+    const f = await fleet({ nodes: { "etcd-a": { status: { freshness: watched(hoursAgo(1)) } } } });
+    await f.putS3Snapshot("recent", hoursAgo(1));
+    const report = await runSnapshotStatus({ config }, f.deps);
+    assert.equal(f.out.exitCode, ExitCode.ok);
+    assert.deepEqual([report.stale, report.verifyFailed], [[], []]);
+    assert.equal(report.s3?.freshness.state, "fresh", "S3 is watched with the agents' threshold");
+    assert.equal(report.s3?.freshness.staleAfterMs, 7_200_000);
+    assert.match(f.out.lines[0]!, /^etcd-a +.* fresh \(stale after 2h\) +never +/m);
+  });
+
+  it("exits 6 naming each stale location (a node, and S3 by the same rule), even with a node unreachable", async () => {
+    const f = await fleet({
+      nodes: {
+        "etcd-a": { status: { freshness: watched(hoursAgo(3)) } },
+        "etcd-b": { status: { freshness: watched(hoursAgo(1)) } },
+        "etcd-c": { status: new RemoteError("cannot reach agent", true) },
+      },
+    });
+    await f.putS3Snapshot("old", hoursAgo(5));
+    const report = await runSnapshotStatus({ config }, f.deps);
+    assert.equal(f.out.exitCode, ExitCode.stale);
+    assert.equal(ExitCode.stale, 6);
+    assert.deepEqual(report.stale, ["etcd-a", "s3"]);
+    assert.match(f.out.lines[0]!, /^etcd-a +.* STALE \(after 2h\) /m);
+    assert.ok(
+      f.out.lines.includes(
+        `  etcd-a: STALE: the newest good snapshot (taken ${hoursAgo(3).toISOString()}) is older than stale_after 2h`,
+      ),
+      f.out.lines.join("\n"),
+    );
+    assert.ok(
+      f.out.lines.includes(
+        `  s3: STALE: the newest good snapshot (taken ${hoursAgo(5).toISOString()}) is older than stale_after 2h`,
+      ),
+    );
+  });
+
+  it("exits 6 when the last scheduled verify failed, and shows the last verified restore", async () => {
+    const verified = { ...verifyFailure, name: "v0", kind: "one-time" as const, result: "success" as const };
+    const f = await fleet({
+      s3: false,
+      nodes: {
+        "etcd-a": { status: { lastVerify: verifyFailure, lastVerifiedRestore: verified, verifyFailed: true } },
+      },
+    });
+    const report = await runSnapshotStatus({ config }, f.deps);
+    assert.equal(f.out.exitCode, ExitCode.stale);
+    assert.deepEqual([report.stale, report.verifyFailed], [[], ["etcd-a"]]);
+    assert.match(f.out.lines[0]!, new RegExp(`^etcd-a .* ${verified.finishedAt} v0 `, "m"));
+    assert.ok(
+      f.out.lines.includes(
+        `  etcd-a: the last scheduled verify FAILED: ${verifyFailure.finishedAt} v1: revision 3 < snapshot's 9`,
+      ),
+    );
+  });
+
+  it("a location nobody watches is never stale: S3 follows the agents", async () => {
+    const f = await fleet();
+    await f.putS3Snapshot("ancient", hoursAgo(500));
+    const report = await runSnapshotStatus({ config }, f.deps);
+    assert.equal(f.out.exitCode, ExitCode.ok);
+    assert.equal(report.s3?.freshness.state, "unwatched");
   });
 });
 
@@ -453,6 +533,7 @@ describe("schedule push over a fake fleet", () => {
     assert.equal(f.out.exitCode, ExitCode.ok);
     assert.equal(report.s3, S3_LOCATION);
     assert.deepEqual(f.node("etcd-b").pushed[0]?.schedule?.every, { type: "interval", ms: 3_600_000 });
+    assert.equal(f.node("etcd-b").pushed[0]?.staleAfterMs, 7_200_000, "stale_after: twice the interval");
     assert.deepEqual(report.nodes[0], {
       node: "etcd-a",
       ok: true,

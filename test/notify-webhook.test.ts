@@ -69,7 +69,7 @@ function notifier(settings: NotifySettings, extra: Partial<ConstructorParameters
       delays.push(ms);
       return Promise.resolve();
     },
-    onResult: (r, e) => results.push([r, e.name]),
+    onResult: (r, e) => results.push([r, e.name ?? ""]),
     ...extra,
   });
   return { n, results, delays };

@@ -305,7 +305,7 @@ describe("recurring snapshots on a live cluster", { concurrency: false }, () => 
 
     assert.equal(failure.headers.authorization, HOOK_TOKEN);
     assert.equal(failure.body.kind, "recurring");
-    assert.match(failure.body.name, RKE_RECURRING);
+    assert.match(failure.body.name ?? "", RKE_RECURRING);
     assert.match(failure.body.reason ?? "", /unreachable|no leader|refused/);
     assert.equal(uploadFailure.body.location, "s3");
     assert.ok(

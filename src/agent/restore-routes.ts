@@ -22,7 +22,7 @@ import {
   type PeerDownload,
 } from "../restore/steps.js";
 import { closing } from "../store/open.js";
-import { NotFoundError } from "../util/errors.js";
+import { describeError, NotFoundError } from "../util/errors.js";
 import { insideDir } from "../util/fs.js";
 import { AgentClient } from "./client.js";
 import type { AgentDeps } from "./deps.js";
@@ -119,8 +119,26 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
 
   router.route(routes.verify, async ({ body }) => ({
     node,
-    ...(await sessions.step(body.session, body.name, () => verifyPrepared(body.name, deps))),
+    ...(await sessions.step(body.session, body.name, () => recordedVerify(body.name, deps))),
   }));
+}
+
+/** A verify whose outcome goes to the run history (snapshot-status's "last verified restore", the metrics). */
+async function recordedVerify(name: string, deps: RestoreRouteDeps) {
+  const startedAt = deps.clock();
+  try {
+    const report = await verifyPrepared(name, deps);
+    const outcome = report.ok
+      ? { ok: true as const, revision: report.revision, keys: report.keys }
+      : { ok: false as const, reason: report.reason ?? "the restored member did not match the snapshot" };
+    await deps.recurring.observeVerify(name, "one-time", startedAt, outcome);
+    return report;
+  } catch (err) {
+    // A snapshot that was never prepared is the caller's mistake, not a verify that failed.
+    if (!(err instanceof NotFoundError))
+      await deps.recurring.observeVerify(name, "one-time", startedAt, { ok: false, reason: describeError(err) });
+    throw err;
+  }
 }
 
 /** Opens a peer agent's prepared file with this agent's own certificate. */

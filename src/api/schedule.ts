@@ -1,7 +1,8 @@
 /** The bodies of the recurring-snapshot and visibility routes (docs/design.md "Agent routes"), and of prune. */
 import { z } from "zod";
 import { retentionPolicySchema } from "../retention/index.js";
-import { RunRecord } from "../schedule/history.js";
+import { Freshness } from "../schedule/freshness.js";
+import { RunRecord, VerifyRecord } from "../schedule/history.js";
 import { Every } from "../schedule/spec.js";
 import { SessionInfo } from "./restore.js";
 
@@ -56,6 +57,13 @@ export const NodeStatus = z.object({
   /** Why recurring runs are paused now (a restore holds the node), if they are. */
   paused: z.string().nullable(),
   kept: z.object({ count: z.number(), bytes: z.number(), broken: z.number(), withoutManifest: z.number() }),
+  /** This node's freshness as the agent's watch sees it (the stale metric and webhook say the same). */
+  freshness: Freshness,
+  /** The newest snapshot-verify on this node, whatever its result, and the newest successful one. */
+  lastVerify: VerifyRecord.nullable(),
+  lastVerifiedRestore: VerifyRecord.nullable(),
+  /** The last scheduled verify failed (src/schedule/freshness.ts lastVerifyFailed). */
+  verifyFailed: z.boolean(),
   /** The restore or verify session open on this node, if any. */
   session: SessionInfo.nullable(),
 });

@@ -23,6 +23,8 @@ Exit status:
   3  partial success: some nodes failed, or the S3 upload failed while local snapshots were saved
   4  integrity failure: a checksum or archive did not verify; nothing was touched
   5  restore failed after members were stopped; the old data is kept (see --rollback)
+  6  stale (snapshot-status): a location's newest good snapshot is older than stale_after, or the last
+     scheduled verify failed (wins over 3)
   130  interrupted (Ctrl-C) before any member was stopped: nothing was changed`;
 
 export interface GlobalOptions {

@@ -29,8 +29,13 @@ export function resolveLifeboat(raw: RawClusterLifeboat | undefined, report: Rep
   if (raw?.cluster_id) settings.clusterId = raw.cluster_id;
   if (tls) settings.etcdTls = tls;
   if (raw?.schedule) {
-    const schedule = scheduleOf(raw.schedule, report);
+    const { stale_after: staleAfter, ...when } = raw.schedule;
+    const schedule = staleAfter !== undefined && isEmpty(when) ? undefined : scheduleOf(when, report);
     if (schedule) settings.schedule = schedule;
+    if (staleAfter !== undefined) {
+      const ms = staleAfterOf(staleAfter, report);
+      if (ms !== undefined) settings.staleAfterMs = ms;
+    }
   }
   if (raw?.notifications) settings.notifications = notifications(raw.notifications, report);
   return settings;
@@ -76,6 +81,20 @@ function scheduleOf(
     return undefined;
   }
   return { intervalMs: parsed.ms };
+}
+
+function isEmpty(when: { cron?: string | undefined; interval?: string | undefined }): boolean {
+  return when.cron === undefined && when.interval === undefined;
+}
+
+/** A Go duration of at least 1s, or `off` (null: nothing is ever stale). */
+function staleAfterOf(value: string, report: Report): number | null | undefined {
+  if (value.trim() === "off") return null;
+  const parsed = parseGoDuration(value);
+  if (parsed.ok && parsed.ms >= 1000) return Math.round(parsed.ms);
+  const why = parsed.ok ? "must be at least 1s (or off)" : `${parsed.message}, or off`;
+  report.issues.push({ path: "lifeboat.schedule.stale_after", message: why });
+  return undefined;
 }
 
 /** Standard five-field cron (minute hour day-of-month month day-of-week). */

@@ -179,7 +179,7 @@ export const ClusterLifeboatSchema = z.object({
         .optional(),
     })
     .optional(),
-  schedule: z.object({ cron: text.optional(), interval: text.optional() }).optional(),
+  schedule: z.object({ cron: text.optional(), interval: text.optional(), stale_after: text.optional() }).optional(),
   notifications: z
     .object({
       webhook_url: text,

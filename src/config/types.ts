@@ -88,6 +88,11 @@ export type LifeboatSettings = {
   snapshot: { retries: number; retryPauseSeconds: number; compression: "deflate" | "none"; level?: number };
   /** A cron expression (UTC) or a fixed interval (Go duration, e.g. `30m`: below an hour for a tight RPO). */
   schedule?: { cron: string } | { intervalMs: number };
+  /**
+   * `lifeboat.schedule.stale_after`: a location whose newest good snapshot is older is stale (src/schedule/freshness.ts);
+   * null for `off`; absent: twice the schedule's period.
+   */
+  staleAfterMs?: number | null;
   notifications?: { webhookUrl: string; headers: Record<string, string>; onSuccess: boolean };
 };
 

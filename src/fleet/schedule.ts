@@ -6,6 +6,7 @@
  */
 import type { SchedulePush, ScheduleSpec } from "../schedule/spec.js";
 import { describeEvery } from "../schedule/spec.js";
+import { defaultStaleAfter } from "../schedule/freshness.js";
 import type { ClusterConfig } from "../config/cluster.js";
 import { retentionPolicyFromConfig, type RetentionPolicy } from "../retention/index.js";
 import { s3Location } from "../store/s3-location.js";
@@ -49,12 +50,11 @@ export function buildSchedulePush(
   lineage: readonly string[] = [],
 ): SchedulePush {
   const notifications = config.lifeboat.notifications ?? null;
-  if (!config.backup.recurring) return { schedule: null, notifications };
   const interval = flags.interval === undefined ? undefined : wholeSeconds("--interval", flags.interval, 1000);
-  const every: ScheduleSpec["every"] =
-    interval === undefined && config.lifeboat.schedule && "cron" in config.lifeboat.schedule
-      ? { type: "cron", expression: config.lifeboat.schedule.cron }
-      : { type: "interval", ms: interval ?? configuredInterval(config) };
+  if (!config.backup.recurring) return { schedule: null, notifications, staleAfterMs: watchOff(config, interval) };
+  const every = scheduleEvery(config, interval);
+  const staleAfterMs =
+    config.lifeboat.staleAfterMs === undefined ? defaultStaleAfter(every) : config.lifeboat.staleAfterMs;
   const snap = config.lifeboat.snapshot;
   const schedule: ScheduleSpec = {
     every,
@@ -68,7 +68,27 @@ export function buildSchedulePush(
   if (snap.level !== undefined) schedule.level = snap.level;
   if (config.backup.s3) schedule.s3 = config.backup.s3;
   if (stateFile) schedule.stateFile = stateFile.toString("base64");
-  return { schedule, notifications };
+  return { schedule, notifications, staleAfterMs };
+}
+
+/** The period: --interval, else `lifeboat.schedule.cron`, else the configured interval. */
+function scheduleEvery(config: ClusterConfig, interval: number | undefined): ScheduleSpec["every"] {
+  return interval === undefined && config.lifeboat.schedule && "cron" in config.lifeboat.schedule
+    ? { type: "cron", expression: config.lifeboat.schedule.cron }
+    : { type: "interval", ms: interval ?? configuredInterval(config) };
+}
+
+/**
+ * The threshold pushed with recurring snapshots turned off: the one the schedule would have had, so that a cluster
+ * whose backups were switched off goes stale rather than silent (`stale_after: off` to stop watching).
+ */
+function watchOff(config: ClusterConfig, interval: number | undefined): number | null {
+  if (config.lifeboat.staleAfterMs !== undefined) return config.lifeboat.staleAfterMs;
+  try {
+    return defaultStaleAfter(scheduleEvery(config, interval));
+  } catch {
+    return null;
+  }
 }
 
 /**

@@ -1,11 +1,16 @@
 /**
  * Do backups work? Every node's status as its agent reports it (schedule, last success and failure, next run,
- * snapshots kept), and the same for S3, listed by the CLI itself.
+ * snapshots kept, freshness, last verified restore), and the same for S3, listed by the CLI itself.
+ *
+ * Freshness is the one rule of src/schedule/freshness.ts: each node's as its agent evaluated it (what its metric and
+ * webhook say), S3's here, from the S3 listing, with the threshold the agents were pushed (the largest when they
+ * differ) and watched since the earliest of theirs; S3 is not watched when no agent is.
  */
 import type { S3Settings } from "../config/s3-settings.js";
 import type { NodeStatus } from "../api/schedule.js";
 import { createdOf, listCatalog } from "../snapshot/catalog.js";
 import { s3Location } from "../store/s3-location.js";
+import { evaluateFreshness, unwatched, type Freshness } from "../schedule/freshness.js";
 import { describeError, ExitCode } from "../util/errors.js";
 import type { Fleet, OpenStore } from "./fleet.js";
 
@@ -17,12 +22,16 @@ export interface S3Status {
   lastSuccess: { name: string; createdAt: string } | null;
   /** The newest failed upload any node reported. */
   lastFailure: { name: string; node: string; at: string; reason: string } | null;
+  freshness: Freshness;
   error?: string;
 }
 
 export interface StatusReport {
   nodes: (NodeStatus | { node: string; error: string })[];
   s3: S3Status | null;
+  /** The locations that are stale, and the nodes whose last scheduled verify failed: exit 6 when any. */
+  stale: string[];
+  verifyFailed: string[];
   exitCode: number;
 }
 
@@ -31,25 +40,41 @@ export async function fleetStatus(
   fleet: Pick<Fleet, "nodes">,
   s3: S3Settings | undefined,
   openStore: OpenStore,
+  now: Date,
 ): Promise<StatusReport> {
   const nodes = await Promise.all(
     fleet.nodes.map((n) =>
       n.status().catch((err: unknown) => ({ node: n.node.memberName, error: describeError(err) })),
     ),
   );
-  const s3Report = s3 ? await s3Status(s3, nodes, openStore) : null;
-  const unreachable = nodes.some((n) => "error" in n) || s3Report?.error !== undefined;
-  return { nodes, s3: s3Report, exitCode: unreachable ? ExitCode.partial : ExitCode.ok };
+  const s3Report = s3 ? await s3Status(s3, nodes, openStore, now) : null;
+  const answered = nodes.filter((n): n is NodeStatus => !("error" in n));
+  const stale = answered.filter((n) => n.freshness.state === "stale").map((n) => n.node);
+  if (s3Report?.freshness.state === "stale") stale.push("s3");
+  const verifyFailed = answered.filter((n) => n.verifyFailed).map((n) => n.node);
+  const unreachable = answered.length < nodes.length || s3Report?.error !== undefined;
+  const exitCode = stale.length || verifyFailed.length ? ExitCode.stale : unreachable ? ExitCode.partial : ExitCode.ok;
+  return { nodes, s3: s3Report, stale, verifyFailed, exitCode };
 }
 
-async function s3Status(target: S3Settings, nodes: StatusReport["nodes"], openStore: OpenStore): Promise<S3Status> {
+async function s3Status(
+  target: S3Settings,
+  nodes: StatusReport["nodes"],
+  openStore: OpenStore,
+  now: Date,
+): Promise<S3Status> {
   const location = s3Location(target);
   const lastFailure = newestUploadFailure(nodes);
   const store = openStore(target);
+  const watch = s3Watch(nodes);
   try {
     const entries = await listCatalog(store, "s3");
     const good = entries.filter((e) => e.status === "ok");
     const newest = good.at(-1);
+    const newestGood = good.reduce<Date | undefined>((max, e) => {
+      const at = new Date(createdOf(e));
+      return Number.isNaN(at.getTime()) || (max && max >= at) ? max : at;
+    }, undefined);
     return {
       location,
       count: good.length,
@@ -57,12 +82,28 @@ async function s3Status(target: S3Settings, nodes: StatusReport["nodes"], openSt
       broken: entries.filter((e) => e.status === "broken").length,
       lastSuccess: newest ? { name: newest.name, createdAt: createdOf(newest) } : null,
       lastFailure,
+      freshness: evaluateFreshness({ ...watch, newestGood, now }),
     };
   } catch (err) {
-    return { location, count: 0, bytes: 0, broken: 0, lastSuccess: null, lastFailure, error: describeError(err) };
+    // Unlisted is not known to be stale: it is reported as unreachable (exit 3).
+    const error = describeError(err);
+    return { location, count: 0, bytes: 0, broken: 0, lastSuccess: null, lastFailure, freshness: unwatched(), error };
   } finally {
     await store.close();
   }
+}
+
+/** S3's threshold: the largest the agents report, watched since the earliest of theirs; none watched: none. */
+function s3Watch(nodes: StatusReport["nodes"]): { staleAfterMs: number | undefined; watchedSince: Date | undefined } {
+  let staleAfterMs: number | undefined;
+  let watchedSince: Date | undefined;
+  for (const n of nodes) {
+    if ("error" in n || n.freshness.staleAfterMs === null) continue;
+    staleAfterMs = Math.max(staleAfterMs ?? 0, n.freshness.staleAfterMs);
+    const at = n.freshness.watchedSince ? new Date(n.freshness.watchedSince) : undefined;
+    if (at && (!watchedSince || at < watchedSince)) watchedSince = at;
+  }
+  return { staleAfterMs, watchedSince };
 }
 
 function newestUploadFailure(nodes: StatusReport["nodes"]): S3Status["lastFailure"] {

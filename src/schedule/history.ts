@@ -38,12 +38,36 @@ export const RunRecord = z.object({
 });
 export type RunRecord = z.infer<typeof RunRecord>;
 
+/**
+ * One `snapshot-verify` on this node: the snapshot restored into a throwaway etcd on loopback. `kind` recurring is a
+ * scheduled verify (to come); one-time is one the CLI asked for.
+ */
+export const VerifyRecord = z.object({
+  name: z.string(),
+  kind: z.enum(["one-time", "recurring"]),
+  result: z.enum(["success", "failure"]),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  reason: z.string().optional(),
+  revision: z.number().optional(),
+  keys: z.number().optional(),
+});
+export type VerifyRecord = z.infer<typeof VerifyRecord>;
+
 const HistoryFile = z.object({
   version: z.literal(1),
   lastRun: RunRecord.optional(),
   lastFailure: RunRecord.optional(),
   /** The newest runs that did not succeed (skipped, cancelled, failed), newest last, at most PROBLEMS_KEPT. */
   problems: z.array(RunRecord).optional(),
+  /**
+   * This agent's last verified upload to S3, `at` when its run started (the snapshot is a little younger): the s3
+   * last-success metric after a restart.
+   */
+  lastUpload: z.object({ name: z.string(), at: z.string() }).optional(),
+  /** The newest verify, whatever its result, and the newest successful one ("last verified restore"). */
+  lastVerify: VerifyRecord.optional(),
+  lastVerifiedRestore: VerifyRecord.optional(),
 });
 export type History = Omit<z.infer<typeof HistoryFile>, "version">;
 
@@ -88,7 +112,22 @@ export class RunHistory {
       lastRun: run,
       ...(failed ? { lastFailure: run } : {}),
       ...(problems ? { problems } : {}),
+      ...(run.upload?.result === "uploaded" ? { lastUpload: { name: run.name, at: run.startedAt } } : {}),
     };
+    await this.persist();
+  }
+
+  /** Records a finished verify and persists the history; a write error is logged, never thrown. */
+  async recordVerify(verify: VerifyRecord): Promise<void> {
+    this.state = {
+      ...this.state,
+      lastVerify: verify,
+      ...(verify.result === "success" ? { lastVerifiedRestore: verify } : {}),
+    };
+    await this.persist();
+  }
+
+  private async persist(): Promise<void> {
     const text = JSON.stringify({ version: 1, ...this.state }, null, 2) + "\n";
     this.writing = this.writing
       .then(() => writeFileAtomic(join(this.dir, HISTORY_FILE), text, 0o600))

@@ -21,6 +21,9 @@ import { mergePush, withLineage, type ScheduleDocument, type SchedulePush } from
 import { publicView } from "./view.js";
 import type { NodeStatus as StatusReply, ScheduleView } from "../api/schedule.js";
 import { readScheduleDocument, registerScheduleSecrets, writeScheduleDocument } from "./document.js";
+import { defaultStaleAfter, lastVerifyFailed } from "./freshness.js";
+import { FreshnessWatch } from "./watch.js";
+import type { VerifyRecord } from "./history.js";
 
 export interface RecurringAgentDeps {
   node: string;
@@ -48,6 +51,7 @@ export class RecurringAgent {
   readonly notifier: Notifier;
   private readonly history: RunHistory;
   private readonly scheduler: Scheduler;
+  private readonly watch: FreshnessWatch;
   private doc: ScheduleDocument | undefined;
   private docError: string | undefined;
   /** Pushes are applied one after the other. */
@@ -83,8 +87,21 @@ export class RecurringAgent {
       random: deps.random ?? Math.random,
       log: deps.log,
       lastSuccess: () => this.lastRecurringSuccess(),
-      run: async (job) => void (await runRecurring(job, run)),
+      run: async (job) => {
+        await runRecurring(job, run);
+        await this.watch.check();
+      },
       skipped: (job, reason) => void recordSkip(job, reason, run),
+    });
+    this.watch = new FreshnessWatch({
+      node: deps.node,
+      dir: deps.dir,
+      clock: deps.clock,
+      timers: deps.timers ?? realTimers,
+      log: deps.log,
+      notifier: this.notifier,
+      metrics: this.metrics,
+      newestGood: async () => newestGood(await this.catalog()),
     });
   }
 
@@ -92,6 +109,7 @@ export class RecurringAgent {
   async start(): Promise<void> {
     await this.load();
     await this.apply();
+    await this.watch.check();
   }
 
   /**
@@ -101,6 +119,7 @@ export class RecurringAgent {
   private load(): Promise<void> {
     return (this.loading ??= (async () => {
       await this.history.load();
+      await this.watch.load();
       try {
         this.doc = await readScheduleDocument(this.deps.dir);
       } catch (err) {
@@ -113,6 +132,7 @@ export class RecurringAgent {
   }
 
   async stop(): Promise<void> {
+    this.watch.stop();
     await this.scheduler.stop();
     await this.notifier.close();
   }
@@ -127,6 +147,7 @@ export class RecurringAgent {
       this.doc = doc;
       this.docError = undefined;
       await this.apply();
+      await this.watch.configure(staleAfterOf(body));
       this.deps.log.info(doc?.schedule ? "schedule updated" : "schedule removed", { since: doc?.since ?? null });
       return this.viewNow();
     });
@@ -191,6 +212,33 @@ export class RecurringAgent {
       | { ok: true; result: SaveResult; startedAt: Date }
       | { ok: false; error: string; startedAt: Date; interrupted?: boolean },
   ): Promise<void> {
+    await this.recordSave(name, kind, outcome);
+    await this.watch.check();
+  }
+
+  /**
+   * Called by the verify route when a snapshot-verify on this node ended: the newest verify, and the newest
+   * successful one ("last verified restore"), go to the history for status and metrics.
+   */
+  async observeVerify(
+    name: string,
+    kind: VerifyRecord["kind"],
+    startedAt: Date,
+    outcome: { ok: true; revision: number; keys: number } | { ok: false; reason: string },
+  ): Promise<void> {
+    await this.load();
+    const base = { name, kind, startedAt: startedAt.toISOString(), finishedAt: this.deps.clock().toISOString() };
+    const record: VerifyRecord = outcome.ok
+      ? { ...base, result: "success", revision: outcome.revision, keys: outcome.keys }
+      : { ...base, result: "failure", reason: outcome.reason };
+    await this.history.recordVerify(record);
+  }
+
+  private async recordSave(
+    name: string,
+    kind: "one-time" | "recurring",
+    outcome: Parameters<RecurringAgent["observeSave"]>[2],
+  ): Promise<void> {
     const now = this.deps.clock();
     const base = { name, kind, startedAt: outcome.startedAt.toISOString(), finishedAt: now.toISOString() };
     const notify = (type: NotifyEvent["type"], extra: Partial<NotifyEvent>) =>
@@ -227,6 +275,7 @@ export class RecurringAgent {
     const own = entries.filter((e) => e.status === "ok" && e.manifest);
     const newest = own.at(-1);
     const history = this.history.get();
+    const freshness = await this.watch.check();
     return {
       node: this.deps.node,
       time: this.deps.clock().toISOString(),
@@ -247,6 +296,10 @@ export class RecurringAgent {
         broken: entries.filter((e) => e.status === "broken").length,
         withoutManifest: entries.filter((e) => e.status === "no-manifest").length,
       },
+      freshness,
+      lastVerify: history.lastVerify ?? null,
+      lastVerifiedRestore: history.lastVerifiedRestore ?? null,
+      verifyFailed: lastVerifyFailed(history.lastVerify),
     };
   }
 
@@ -254,6 +307,9 @@ export class RecurringAgent {
   async renderMetrics(): Promise<string> {
     const entries = await this.catalog().catch(() => undefined);
     if (entries) this.metrics.catalog(entries);
+    await this.watch.check();
+    const history = this.history.get();
+    this.metrics.history(history, lastVerifyFailed(history.lastVerify));
     const next = this.scheduler.status().nextRun;
     this.metrics.schedule(next ? new Date(next.at) : undefined, this.flight.current !== undefined);
     return this.metrics.registry.render();
@@ -276,4 +332,21 @@ export class RecurringAgent {
       .map((e) => Date.parse(e.manifest!.createdAt));
     return times.length ? new Date(Math.max(...times)) : undefined;
   }
+}
+
+/** The newest good copy of a listing (any kind: a one-time snapshot is a backup too). */
+function newestGood(entries: readonly CatalogEntry[]): { name: string; createdAt: Date } | undefined {
+  let out: { name: string; createdAt: Date } | undefined;
+  for (const e of entries) {
+    if (e.status !== "ok" || !e.manifest) continue;
+    const createdAt = new Date(e.manifest.createdAt);
+    if (!out || createdAt.getTime() > out.createdAt.getTime()) out = { name: e.name, createdAt };
+  }
+  return out;
+}
+
+/** The threshold a push sets: what the CLI sent, else (an older CLI) twice the schedule's period, else none. */
+function staleAfterOf(body: SchedulePush): number | null {
+  if (body.staleAfterMs !== undefined) return body.staleAfterMs;
+  return body.schedule ? defaultStaleAfter(body.schedule.every) : null;
 }

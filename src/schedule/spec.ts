@@ -57,6 +57,11 @@ export type ScheduleSpec = z.infer<typeof ScheduleSpec>;
 export const SchedulePush = z.object({
   schedule: ScheduleSpec.nullable(),
   notifications: NotifySettings.nullable(),
+  /**
+   * The freshness threshold (src/schedule/freshness.ts), sent by every push, with or without a schedule: null turns
+   * the watch off (`stale_after: off`). Absent (an older CLI): twice the schedule's period, or off without one.
+   */
+  staleAfterMs: z.number().int().min(1000).nullable().optional(),
 });
 export type SchedulePush = z.infer<typeof SchedulePush>;
 

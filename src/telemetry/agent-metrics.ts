@@ -78,6 +78,22 @@ export class AgentMetrics {
     "1 while this node saves a snapshot.",
   );
   private readonly notifications = this.registry.counter("lifeboat_notifications_total", "Webhook events by outcome.");
+  private readonly stale = this.registry.gauge(
+    "lifeboat_snapshot_stale",
+    "1 when this node's newest good snapshot is older than stale_after, else 0 (absent when not watched).",
+  );
+  private readonly staleAfter = this.registry.gauge(
+    "lifeboat_snapshot_stale_after_seconds",
+    "The freshness threshold pushed with the schedule (absent when not watched).",
+  );
+  private readonly lastVerifiedRestore = this.registry.gauge(
+    "lifeboat_snapshot_last_verified_restore_timestamp_seconds",
+    "When the newest successful snapshot-verify (a restore into a throwaway etcd) on this node finished.",
+  );
+  private readonly verifyFailed = this.registry.gauge(
+    "lifeboat_snapshot_verify_failed",
+    "1 when the last scheduled verify on this node failed, else 0.",
+  );
 
   constructor(
     node: string,
@@ -143,6 +159,30 @@ export class AgentMetrics {
       raise(this.lastSuccess, { location: "local" }, newest / 1000);
       raise(this.lastVerified, { location: "local" }, newest / 1000);
     }
+  }
+
+  /** The freshness watch's verdict for a location. */
+  freshness(location: Location, f: { state: "fresh" | "stale" | "unwatched"; staleAfterMs: number | null }): void {
+    if (f.staleAfterMs === null) {
+      this.stale.clear({ location });
+      this.staleAfter.clear();
+      return;
+    }
+    this.stale.set({ location }, f.state === "stale" ? 1 : 0);
+    this.staleAfter.set({}, f.staleAfterMs / 1000);
+  }
+
+  /**
+   * What the run history holds: this agent's last verified upload (so the s3 last success survives a restart), the
+   * last verified restore, and whether the last scheduled verify failed.
+   */
+  history(
+    h: { lastUpload?: { at: string }; lastVerifiedRestore?: { finishedAt: string } },
+    verifyFailed: boolean,
+  ): void {
+    if (h.lastUpload) raise(this.lastSuccess, { location: "s3" }, Date.parse(h.lastUpload.at) / 1000);
+    if (h.lastVerifiedRestore) this.lastVerifiedRestore.set({}, Date.parse(h.lastVerifiedRestore.finishedAt) / 1000);
+    this.verifyFailed.set({}, verifyFailed ? 1 : 0);
   }
 
   private succeeded(location: Location, at: Date): void {

@@ -19,15 +19,24 @@ export const NotifySettings = z.object({
 });
 export type NotifySettings = z.infer<typeof NotifySettings>;
 
-export type NotifyEventType = "snapshot.failed" | "snapshot.succeeded" | "upload.failed" | "prune.failed";
+export type NotifyEventType =
+  | "snapshot.failed"
+  | "snapshot.succeeded"
+  | "upload.failed"
+  | "prune.failed"
+  /** The node's newest good snapshot became older than stale_after (once), and later was not any more (once). */
+  | "location.stale"
+  | "location.recovered";
 
 /** The JSON body posted to the webhook. */
 export interface NotifyEvent {
   type: NotifyEventType;
   time: string;
   node: string;
-  name: string;
-  kind: "one-time" | "recurring";
+  /** The snapshot; for location events, the newest good one (absent when there is none). */
+  name?: string;
+  /** Absent on location events. */
+  kind?: "one-time" | "recurring";
   /** Where the failure happened: this node's directory or S3. */
   location?: "local" | "s3";
   reason?: string;
@@ -35,6 +44,9 @@ export interface NotifyEvent {
   revision?: number;
   clusterId?: string;
   catchUp?: boolean;
+  /** Location events: the threshold and the newest good copy's creation time. */
+  staleAfterMs?: number | null;
+  newestGood?: string | null;
 }
 
 export type Delivery = "delivered" | "failed" | "dropped";

@@ -16,6 +16,11 @@ export const ExitCode = {
   integrity: 4,
   /** A restore failed after members were stopped; the old data is kept (see rollback). */
   restoreFailed: 5,
+  /**
+   * snapshot-status: some location's newest good snapshot is older than stale_after, or the last scheduled verify
+   * failed (wins over 3: what answered is known to be stale).
+   */
+  stale: 6,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -22,6 +22,7 @@ import type {
 } from "../../src/fleet/fleet.js";
 import type { RetentionPolicy } from "../../src/retention/index.js";
 import type { NodeStatus } from "../../src/api/schedule.js";
+import { unwatched } from "../../src/schedule/freshness.js";
 import type { SchedulePush } from "../../src/schedule/spec.js";
 import type { CatalogEntry } from "../../src/snapshot/catalog.js";
 import { archiveKey, manifestKey, serializeManifest, type Manifest } from "../../src/snapshot/manifest.js";
@@ -113,6 +114,10 @@ export class FakeFleetNode implements FleetNode {
       problems: [],
       paused: null,
       kept: { count: this.snapshots.length, bytes: 0, broken: 0, withoutManifest: 0 },
+      freshness: unwatched(),
+      lastVerify: null,
+      lastVerifiedRestore: null,
+      verifyFailed: false,
       session: null,
       ...this.script.status,
     };

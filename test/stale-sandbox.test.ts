@@ -1,0 +1,209 @@
+/**
+ * "Never silently stale" on a real 3-member sandbox with S3 and a webhook: with recurring snapshots every 3s and
+ * stale_after 12s, snapshot-status exits 0 and every agent's stale metric is 0; turning snapshots off
+ * (`services.etcd.snapshot: false`) makes snapshot-status exit 6 naming every node and S3 after the threshold, flips
+ * the metric to 1 and posts one location.stale per node; turning them on again recovers both, with one
+ * location.recovered per node. A snapshot-verify is recorded as the node's last verified restore, and every metric the
+ * shipped alerting rules and dashboard name is served by the agents.
+ */
+import assert from "node:assert/strict";
+import { once } from "node:events";
+import { readFile, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { after, before, describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { AgentClient } from "../src/agent/client.js";
+import { routes } from "../src/api/routes.js";
+import { statePathFor } from "../src/config/cluster.js";
+import { readState } from "../src/config/state.js";
+import { cliTls } from "../src/fleet/open.js";
+import type { StatusReport } from "../src/fleet/status.js";
+import type { NotifyEvent } from "../src/telemetry/notify.js";
+import { ExitCode } from "../src/util/errors.js";
+import { allocateLoopbackHosts } from "../src/util/net.js";
+import { jsonOf, type CliRun } from "./helpers/cli.js";
+import { allExpressions, lifeboatMetrics } from "./helpers/monitoring.js";
+import { startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
+
+const HOOK_PORT = 8394;
+const STALE_AFTER_MS = 12_000;
+const NODES = ["etcd-node1", "etcd-node2", "etcd-node3"];
+
+let sb: TestSandbox;
+let agents: AgentClient[];
+const hook: { server?: Server; events: NotifyEvent[] } = { events: [] };
+
+type Doc = Record<string, Record<string, Record<string, unknown>>>;
+async function editConfig(edit: (doc: Doc) => void): Promise<void> {
+  const doc = parseYaml(await readFile(sb.config, "utf8")) as Doc;
+  edit(doc);
+  await writeFile(sb.config, stringifyYaml(doc), { mode: 0o600 });
+}
+
+const lifeboat = (args: string[]) => sb.cli([...args, "--config", sb.config]);
+async function ok(args: string[]): Promise<CliRun> {
+  const run = await lifeboat(args);
+  assert.equal(run.code, 0, `lifeboat ${args.join(" ")} exited ${run.code}:\n${run.stdout}\n${run.stderr}`);
+  return run;
+}
+const status = async () => {
+  const run = await lifeboat(["--output", "json", "etcd", "snapshot-status"]);
+  return { code: run.code, report: jsonOf<StatusReport>(run) };
+};
+const pushEvery3s = () => ok(["etcd", "schedule", "push", "--interval", "3s", "--jitter", "0s"]);
+const setSnapshots = (on: boolean) =>
+  editConfig((doc) => {
+    doc.services!.etcd!.snapshot = on;
+  });
+
+/** Every sample of an agent's /metrics, by series (name and labels as printed). */
+async function metricsOf(i: number): Promise<Map<string, number>> {
+  const res = await agents[i]!.download(routes.metrics);
+  let text = "";
+  for await (const chunk of res.body) text += String(chunk);
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const m = /^(\S+) (\S+)$/.exec(line);
+    if (m && !line.startsWith("#")) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+const staleMetric = async (i: number) => (await metricsOf(i)).get('lifeboat_snapshot_stale{location="local"}');
+const located = (type: NotifyEvent["type"]) => hook.events.filter((e) => e.type === type);
+
+before(async () => {
+  const [hookHost] = await allocateLoopbackHosts(1, [HOOK_PORT]);
+  hook.server = createServer((req, res) => {
+    let text = "";
+    req.on("data", (d: Buffer) => (text += d.toString()));
+    req.on("end", () => {
+      hook.events.push(JSON.parse(text) as NotifyEvent);
+      res.writeHead(204).end();
+    });
+  });
+  hook.server.listen(HOOK_PORT, hookHost);
+  await once(hook.server, "listening");
+  sb = await startTestSandbox({ nodes: 3 });
+  await editConfig((doc) => {
+    doc.lifeboat!.snapshot = { retries: 0, retry_pause_seconds: 0 };
+    doc.lifeboat!.schedule = { stale_after: `${STALE_AFTER_MS / 1000}s` };
+    doc.lifeboat!.notifications = { webhook_url: `http://${hookHost}:${HOOK_PORT}/hook` };
+  });
+  const state = await readState(statePathFor(sb.config));
+  assert.ok(state);
+  agents = sb.info.nodes.map((n) => new AgentClient({ endpoint: `${n.host}:7443`, tls: cliTls(state) }));
+  await ok(["etcd", "snapshot-save", "--name", "seed"]);
+});
+
+after(async () => {
+  agents?.forEach((a) => a.close());
+  await sb?.down();
+  hook.server?.closeAllConnections();
+  hook.server?.close();
+});
+
+describe("never silently stale, on a live cluster", { concurrency: false }, () => {
+  test("with the schedule running: snapshot-status exits 0, every node fresh, the stale metric 0", async () => {
+    await pushEvery3s();
+    await waitFor("a recurring snapshot on every node and in S3", async () => {
+      const { report } = await status();
+      return (
+        report.nodes.every((n) => !("error" in n) && n.lastSuccess?.kind === "recurring") &&
+        /_etcd$/.test(report.s3?.lastSuccess?.name ?? "")
+      );
+    });
+    const { code, report } = await status();
+    assert.equal(code, ExitCode.ok, JSON.stringify(report.stale));
+    assert.deepEqual([report.stale, report.verifyFailed], [[], []]);
+    for (const n of report.nodes) {
+      assert.ok(!("error" in n));
+      assert.equal(n.freshness.state, "fresh", n.node);
+      assert.equal(n.freshness.staleAfterMs, STALE_AFTER_MS);
+    }
+    assert.equal(report.s3?.freshness.state, "fresh");
+    for (let i = 0; i < 3; i++) {
+      const m = await metricsOf(i);
+      assert.equal(m.get('lifeboat_snapshot_stale{location="local"}'), 0, NODES[i]);
+      assert.equal(m.get("lifeboat_snapshot_stale_after_seconds"), STALE_AFTER_MS / 1000);
+      assert.equal(m.get("lifeboat_snapshot_verify_failed"), 0);
+    }
+    assert.deepEqual(located("location.stale"), []);
+  });
+
+  test("snapshot-verify is the node's last verified restore; every metric of the rules and dashboard is served", async () => {
+    const verify = jsonOf<{ ok: boolean }>(await ok(["--output", "json", "etcd", "snapshot-verify", "--name", "seed"]));
+    assert.equal(verify.ok, true);
+    const { report } = await status();
+    const verified = report.nodes.filter((n) => !("error" in n) && n.lastVerifiedRestore?.name === "seed");
+    assert.equal(verified.length, 1, "recorded on the node that ran it");
+    const node = verified[0]!;
+    assert.ok(!("error" in node));
+    assert.equal(node.lastVerify?.result, "success");
+    assert.equal(node.lastVerify?.kind, "one-time");
+    assert.equal(node.verifyFailed, false);
+    const text = await ok(["etcd", "snapshot-status"]);
+    assert.match(text.stdout, new RegExp(`^${node.node} .* ${node.lastVerifiedRestore?.finishedAt} seed `, "m"));
+
+    const served = new Map<string, number>();
+    for (let i = 0; i < 3; i++) for (const [series, v] of await metricsOf(i)) served.set(series, v);
+    const names = new Set([...served.keys()].map((s) => s.replace(/\{.*$/, "")));
+    const index = NODES.indexOf(node.node);
+    const at = (await metricsOf(index)).get("lifeboat_snapshot_last_verified_restore_timestamp_seconds");
+    assert.equal(at, Date.parse(node.lastVerifiedRestore?.finishedAt ?? "") / 1000);
+    for (const { where, expr } of await allExpressions()) {
+      for (const metric of lifeboatMetrics(expr)) assert.ok(names.has(metric), `${where}: ${metric} is not served`);
+    }
+    assert.ok(served.has('lifeboat_snapshot_last_success_timestamp_seconds{location="s3"}'), "the uploader's");
+  });
+
+  test("snapshots off: after stale_after, exit 6 naming every location, the metric 1, one webhook per node", async () => {
+    await setSnapshots(false);
+    const pushed = jsonOf<{ schedule: string | null }>(await ok(["--output", "json", "etcd", "schedule", "push"]));
+    assert.equal(pushed.schedule, null, "the schedule is removed");
+    await waitFor(
+      "a location.stale event from every node",
+      async () => located("location.stale").length >= 3,
+      STALE_AFTER_MS + 30_000,
+    );
+    const { code, report } = await status();
+    assert.equal(code, ExitCode.stale);
+    assert.equal(code, 6);
+    assert.deepEqual(report.stale, [...NODES, "s3"]);
+    const text = await lifeboat(["etcd", "snapshot-status"]);
+    assert.equal(text.code, 6);
+    for (const location of [...NODES, "s3"]) {
+      assert.match(text.stdout, new RegExp(`^  ${location}: STALE: the newest good snapshot .* stale_after 12s$`, "m"));
+    }
+    for (let i = 0; i < 3; i++) assert.equal(await staleMetric(i), 1, NODES[i]);
+    await sleep(3000);
+    await status();
+    const stale = located("location.stale");
+    assert.deepEqual(stale.map((e) => e.node).sort(), NODES, "once per node, however often it is checked");
+    for (const e of stale) {
+      assert.equal(e.location, "local");
+      assert.equal(e.staleAfterMs, STALE_AFTER_MS);
+      assert.ok(e.newestGood && Date.now() - Date.parse(e.newestGood) > STALE_AFTER_MS);
+    }
+    assert.deepEqual(located("location.recovered"), []);
+  });
+
+  test("snapshots on again: exit 0, the metric 0, one location.recovered per node", async () => {
+    await setSnapshots(true);
+    await pushEvery3s();
+    await waitFor("a location.recovered event from every node", async () => located("location.recovered").length >= 3);
+    await waitFor("snapshot-status to exit 0", async () => (await status()).code === ExitCode.ok);
+    const { report } = await status();
+    assert.deepEqual(report.stale, []);
+    for (let i = 0; i < 3; i++) assert.equal(await staleMetric(i), 0, NODES[i]);
+    await sleep(3000);
+    assert.deepEqual(
+      located("location.recovered")
+        .map((e) => e.node)
+        .sort(),
+      NODES,
+    );
+    assert.equal(located("location.stale").length, 3, "no new stale event");
+    await ok(["etcd", "schedule", "push", "--interval", "1h", "--jitter", "0s"]);
+  });
+});
