@@ -21,7 +21,7 @@ import { restoreRows } from "./rows.js";
 
 export async function runBench(o: BenchOptions, command: string, log: (line: string) => void): Promise<BenchResult> {
   const started = Date.now();
-  const tools = await findEtcdTools(o.etcdSeries ? { series: o.etcdSeries } : {});
+  const tools = await findEtcdTools({ ...(o.etcdSeries ? { series: o.etcdSeries } : {}), developerCache: true });
   const result: BenchResult = {
     date: new Date().toISOString(),
     command,

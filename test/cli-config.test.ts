@@ -8,6 +8,9 @@ import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { buildProgram, logLevelOf, type GlobalOptions } from "../src/cli/main.js";
+import { createOutput } from "../src/cli/output.js";
+import { createLogger } from "../src/util/log.js";
 import { allocateLoopbackHosts } from "../src/util/net.js";
 import { jsonOf, runCli } from "./helpers/cli.js";
 
@@ -257,5 +260,104 @@ void describe("cli: help and unknown flags", () => {
     assert.equal(run.code, 2, run.stderr);
     assert.match(run.stderr, /nodes\[0\]\.lifeboat\.etcd: start_command and stop_command are required to restore/);
     assert.doesNotMatch(run.stderr, /\[restore\]|cannot reach agent/, "refused before any agent was asked");
+  });
+});
+
+void describe("cli: RKE's global flags", () => {
+  let dir: string;
+  let config: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "lifeboat-cli-rke-flags-"));
+    config = join(dir, "cluster.yml");
+    const [host] = await allocateLoopbackHosts(1, [7443]);
+    await writeFile(
+      config,
+      `nodes:\n  - address: 127.0.0.1\n    role: [etcd]\n    lifeboat: { agent: "${host}:7443" }\n`,
+    );
+    assert.equal((await runCli(["cert", "init", "--config", config])).code, 0);
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  const UNUSED = ["--ignore-docker-version", "--dind", "--cert-dir", "--custom-certs"];
+  const notes = (stderr: string) => stderr.split("\n").filter((l) => / changes nothing in Lifeboat/.test(l));
+
+  void test("accepted before or after the command, where RKE users type them; each unused one noted once", async () => {
+    const after = await runCli([
+      ...["-o", "json", "etcd", "health", "--config", config, "--ssh-agent-auth", "--ignore-docker-version"],
+      ...["--dind", "--cert-dir", "/etc/kubernetes/ssl", "--custom-certs", "--dind", "--trace", "--quiet"],
+    ]);
+    assert.equal(after.code, 1, `the command itself ran (its agent is down): ${after.stderr}`);
+    assert.ok(jsonOf<{ nodes: unknown[] }>(after).nodes.length === 1);
+    assert.deepEqual(notes(after.stderr), [], "--quiet silences the notes");
+    const before = await runCli(
+      [...UNUSED.flatMap((f) => (f === "--cert-dir" ? [f, "/x"] : [f])), "--dind"].concat([
+        "etcd",
+        "health",
+        "--config",
+        config,
+      ]),
+    );
+    assert.equal(before.code, 1, before.stderr);
+    assert.deepEqual(
+      notes(before.stderr),
+      UNUSED.map((f) => `note: ${f} changes nothing in Lifeboat (accepted so that RKE's command lines keep working)`),
+    );
+    const quiet = await runCli(["-q", "--dind", "etcd", "health", "--config", config]);
+    assert.deepEqual(notes(quiet.stderr), []);
+  });
+
+  void test("--trace logs at debug level, as --debug does; the help says what each flag does here", async () => {
+    let globals: GlobalOptions | undefined;
+    const program = buildProgram((g) => {
+      globals = g;
+      throw new Error("stop here");
+    });
+    await assert.rejects(
+      program.parseAsync(["etcd", "health", "-c", config, "--trace"], { from: "user" }),
+      /stop here/,
+    );
+    assert.equal(globals?.trace, true);
+    assert.equal(logLevelOf(globals ?? { debug: false, trace: false }), "debug");
+    assert.equal(logLevelOf({ debug: true, trace: false }), "debug");
+    assert.equal(logLevelOf({ debug: false, trace: false }), "warn");
+    const help = await runCli(["--help"]);
+    assert.match(help.stdout, /--trace +RKE's most verbose logging: the same as --debug here/);
+    assert.match(help.stdout, /--ssh-agent-auth +log in to nodes over SSH with the SSH agent/);
+    for (const flag of UNUSED)
+      assert.match(help.stdout, new RegExp(`${flag}( <dir>)? +accepted for RKE's command lines`));
+  });
+
+  void test("--ssh-agent-auth reaches every command's deps (connectNode's sshAgentAuth)", async () => {
+    const seen: { global?: boolean; deps?: boolean } = {};
+    const refuse = new Error("stop here");
+    const program = buildProgram((g) => {
+      seen.global = g.sshAgentAuth;
+      const deps = {
+        out: createOutput("text", { write: () => true }, { write: () => true }),
+        log: createLogger({ out: { write: () => true } }),
+        clock: () => new Date(),
+        setExitCode: () => {},
+        openFleet: () => Promise.reject(refuse),
+        openStore: () => {
+          throw refuse;
+        },
+        sleep: async () => {},
+        confirm: async () => {},
+        sshAgentAuth: g.sshAgentAuth,
+      };
+      seen.deps = deps.sshAgentAuth;
+      return deps;
+    });
+    await assert.rejects(
+      program.parseAsync(["etcd", "health", "-c", config, "--ssh-agent-auth"], { from: "user" }),
+      refuse,
+    );
+    assert.deepEqual(seen, { global: true, deps: true });
+    const without = buildProgram((g) => {
+      seen.global = g.sshAgentAuth;
+      throw refuse;
+    });
+    await assert.rejects(without.parseAsync(["etcd", "health", "-c", config], { from: "user" }), refuse);
+    assert.equal(seen.global, false);
   });
 });

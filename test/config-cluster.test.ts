@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { loadClusterConfig, missingEtcdControl, parseClusterConfig, statePathFor } from "../src/config/cluster.js";
 import { MAX_CONFIG_BYTES } from "../src/config/yaml-source.js";
+import { loadAgentConfig } from "../src/agent/config.js";
 import { ConfigError } from "../src/util/errors.js";
 import { redactText } from "../src/util/redact.js";
 
@@ -252,7 +253,7 @@ nodes:
       snapshot_dir: /backups
       restore_dir: /backups/restore
       data_dir: /data/etcd
-      etcd: { mode: external, start_command: systemctl start etcd, stop_command: systemctl stop etcd, status_command: systemctl is-active --quiet etcd, binary_dir: /usr/local/bin }
+      etcd: { mode: external, start_command: systemctl start etcd, stop_command: systemctl stop etcd, status_command: systemctl is-active --quiet etcd, tools_dir: /usr/local/bin }
       post_restore: ["systemctl restart kubelet"]
   - address: "::1"
     role: [etcd]
@@ -284,10 +285,11 @@ lifeboat:
         startCommand: "systemctl start etcd",
         stopCommand: "systemctl stop etcd",
         statusCommand: "systemctl is-active --quiet etcd",
-        binaryDir: "/usr/local/bin",
+        toolsDir: "/usr/local/bin",
       },
       postRestore: ["systemctl restart kubelet"],
       etcdCertName: "kube-etcd-10-0-0-1",
+      etcdClientCertName: "kube-node",
     });
     assert.equal(two?.peerUrl, "https://[::1]:2380");
     assert.equal(two?.agent.endpoint, "[::1]:7443");
@@ -311,6 +313,125 @@ lifeboat:
       missingEtcdControl(plain).map((i) => i.path),
       ["nodes[0].lifeboat.etcd", "nodes[2].lifeboat.etcd", "nodes[3].lifeboat.etcd"],
     );
+  });
+});
+
+void describe("cluster.yml: etcd tools and RKE's preset", () => {
+  const RKE_STATUS = "docker inspect -f '{{.State.Running}}' etcd | grep -qx true";
+
+  void it("tools_dir is the key; binary_dir, its older name, still reads; both must agree", () => {
+    const node = (etcd: string) => `nodes:\n  - address: 10.0.0.1\n    role: [etcd]\n    lifeboat: { etcd: ${etcd} }\n`;
+    const tools = (etcd: string) => parseClusterConfig(node(etcd), "c.yml").config.etcdNodes[0]?.etcd;
+    assert.deepEqual(tools("{ mode: managed, tools_dir: /opt/etcd }"), { mode: "managed", toolsDir: "/opt/etcd" });
+    assert.deepEqual(tools("{ mode: managed, binary_dir: /opt/etcd }"), { mode: "managed", toolsDir: "/opt/etcd" });
+    assert.deepEqual(tools("{ mode: managed, tools_dir: /a, binary_dir: /a }"), { mode: "managed", toolsDir: "/a" });
+    assert.deepEqual(issuesOf(node("{ mode: managed, tools_dir: /a, binary_dir: /b }")), [
+      'nodes[0].lifeboat.etcd.binary_dir: the older name of tools_dir; give one of them (tools_dir is "/a", binary_dir "/b")',
+    ]);
+    assert.deepEqual(issuesOf(node("{ mode: managed, tools_dir: rel }")), [
+      'nodes[0].lifeboat.etcd.tools_dir: must be an absolute path, got "rel"',
+    ]);
+  });
+
+  void it("preset rke on a node: RKE's Docker commands, paths and the member's own client certificate", () => {
+    const text = `
+nodes:
+  - address: 203.0.113.1
+    internal_address: 10.0.0.1
+    role: [etcd]
+    lifeboat: { etcd: { preset: rke } }
+  - address: 10.0.0.2
+    role: [etcd]
+`;
+    const { config, warnings } = parseClusterConfig(text, "c.yml");
+    assert.deepEqual(warnings, []);
+    const [rke, plain] = config.etcdNodes;
+    assert.deepEqual(rke?.etcd, {
+      mode: "external",
+      startCommand: "docker start etcd",
+      stopCommand: "docker stop etcd",
+      statusCommand: RKE_STATUS,
+    });
+    assert.equal(rke?.preset, "rke");
+    assert.equal(rke?.dataDir, "/var/lib/etcd");
+    assert.equal(rke?.snapshotDir, "/opt/rke/etcd-snapshots");
+    assert.equal(rke?.restoreDir, "/opt/rke/etcd-snapshots-restore");
+    assert.equal(rke?.etcdClientCertName, "kube-etcd-10-0-0-1");
+    assert.equal(rke?.etcdClientCertName, rke?.etcdCertName);
+    assert.deepEqual(plain?.etcd, { mode: "external" }, "a node without the preset is unchanged");
+    assert.equal(plain?.etcdClientCertName, "kube-node");
+    assert.equal(plain?.preset, undefined);
+    assert.deepEqual(
+      missingEtcdControl(config.etcdNodes).map((i) => i.path),
+      ["nodes[1].lifeboat.etcd"],
+    );
+  });
+
+  void it("preset rke at the top applies to every etcd node; explicit keys win, key by key", () => {
+    const text = `
+nodes:
+  - address: 10.0.0.1
+    role: [etcd]
+    lifeboat:
+      data_dir: /mnt/etcd
+      snapshot_dir: /backups
+      etcd: { stop_command: "docker stop -t 30 etcd", tools_dir: /opt/etcd-3.5 }
+  - address: 10.0.0.2
+    role: [etcd]
+    lifeboat: { etcd: { mode: managed } }
+  - address: 10.0.0.3
+    role: [worker]
+lifeboat:
+  etcd: { preset: rke }
+`;
+    const { config, warnings } = parseClusterConfig(text, "c.yml");
+    assert.deepEqual(warnings, [], "mode: managed over the preset drops its commands without a warning");
+    const [one, two] = config.etcdNodes;
+    assert.deepEqual(one?.etcd, {
+      mode: "external",
+      startCommand: "docker start etcd",
+      stopCommand: "docker stop -t 30 etcd",
+      statusCommand: RKE_STATUS,
+      toolsDir: "/opt/etcd-3.5",
+    });
+    assert.deepEqual([one?.dataDir, one?.snapshotDir], ["/mnt/etcd", "/backups"]);
+    assert.deepEqual(two?.etcd, { mode: "managed" });
+    assert.deepEqual([one?.preset, two?.preset], ["rke", "rke"]);
+    assert.equal(two?.etcdClientCertName, "kube-etcd-10-0-0-2");
+  });
+
+  void it("agent.json: etcd.toolsDir, and an older file's managed/external binaryDir read as it", async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), "lifeboat-agent-json-"));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const base = {
+      version: 1,
+      node: "etcd-a",
+      listen: "127.0.0.1:7443",
+      tls: { ca: "ca.pem", cert: "a.pem", key: "k.pem" },
+      snapshotDir: "/s",
+      restoreDir: "/r",
+    };
+    const etcd = { clientUrl: "http://127.0.0.1:2379", peerUrl: "http://127.0.0.1:2380", dataDir: "/d" };
+    const load = async (e: object) => {
+      await writeFile(join(dir, "agent.json"), JSON.stringify({ ...base, etcd: { ...etcd, ...e } }));
+      return (await loadAgentConfig(dir)).etcd.toolsDir;
+    };
+    const managed = { initialCluster: "etcd-a=http://127.0.0.1:2380", initialClusterToken: "t", logFile: "/l" };
+    assert.equal(await load({ mode: "managed", managed: { ...managed, binaryDir: "/old" } }), "/old");
+    assert.equal(
+      await load({ mode: "external", external: { startCommand: "", stopCommand: "", binaryDir: "/o" } }),
+      "/o",
+    );
+    assert.equal(await load({ mode: "managed", toolsDir: "/new", managed: { ...managed, binaryDir: "/old" } }), "/new");
+    assert.equal(await load({ mode: "managed", managed }), undefined);
+  });
+
+  void it("an unknown preset is an error at its key", () => {
+    const text = `nodes:\n  - address: 10.0.0.1\n    role: [etcd]\n    lifeboat: { etcd: { preset: rke2 } }\nlifeboat: { etcd: { preset: k3s } }\n`;
+    assert.deepEqual(issuesOf(text), [
+      "nodes[0].lifeboat.etcd.preset: must be rke",
+      "lifeboat.etcd.preset: must be rke",
+    ]);
   });
 });
 

@@ -281,6 +281,12 @@ nodes:
     assert.equal(managed.etcdClient.certificatePEM, lookupCert(state, "kube-node")?.certificatePEM);
     assert.equal(managed.etcdServer?.keyPEM, lookupCert(state, "kube-etcd-10-0-0-2")?.keyPEM);
     assert.equal(nodeCertFiles(state, "etcd-node-1", "kube-etcd-127-0-0-1").etcdServer, undefined);
+    const rke = nodeCertFiles(state, "etcd-10.0.0.2", "kube-etcd-10-0-0-2", "kube-etcd-10-0-0-2");
+    assert.equal(
+      rke.etcdClient.keyPEM,
+      lookupCert(state, "kube-etcd-10-0-0-2")?.keyPEM,
+      "RKE's preset: the member's own",
+    );
     assert.throws(
       () => nodeCertFiles(state, "etcd-unknown"),
       (err: unknown) => {

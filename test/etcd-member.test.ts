@@ -83,7 +83,7 @@ for (const series of await availableEtcdSeries()) {
   describe(`etcd ${series}: ManagedMember`, () => {
     test("restarts a member killed with SIGKILL, and not after stop()", async (t) => {
       const dir = await tempDir(t, "lifeboat-etcd-member-");
-      const tools = await findEtcdTools({ series });
+      const tools = await findEtcdTools({ series, developerCache: true });
       const spec = await singleMemberSpec(dir);
       const member = new ManagedMember(spec, tools, silentLogger, { restartBackoffMs: { initial: 200, max: 1000 } });
       t.after(() => member.stop());
@@ -121,7 +121,7 @@ for (const series of await availableEtcdSeries()) {
 
     test("an etcd that exits at once is always seen to exit: start fails fast and stop returns", async (t) => {
       const dir = await tempDir(t, "lifeboat-etcd-member-");
-      const real = await findEtcdTools({ series });
+      const real = await findEtcdTools({ series, developerCache: true });
       const wrapper = join(dir, "etcd");
       await writeFile(wrapper, `#!/bin/sh\necho "member cannot start (simulated)" >&2\nexit 1\n`);
       await chmod(wrapper, 0o755);
@@ -143,7 +143,7 @@ for (const series of await availableEtcdSeries()) {
 
     test("a start after a stop that cut a hanging start short is a new attempt, and succeeds", async (t) => {
       const dir = await tempDir(t, "lifeboat-etcd-member-");
-      const real = await findEtcdTools({ series });
+      const real = await findEtcdTools({ series, developerCache: true });
       // etcd that hangs without answering while the flag file exists (a member stuck on a slow disk).
       const flag = join(dir, "hang");
       const wrapper = join(dir, "etcd");
@@ -166,7 +166,7 @@ for (const series of await availableEtcdSeries()) {
 
     test("a member that cannot start fails with the end of its log, and is not restarted", async (t) => {
       const dir = await tempDir(t, "lifeboat-etcd-member-");
-      const tools = await findEtcdTools({ series });
+      const tools = await findEtcdTools({ series, developerCache: true });
       const spec = await singleMemberSpec(dir);
       // Something else holds the client port (it accepts connections and never answers).
       const sockets = new Set<Socket>();
@@ -227,7 +227,7 @@ esac
 
   test("start and stop commands drive a real etcd; state follows the status check", async (t) => {
     const dir = await tempDir(t, "lifeboat-etcd-ext-");
-    const { script, env } = await memberScript(dir, await findEtcdTools());
+    const { script, env } = await memberScript(dir, await findEtcdTools({ developerCache: true }));
     t.after(async () => {
       const pid = Number(await readFile(join(dir, "etcd.pid"), "utf8").catch(() => "0"));
       if (pid > 0 && isAlive(pid)) process.kill(pid, "SIGKILL");

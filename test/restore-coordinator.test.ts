@@ -86,6 +86,29 @@ test("restore --dry-run: prints the digest, the stop order and the state-file de
     for (const n of f.nodes) assert.deepEqual(n.sessions, []);
   }));
 
+test("restore: etcd tools of another minor series than the member are refused in the plan (exit 2), nothing held", () =>
+  withFleet({ "etcd-b": { toolVersion: "3.4.23" } }, async (f) => {
+    const err = await runRestore(input(), f.deps).catch((e: unknown) => e);
+    assert.equal(exitCodeFor(err), ExitCode.usage);
+    assert.match(String(err), /etcd-b: its etcd tools are etcdutl 3\.4\.23 but its member runs etcd 3\.5\.30/);
+    assert.match(String(err), /lifeboat\.etcd\.tools_dir at etcd 3\.5 tools/);
+    assert.doesNotMatch(String(err), /etcd-a|etcd-c/, "only the node whose tools do not match is named");
+    assert.ok(!f.log.includes("confirm"), "refused before the confirmation");
+    for (const n of f.nodes) assert.deepEqual(n.sessions, [], `${n.name} was never held`);
+    assertUntouched(f);
+    const dry = await runRestore(input({ dryRun: true }), f.deps).catch((e: unknown) => e);
+    assert.equal(exitCodeFor(dry), ExitCode.usage, "--dry-run refuses the same plan");
+  }));
+
+test("restore: a member that does not answer has no version to compare: the plan goes ahead and says so", () =>
+  withFleet({ "etcd-c": { toolVersion: "3.4.23", memberVersion: null } }, async (f) => {
+    assert.equal(await runRestore(input({ dryRun: true }), f.deps), ExitCode.ok);
+    assert.ok(
+      f.lines.some((l) => /etcd-c .*etcdutl 3\.4\.23, member version unknown/.test(l)),
+      f.lines.join("\n"),
+    );
+  }));
+
 test("restore: a fetch that fails leaves the running cluster untouched", () =>
   withFleet({ "etcd-c": { fails: ["fetch"] } }, async (f) => {
     await assert.rejects(runRestore(input(), f.deps), /fetch failed on etcd-c.*the running cluster is untouched/);

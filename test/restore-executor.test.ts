@@ -15,6 +15,7 @@ const plan = (leader?: string) =>
       mode: "managed",
       tool: "etcdutl",
       toolVersion: "3.5.30",
+      memberVersion: "3.5.30",
       supportsBumpRevision: true,
       dataDirExists: true,
     })),

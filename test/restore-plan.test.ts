@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { buildRestorePlan, DEFAULT_BUMP, formatPlan, type PlanInput, type Preflight } from "../src/restore/plan.js";
+import { ExitCode, UserError } from "../src/util/errors.js";
 
 const members = ["a", "b", "c"].map((n, i) => ({
   name: `etcd-${n}`,
@@ -17,6 +18,7 @@ const preflight = (supports: boolean, tool: Preflight["tool"] = "etcdutl"): Pref
     mode: "managed",
     tool,
     toolVersion: "3.5.30",
+    memberVersion: "3.5.30",
     supportsBumpRevision: supports,
     dataDirExists: true,
   }));
@@ -75,11 +77,17 @@ test("plan: bump falls back to etcd's documented amount when no member answered"
 
 test("plan: bump is off when any member's tool lacks --bump-revision, or with --bump-revision 0", () => {
   const old = preflight(true);
-  old[1] = { ...old[1]!, tool: "etcdctl", toolVersion: "3.4.23", supportsBumpRevision: false };
+  old[1] = { ...old[1]!, tool: "etcdctl", toolVersion: "3.4.23", memberVersion: "3.4.23", supportsBumpRevision: false };
   const plan = buildRestorePlan(base({ preflight: old }));
   assert.equal(plan.bump.amount, 0);
   assert.equal(plan.bump.markCompacted, false);
-  assert.match(plan.bump.reason, /etcd-b \(etcdctl 3\.4\.23\)/);
+  assert.match(plan.bump.reason, /cannot raise the revision on etcd-b \(etcdctl 3\.4\.23 has no --bump-revision\)/);
+  assert.doesNotMatch(plan.bump.reason, /etcd-a|etcd-c/, "only the node that cannot bump is named");
+  assert.deepEqual(
+    plan.members.map((m) => m.supportsBumpRevision),
+    [true, false, true],
+  );
+  assert.match(formatPlan(plan).join("\n"), /etcd-b .*etcdctl 3\.4\.23, no --bump-revision, member etcd 3\.4\.23/);
   assert.equal(buildRestorePlan(base({ bumpOverride: 0 })).bump.amount, 0);
   assert.equal(buildRestorePlan(base({ bumpOverride: 777 })).bump.amount, 777);
 });
@@ -106,6 +114,32 @@ test("plan: the leader is stopped first; without one the cluster.yml order stand
   assert.deepEqual(buildRestorePlan(base({ leader: "etcd-c" })).stopOrder, ["etcd-c", "etcd-a", "etcd-b"]);
   assert.deepEqual(buildRestorePlan(base()).stopOrder, ["etcd-a", "etcd-b", "etcd-c"]);
   assert.match(buildRestorePlan(base({ stateSource: "local" })).stateFile, /--use-local-state/);
+});
+
+test("plan: refuses a node whose etcd tools are of another minor series than its member, naming each one", () => {
+  const mixed = preflight(true);
+  mixed[0] = { ...mixed[0]!, tool: "etcdctl", toolVersion: "3.4.23", supportsBumpRevision: false };
+  mixed[2] = { ...mixed[2]!, toolVersion: "3.6.1" };
+  assert.throws(
+    () => buildRestorePlan(base({ preflight: mixed })),
+    (err: unknown) => {
+      assert.ok(err instanceof UserError);
+      assert.equal(err.exitCode, ExitCode.usage);
+      assert.match(err.message, /2 nodes' etcd tools do not match the member/);
+      assert.match(err.message, /etcd-a: its etcd tools are etcdctl 3\.4\.23 but its member runs etcd 3\.5\.30/);
+      assert.match(err.message, /etcd-c: its etcd tools are etcdutl 3\.6\.1 but its member runs etcd 3\.5\.30/);
+      assert.match(err.message, /tools_dir/);
+      assert.doesNotMatch(err.message, /etcd-b/);
+      return true;
+    },
+  );
+  const patch = preflight(true).map((p) => ({ ...p, toolVersion: "3.5.21" }));
+  assert.doesNotThrow(() => buildRestorePlan(base({ preflight: patch })), "another patch release is the same series");
+  const down = mixed.map((p) => ({ ...p, memberVersion: null }));
+  assert.doesNotThrow(
+    () => buildRestorePlan(base({ preflight: down })),
+    "a member that did not answer is not compared",
+  );
 });
 
 test("plan: refuses a member without preflight", () => {

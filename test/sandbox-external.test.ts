@@ -22,7 +22,9 @@ interface Health {
 }
 
 type NodeYml = {
-  lifeboat: { etcd: { mode: string; start_command: string; stop_command: string; status_command: string } };
+  lifeboat: {
+    etcd: { mode: string; start_command: string; stop_command: string; status_command: string; tools_dir: string };
+  };
 };
 
 void describe("sandbox in external mode: members outside the agents", () => {
@@ -55,15 +57,16 @@ void describe("sandbox in external mode: members outside the agents", () => {
     const agentJson = JSON.parse(await readFile(join(info.nodes[0]!.agentDir, "agent.json"), "utf8")) as {
       etcd: {
         mode: string;
-        external: { startCommand: string; stopCommand: string; statusCommand: string; binaryDir?: string };
+        toolsDir?: string;
+        external: { startCommand: string; stopCommand: string; statusCommand: string };
       };
     };
     assert.deepEqual(agentJson.etcd.external, {
       startCommand: commands.start_command,
       stopCommand: commands.stop_command,
       statusCommand: commands.status_command,
-      binaryDir: agentJson.etcd.external.binaryDir,
     });
+    assert.equal(agentJson.etcd.toolsDir, commands.tools_dir, "the node's tools_dir");
     assert.equal((await health()).healthy, 1);
   });
 

@@ -99,7 +99,7 @@ void describe("snapshot-save and snapshot-list on a 3-member TLS cluster with S3
     assert.match(yml, /secret_key: S3RVER/);
     await writeFile(sb.config, yml.replace(/secret_key: S3RVER/, `secret_key: ${SECRET}`));
     const series = process.env.LIFEBOAT_TEST_ETCD_SERIES;
-    tools = await findEtcdTools(series ? { series } : {});
+    tools = await findEtcdTools({ ...(series ? { series } : {}), developerCache: true });
     bucket = openStore({
       endpoint: sb.info.s3.endpoint,
       bucket: "lifeboat",

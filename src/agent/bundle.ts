@@ -41,7 +41,7 @@ export function initialClusterOf(config: ClusterConfig): string {
 
 export async function writeAgentBundle(options: BundleOptions): Promise<string> {
   const node = findMember(options.config, options.memberName);
-  const certs = nodeCertFiles(options.state, node.memberName, node.etcdCertName);
+  const certs = nodeCertFiles(options.state, node.memberName, node.etcdCertName, node.etcdClientCertName);
   const files: Record<string, string> = {
     "ca.pem": certs.caPEM,
     "agent.pem": certs.agent.certificatePEM,
@@ -68,10 +68,10 @@ export async function writeAgentBundle(options: BundleOptions): Promise<string> 
       dataDir: node.dataDir,
       ...(secure ? { tls: tlsOf("etcd-client.pem", "etcd-client-key.pem") } : {}),
       mode: node.etcd.mode,
+      ...(node.etcd.toolsDir ? { toolsDir: node.etcd.toolsDir } : {}),
       ...(node.etcd.mode === "managed"
         ? {
             managed: {
-              ...(node.etcd.binaryDir ? { binaryDir: node.etcd.binaryDir } : {}),
               initialCluster: initialClusterOf(options.config),
               initialClusterToken: options.initialClusterToken ?? DEFAULT_CLUSTER_TOKEN,
               initialClusterState: options.initialClusterState ?? "new",
@@ -84,7 +84,6 @@ export async function writeAgentBundle(options: BundleOptions): Promise<string> 
               startCommand: node.etcd.startCommand ?? "",
               stopCommand: node.etcd.stopCommand ?? "",
               ...(node.etcd.statusCommand ? { statusCommand: node.etcd.statusCommand } : {}),
-              ...(node.etcd.binaryDir ? { binaryDir: node.etcd.binaryDir } : {}),
             },
           }),
     },

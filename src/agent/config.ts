@@ -24,11 +24,17 @@ export const AgentConfigSchema = z.object({
     clientUrl: z.string().url(),
     peerUrl: z.string().url(),
     dataDir: z.string(),
-    /** Client TLS for talking to the member (RKE: kube-ca + kube-node). */
+    /** Client TLS for talking to the member (kube-ca + kube-node; with RKE's preset the member's kube-etcd-<ip>). */
     tls: TlsPaths.optional(),
     mode: z.enum(["managed", "external"]),
+    /**
+     * cluster.yml's `lifeboat.etcd.tools_dir`: the only place the etcd tools are looked for when set (otherwise
+     * src/etcd/binaries.ts: LIFEBOAT_ETCD_DIR, etcd-tools/ beside the single executable, PATH).
+     */
+    toolsDir: z.string().optional(),
     managed: z
       .object({
+        /** An older agent.json's tools folder: read as `etcd.toolsDir`. */
         binaryDir: z.string().optional(),
         initialCluster: z.string(),
         initialClusterToken: z.string(),
@@ -45,7 +51,7 @@ export const AgentConfigSchema = z.object({
         stopCommand: z.string(),
         /** Exits 0 while the member runs; default: a TCP probe of the client URL. */
         statusCommand: z.string().optional(),
-        /** Where etcdutl/etcdctl live for restores (default: Lifeboat's etcd cache, then PATH). */
+        /** An older agent.json's tools folder: read as `etcd.toolsDir`. */
         binaryDir: z.string().optional(),
       })
       .optional(),
@@ -60,7 +66,9 @@ export async function loadAgentConfig(dir: string): Promise<AgentConfig> {
   const path = resolve(dir, "agent.json");
   const config = await readJsonFile(path, AgentConfigSchema);
   if (!config) throw new ConfigError([{ path: "", message: `cannot read ${path}: no such file` }], path);
-  return { ...config, dir: dirname(path) };
+  const { etcd } = config;
+  const toolsDir = etcd.toolsDir ?? etcd.managed?.binaryDir ?? etcd.external?.binaryDir;
+  return { ...config, etcd: { ...etcd, ...(toolsDir ? { toolsDir } : {}) }, dir: dirname(path) };
 }
 
 /** Reads a TLS triple whose paths are relative to the agent directory. */

@@ -60,7 +60,7 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
       sleep: abortableSleep,
       version,
       tls,
-      tools: toolsFinder(config.etcd.managed?.binaryDir ?? config.etcd.external?.binaryDir),
+      tools: toolsFinder(config.etcd.toolsDir),
     },
     // Tests set it: every answer is checked against its schema before it is sent.
     { checkResponses: process.env.LIFEBOAT_CHECK_RESPONSES === "1" },
@@ -123,7 +123,7 @@ async function memberController(config: AgentConfig, log: Logger): Promise<Membe
   }
   if (!etcd.managed) throw new Error("agent.json: etcd.managed is required in managed mode");
   const m = etcd.managed;
-  const tools = await findEtcdTools(m.binaryDir ? { dir: m.binaryDir } : {});
+  const tools = await findEtcdTools(etcd.toolsDir ? { dir: etcd.toolsDir } : {});
   const serverTls = m.serverTls;
   return new ManagedMember(
     {

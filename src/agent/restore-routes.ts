@@ -84,6 +84,7 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
       member: await deps.member.state(),
       tool: tools.etcdutl ? ("etcdutl" as const) : ("etcdctl" as const),
       toolVersion: tools.version,
+      memberVersion: await memberVersion(deps),
       supportsBumpRevision: await supportsBumpRevision(tools),
       dataDir: config.etcd.dataDir,
       dataDirExists: await exists(config.etcd.dataDir),
@@ -141,6 +142,15 @@ async function recordedVerify(name: string, deps: RestoreRouteDeps) {
   }
 }
 
+/** The member's version from its own status; null when it does not answer (a stopped member is no error here). */
+async function memberVersion(deps: Pick<AgentDeps, "etcd">): Promise<string | null> {
+  try {
+    return (await deps.etcd.status()).version || null;
+  } catch {
+    return null;
+  }
+}
+
 /** Opens a peer agent's prepared file with this agent's own certificate. */
 function peerDownload(tls: TlsFiles): PeerDownload {
   return async (peer, name) => {
@@ -155,10 +165,10 @@ function peerDownload(tls: TlsFiles): PeerDownload {
   };
 }
 
-/** Finds the etcd tools once (managed: the configured binary folder). */
-export function toolsFinder(binaryDir: string | undefined): () => Promise<EtcdTools> {
+/** Finds the etcd tools once: the configured tools_dir alone, else the search in src/etcd/binaries.ts. */
+export function toolsFinder(toolsDir: string | undefined): () => Promise<EtcdTools> {
   let found: Promise<EtcdTools> | undefined;
-  return () => (found ??= findEtcdTools(binaryDir ? { dir: binaryDir } : {}));
+  return () => (found ??= findEtcdTools(toolsDir ? { dir: toolsDir } : {}));
 }
 
 /** Logs a session that ran out (the CLI died or was cut off): its files are removed, the flight given back. */

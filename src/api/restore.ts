@@ -74,7 +74,10 @@ export const Preflight = z.object({
   mode: z.enum(["managed", "external"]),
   member: MemberState,
   tool: z.enum(["etcdutl", "etcdctl"]),
+  /** The version of the node's etcd tools (`etcd --version` in the folder the restore tool is taken from). */
   toolVersion: z.string(),
+  /** The running member's version (its status); null when it did not answer (stopped, unreachable). */
+  memberVersion: z.string().nullable(),
   supportsBumpRevision: z.boolean(),
   dataDir: z.string(),
   dataDirExists: z.boolean(),

@@ -21,4 +21,9 @@ export interface CliDeps {
   sleep(ms: number): Promise<void>;
   /** Asks `question` before anything is changed; resolves when confirmed (at once with `yes`), else throws. */
   confirm(question: string, yes: boolean | undefined): Promise<void>;
+  /**
+   * `--ssh-agent-auth` (a global flag, as in RKE): pass it as `connectNode`'s `sshAgentAuth` wherever a command reaches
+   * nodes over SSH; it is or-ed there with cluster.yml's `ssh_agent_auth`.
+   */
+  sshAgentAuth: boolean;
 }

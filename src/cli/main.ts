@@ -30,7 +30,28 @@ Exit status:
 export interface GlobalOptions {
   output: "text" | "json";
   debug: boolean;
+  /** `--trace`: RKE's most verbose level; here the same as `--debug`. */
+  trace: boolean;
+  /** `-q, --quiet`: silences the notes about RKE's flags below; Lifeboat's stderr has only warnings and errors. */
+  quiet: boolean;
+  /** `--ssh-agent-auth`: or-ed with cluster.yml's `ssh_agent_auth` wherever a command reaches nodes over SSH. */
+  sshAgentAuth: boolean;
+  /** RKE's flags that change nothing here (RKE_ONLY_FLAGS). */
+  ignoreDockerVersion: boolean;
+  dind: boolean;
+  certDir?: string;
+  customCerts: boolean;
 }
+
+/** RKE's global and etcd flags that mean nothing to Lifeboat: accepted, so that RKE's scripts keep working. */
+const RKE_ONLY_FLAGS = [
+  ["ignoreDockerVersion", "--ignore-docker-version"],
+  ["dind", "--dind"],
+  ["certDir", "--cert-dir"],
+  ["customCerts", "--custom-certs"],
+] as const satisfies readonly (readonly [keyof GlobalOptions, string])[];
+
+const UNUSED = "accepted for RKE's command lines; changes nothing in Lifeboat";
 
 export function buildProgram(makeDeps: (g: GlobalOptions) => CliDeps): Command {
   const program = new Command("lifeboat")
@@ -38,11 +59,34 @@ export function buildProgram(makeDeps: (g: GlobalOptions) => CliDeps): Command {
     .version(VERSION, "-v, --version")
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .option("-d, --debug", "debug logging on stderr", false)
+    .option("--trace", "RKE's most verbose logging: the same as --debug here", false)
+    .option("-q, --quiet", "no notes about RKE's flags (Lifeboat's stderr has only warnings and errors)", false)
+    .option("--ssh-agent-auth", "log in to nodes over SSH with the SSH agent (SSH_AUTH_SOCK), as ssh_agent_auth", false)
+    .option("--ignore-docker-version", UNUSED, false)
+    .option("--dind", UNUSED, false)
+    .option("--cert-dir <dir>", UNUSED)
+    .option("--custom-certs", UNUSED, false)
     .showHelpAfterError()
     .addHelpText("after", EXIT_CODES_HELP)
     .exitOverride();
-  registerCommands(program, () => makeDeps(program.opts<GlobalOptions>()));
+  const noted = new Set<string>();
+  registerCommands(program, () => {
+    const globals = program.opts<GlobalOptions>();
+    const deps = makeDeps(globals);
+    for (const [key, flag] of RKE_ONLY_FLAGS) {
+      const given = globals[key] !== undefined && globals[key] !== false;
+      if (!given || globals.quiet || noted.has(flag)) continue;
+      noted.add(flag);
+      deps.out.note(`note: ${flag} changes nothing in Lifeboat (accepted so that RKE's command lines keep working)`);
+    }
+    return deps;
+  });
   return program;
+}
+
+/** `--debug`, or RKE's `--trace`: debug logging on stderr; warnings and errors otherwise. */
+export function logLevelOf(g: Pick<GlobalOptions, "debug" | "trace">): "debug" | "warn" {
+  return g.debug || g.trace ? "debug" : "warn";
 }
 
 export function exitCodeFor(err: unknown): number {
@@ -58,7 +102,8 @@ export async function main(argv: string[]): Promise<number> {
     out = createOutput(g.output);
     return {
       out,
-      log: createLogger({ level: g.debug ? "debug" : "warn", format: "text" }),
+      log: createLogger({ level: logLevelOf(g), format: "text" }),
+      sshAgentAuth: g.sshAgentAuth,
       clock: () => new Date(),
       setExitCode: (code) => (exitCode = code),
       // Loaded on first use, like the commands: --help and usage errors need neither config, PKI nor TLS.

@@ -73,11 +73,15 @@ export async function ensureClusterPki(
   return result;
 }
 
-/** The PEMs one agent needs. Throws UserError when the state file lacks one of them. */
+/**
+ * The PEMs one agent needs: `etcdClientCertName` is what it presents to etcd (RKE's preset: the member's own
+ * kube-etcd-<ip>). Throws UserError when the state file lacks one of them.
+ */
 export function nodeCertFiles(
   state: ClusterState,
   memberName: string,
   etcdCertName?: string,
+  etcdClientCertName: string = NODE_CERT_NAME,
 ): { caPEM: string; agent: CertKeyPair; etcdClient: CertKeyPair; etcdServer?: CertKeyPair } {
   const pair = (name: string): CertKeyPair => {
     const entry = lookupCert(state, name);
@@ -86,7 +90,11 @@ export function nodeCertFiles(
   };
   const ca = lookupCert(state, CA_CERT_NAME);
   if (!ca) throw new UserError(`the state file has no "${CA_CERT_NAME}" certificate`);
-  const out = { caPEM: ca.certificatePEM, agent: pair(agentCertName(memberName)), etcdClient: pair(NODE_CERT_NAME) };
+  const out = {
+    caPEM: ca.certificatePEM,
+    agent: pair(agentCertName(memberName)),
+    etcdClient: pair(etcdClientCertName),
+  };
   return etcdCertName && lookupCert(state, etcdCertName) ? { ...out, etcdServer: pair(etcdCertName) } : out;
 }
 

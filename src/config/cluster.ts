@@ -78,7 +78,8 @@ export function parseClusterConfig(text: string, fileName: string): LoadedConfig
 
   const lifeboat = resolveLifeboat(lifeboatRaw.ok ? lifeboatRaw.value : undefined, report);
   const summaries = nodes.ok ? resolveNodes(nodes.value, report) : [];
-  const etcdNodes = nodes.ok ? resolveEtcdNodes(nodes.value, summaries, report) : [];
+  const topPreset = lifeboatRaw.ok ? lifeboatRaw.value?.etcd?.preset : undefined;
+  const etcdNodes = nodes.ok ? resolveEtcdNodes(nodes.value, summaries, report, topPreset) : [];
   const ssh = nodes.ok ? resolveSsh(nodes.value, summaries, valuesOf(sshTop), report.warnings) : [];
   const backup = resolveBackup(services.ok ? services.value?.etcd : undefined, lifeboat.s3, report);
   if (report.issues.length > 0) throw new ConfigError(report.issues, fileName);

@@ -6,12 +6,29 @@ import { isAbsolute } from "node:path";
 import { isAddress, joinHostPort, parseBaseUrl, parseHostPort } from "./endpoints.js";
 import type { Report } from "./report.js";
 import type { RawNode, RawNodeLifeboat } from "./schema.js";
-import type { EtcdControl, EtcdNode, NodeSummary } from "./types.js";
+import type { EtcdControl, EtcdNode, EtcdPreset, NodeSummary } from "./types.js";
 
 export const DEFAULT_AGENT_PORT = 7443;
 export const DEFAULT_SNAPSHOT_DIR = "/opt/rke/etcd-snapshots";
 export const DEFAULT_RESTORE_DIR = "/opt/rke/etcd-snapshots-restore";
 export const DEFAULT_DATA_DIR = "/var/lib/etcd";
+
+type RawEtcd = NonNullable<RawNodeLifeboat["etcd"]>;
+
+/**
+ * `lifeboat.etcd.preset: rke`: RKE's Docker etcd (rke:services/etcd.go). The container `etcd` is stopped and started
+ * with Docker and checked with `docker inspect`; data in `/var/lib/etcd` (RKE's host path without `prefix_path`),
+ * snapshots in `/opt/rke/etcd-snapshots`. Keys the node sets itself win.
+ */
+export const RKE_PRESET = {
+  node: { data_dir: DEFAULT_DATA_DIR, snapshot_dir: DEFAULT_SNAPSHOT_DIR },
+  etcd: {
+    mode: "external",
+    start_command: "docker start etcd",
+    stop_command: "docker stop etcd",
+    status_command: "docker inspect -f '{{.State.Running}}' etcd | grep -qx true",
+  },
+} as const satisfies { node: Partial<RawNodeLifeboat>; etcd: RawEtcd };
 
 /** Summarizes every node and checks its addresses. */
 export function resolveNodes(raw: RawNode[], report: Report): NodeSummary[] {
@@ -37,10 +54,15 @@ export function resolveNodes(raw: RawNode[], report: Report): NodeSummary[] {
 }
 
 /** Resolves the etcd members, in cluster.yml order, and checks that names and endpoints are unique. */
-export function resolveEtcdNodes(raw: RawNode[], nodes: NodeSummary[], report: Report): EtcdNode[] {
+export function resolveEtcdNodes(
+  raw: RawNode[],
+  nodes: NodeSummary[],
+  report: Report,
+  topPreset?: EtcdPreset,
+): EtcdNode[] {
   const members = nodes
     .filter((n) => n.roles.includes("etcd"))
-    .map((n) => resolveEtcdNode(n, raw[n.index]?.lifeboat ?? {}, report));
+    .map((n) => resolveEtcdNode(n, raw[n.index]?.lifeboat ?? {}, report, topPreset));
   if (raw.length > 0 && members.length === 0) {
     report.issues.push({ path: "nodes", message: "at least one node must have the etcd role" });
   }
@@ -51,11 +73,19 @@ export function resolveEtcdNodes(raw: RawNode[], nodes: NodeSummary[], report: R
   return members;
 }
 
-function resolveEtcdNode(node: NodeSummary, lb: RawNodeLifeboat, report: Report): EtcdNode {
+function resolveEtcdNode(
+  node: NodeSummary,
+  own: RawNodeLifeboat,
+  report: Report,
+  topPreset: EtcdPreset | undefined,
+): EtcdNode {
   const at = `nodes[${node.index}].lifeboat`;
+  const preset = own.etcd?.preset ?? topPreset;
+  const lb = preset === "rke" ? withPreset(own) : own;
   const ip = node.internalAddress || node.address;
   const certAddress =
     node.internalAddress && node.internalAddress !== node.address ? node.internalAddress : node.address;
+  const etcdCertName = `kube-etcd-${certAddress.replace(/\./g, "-")}`;
   return {
     ...node,
     ip,
@@ -68,8 +98,19 @@ function resolveEtcdNode(node: NodeSummary, lb: RawNodeLifeboat, report: Report)
     dataDir: dir(lb.data_dir, DEFAULT_DATA_DIR, `${at}.data_dir`, report),
     etcd: etcdControl(lb.etcd, `${at}.etcd`, report),
     postRestore: lb.post_restore ?? [],
-    etcdCertName: `kube-etcd-${certAddress.replace(/\./g, "-")}`,
+    etcdCertName,
+    // kube-node: RKE's client certificate (cluster-pki.ts NODE_CERT_NAME).
+    etcdClientCertName: preset === "rke" ? etcdCertName : "kube-node",
+    ...(preset ? { preset } : {}),
   };
+}
+
+/** The node's keys over RKE's preset: every key the node sets wins, key by key (`mode: managed` drops the commands). */
+function withPreset(own: RawNodeLifeboat): RawNodeLifeboat {
+  const defined = <T extends object>(o: T | undefined) =>
+    Object.fromEntries(Object.entries(o ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+  const etcd = own.etcd?.mode === "managed" ? defined(own.etcd) : { ...RKE_PRESET.etcd, ...defined(own.etcd) };
+  return { ...RKE_PRESET.node, ...defined(own), etcd };
 }
 
 function url(value: string | undefined, fallback: string, path: string, report: Report): string {
@@ -99,11 +140,8 @@ function dir(value: string | undefined, fallback: string, path: string, report: 
 }
 
 function etcdControl(raw: RawNodeLifeboat["etcd"], path: string, report: Report): EtcdControl {
-  const binaryDir = raw?.binary_dir;
-  if (binaryDir !== undefined && !isAbsolute(binaryDir)) {
-    report.issues.push({ path: `${path}.binary_dir`, message: `must be an absolute path, got "${binaryDir}"` });
-  }
-  const extra = binaryDir !== undefined ? { binaryDir } : {};
+  const toolsDir = toolsDirOf(raw, path, report);
+  const extra = toolsDir !== undefined ? { toolsDir } : {};
   if (raw?.mode === "managed") {
     for (const key of ["start_command", "stop_command", "status_command"] as const) {
       if (raw[key] !== undefined) report.warnings.push(`${path}.${key}: ignored in managed mode`);
@@ -124,6 +162,24 @@ function etcdControl(raw: RawNodeLifeboat["etcd"], path: string, report: Report)
     ...(status !== undefined ? { statusCommand: status } : {}),
     ...extra,
   };
+}
+
+/** `tools_dir`, or its older name `binary_dir`: one folder, absolute. */
+function toolsDirOf(raw: RawNodeLifeboat["etcd"], path: string, report: Report): string | undefined {
+  const tools = raw?.tools_dir;
+  const binary = raw?.binary_dir;
+  if (tools !== undefined && binary !== undefined && tools !== binary) {
+    report.issues.push({
+      path: `${path}.binary_dir`,
+      message: `the older name of tools_dir; give one of them (tools_dir is "${tools}", binary_dir "${binary}")`,
+    });
+  }
+  const key = tools !== undefined ? "tools_dir" : "binary_dir";
+  const value = tools ?? binary;
+  if (value !== undefined && !isAbsolute(value)) {
+    report.issues.push({ path: `${path}.${key}`, message: `must be an absolute path, got "${value}"` });
+  }
+  return value;
 }
 
 function checkUnique(

@@ -98,6 +98,9 @@ export const ServicesSchema = z.object({
 export const ROLES = ["etcd", "controlplane", "worker"] as const;
 export type Role = (typeof ROLES)[number];
 
+/** `lifeboat.etcd.preset`: a known layout whose keys a node gets unless it sets them itself (nodes.ts). */
+const preset = z.enum(["rke"], { error: "must be rke" });
+
 export const NodeLifeboatSchema = z.object({
   agent: text.optional(),
   client_url: text.optional(),
@@ -108,10 +111,13 @@ export const NodeLifeboatSchema = z.object({
   data_dir: text.optional(),
   etcd: z
     .object({
+      preset: preset.optional(),
       mode: z.enum(["managed", "external"], { error: "must be one of managed, external" }).optional(),
       start_command: nonEmptyText.optional(),
       stop_command: nonEmptyText.optional(),
       status_command: nonEmptyText.optional(),
+      tools_dir: text.optional(),
+      /** The older name of tools_dir. */
       binary_dir: text.optional(),
     })
     .optional(),
@@ -159,6 +165,8 @@ export const NodeSchema = z.object({
 
 export const ClusterLifeboatSchema = z.object({
   cluster_id: nonEmptyText.optional(),
+  /** The preset of every etcd node that names none itself. */
+  etcd: z.object({ preset: preset.optional() }).optional(),
   etcd_tls: z.object({ ca_file: text, cert_file: text, key_file: text }).optional(),
   s3: z
     .object({

@@ -22,14 +22,18 @@ export type NodeSummary = {
 
 /** How the node's etcd process is started and stopped around a restore. */
 export type EtcdControl =
-  /** Lifeboat's agent runs etcd itself, from `binaryDir` (default: the agent's bundled or PATH binaries). */
-  | { mode: "managed"; binaryDir?: string }
+  /** Lifeboat's agent runs etcd itself, with the tools from `toolsDir` (see src/etcd/binaries.ts for the default). */
+  | { mode: "managed"; toolsDir?: string }
   /**
    * Something else runs etcd (RKE's `etcd` container, systemd). Restore needs both commands; they are optional at
    * load time so that a plain RKE cluster.yml loads for snapshots. `missingEtcdControl` lists the gaps.
-   * `statusCommand` exits 0 while the member runs (default: a TCP probe of the client URL).
+   * `statusCommand` exits 0 while the member runs (default: a TCP probe of the client URL). `toolsDir` holds the
+   * etcdutl/etcdctl that restores use.
    */
-  | { mode: "external"; startCommand?: string; stopCommand?: string; statusCommand?: string; binaryDir?: string };
+  | { mode: "external"; startCommand?: string; stopCommand?: string; statusCommand?: string; toolsDir?: string };
+
+/** A known layout (`lifeboat.etcd.preset`): `rke` is RKE's Docker etcd (nodes.ts `RKE_PRESET`). */
+export type EtcdPreset = "rke";
 
 /** One etcd member, resolved: identity as RKE derives it plus where its agent listens and keeps files. */
 export type EtcdNode = NodeSummary & {
@@ -47,6 +51,11 @@ export type EtcdNode = NodeSummary & {
   postRestore: string[];
   /** The RKE state file name of this member's etcd certificate, `kube-etcd-<ip with dots as dashes>`. */
   etcdCertName: string;
+  /** The state file name of the client certificate the agent presents to etcd: `kube-node`, or with RKE's preset
+   * the member's own `kube-etcd-<ip>` (as RKE's etcd container sets for its etcdctl). */
+  etcdClientCertName: string;
+  /** The node's preset (its own, else the top-level one). */
+  preset?: EtcdPreset;
 };
 
 export type S3Addressing = NonNullable<S3Settings["addressing"]>;

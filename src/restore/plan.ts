@@ -4,6 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Preflight as PreflightReply } from "../api/restore.js";
+import { UserError } from "../util/errors.js";
 import { restoreStamp, stagingDirFor, oldDirFor } from "./node.js";
 
 export type RestoreSource = { kind: "s3"; location: string; key: string } | { kind: "node"; node: string; key: string };
@@ -20,7 +21,7 @@ export interface PlanMemberInput {
 /** What the plan needs of a node's preflight (GET /v1/restore/preflight, src/api/restore.ts). */
 export type Preflight = Pick<
   PreflightReply,
-  "node" | "mode" | "tool" | "toolVersion" | "supportsBumpRevision" | "dataDirExists"
+  "node" | "mode" | "tool" | "toolVersion" | "memberVersion" | "supportsBumpRevision" | "dataDirExists"
 >;
 
 export interface PlanInput {
@@ -57,6 +58,10 @@ export interface PlannedMember extends PlanMemberInput {
   oldDataDir: string;
   tool: string;
   toolVersion: string;
+  /** The running member's version before the restore; null when it did not answer. */
+  memberVersion: string | null;
+  /** Whether this node's restore tool can raise the revision (etcd 3.4's etcdctl cannot). */
+  supportsBumpRevision: boolean;
   mode: "managed" | "external";
 }
 
@@ -84,7 +89,31 @@ export interface RestorePlan {
 /** etcd's recovery guide: a bump of 1,000,000,000 covers a week-old snapshot at under 1,500 writes per second. */
 export const DEFAULT_BUMP = 1_000_000_000;
 
+/**
+ * Throws UserError (exit 2, nothing touched) when a node's etcd tools are of another minor series than its running
+ * member: an etcdctl 3.4 restore in front of an etcd 3.5 member builds a data directory for the wrong release.
+ */
+export function checkToolSeries(preflight: readonly Preflight[]): void {
+  const wrong = preflight.filter((p) => p.memberVersion && seriesOf(p.memberVersion) !== seriesOf(p.toolVersion));
+  if (!wrong.length) return;
+  const lines = wrong.map(
+    (p) =>
+      `${p.node}: its etcd tools are ${p.tool} ${p.toolVersion} but its member runs etcd ${p.memberVersion ?? ""}; ` +
+      `point that node's lifeboat.etcd.tools_dir at etcd ${seriesOf(p.memberVersion ?? "")} tools (then run \`lifeboat cert node\` ` +
+      `for its agent.json) or install them on its PATH`,
+  );
+  throw new UserError(
+    `refusing to plan the restore: ${wrong.length === 1 ? "a node's" : `${wrong.length} nodes'`} etcd tools do not match the member (another minor series):\n  ${lines.join("\n  ")}`,
+  );
+}
+
+/** "3.5.30" -> "3.5". */
+function seriesOf(version: string): string {
+  return version.split(".").slice(0, 2).join(".");
+}
+
 export function buildRestorePlan(input: PlanInput): RestorePlan {
+  checkToolSeries(input.preflight);
   const stamp = restoreStamp(input.now);
   const byNode = new Map(input.preflight.map((p) => [p.node, p]));
   const members = input.members.map((m): PlannedMember => {
@@ -96,6 +125,8 @@ export function buildRestorePlan(input: PlanInput): RestorePlan {
       oldDataDir: oldDirFor(m.dataDir, stamp),
       tool: pf.tool,
       toolVersion: pf.toolVersion,
+      memberVersion: pf.memberVersion,
+      supportsBumpRevision: pf.supportsBumpRevision,
       mode: pf.mode,
     };
   });
@@ -141,13 +172,15 @@ function stateFileDecision(input: PlanInput): string {
 export function planBump(input: PlanInput): RestorePlan["bump"] {
   const unsupported = input.preflight
     .filter((p) => !p.supportsBumpRevision)
-    .map((p) => `${p.node} (${p.tool} ${p.toolVersion})`);
+    .map((p) => `${p.node} (${p.tool} ${p.toolVersion} has no --bump-revision)`);
   if (input.bumpOverride === 0) return { amount: 0, markCompacted: false, reason: "turned off with --bump-revision 0" };
   if (unsupported.length) {
     return {
       amount: 0,
       markCompacted: false,
-      reason: `not supported by the etcd restore tool on ${unsupported.join(", ")}`,
+      reason:
+        `every member must be restored alike, and the restore tool cannot raise the revision on ` +
+        `${unsupported.join(", ")} (etcd 3.4's etcdctl has none; a recent 3.5 etcdutl has it)`,
     };
   }
   if (input.bumpOverride !== undefined) {
@@ -215,7 +248,11 @@ export function formatPlan(plan: RestorePlan): string[] {
     "  members:",
   ];
   for (const m of plan.members) {
-    lines.push(`    ${m.name}  agent ${m.agent}  peer ${m.peerUrl}  ${m.tool} ${m.toolVersion}  (${m.mode})`);
+    const member = m.memberVersion ? `member etcd ${m.memberVersion}` : "member version unknown (not answering)";
+    const bump = m.supportsBumpRevision ? "" : ", no --bump-revision";
+    lines.push(
+      `    ${m.name}  agent ${m.agent}  peer ${m.peerUrl}  ${m.tool} ${m.toolVersion}${bump}, ${member}  (${m.mode})`,
+    );
     lines.push(`      data dir ${m.dataDir}: rebuilt in ${m.stagingDir}, the current one kept as ${m.oldDataDir}`);
     for (const hook of m.postRestore) lines.push(`      after restore: ${hook}`);
   }

@@ -84,7 +84,10 @@ export async function sandboxUp(options: SandboxOptions, hooks: SandboxHooks): P
   if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 9) {
     throw new UserError(`--nodes: must be a whole number from 1 to 9 (got ${options.nodes})`);
   }
-  const tools = await findEtcdTools(options.etcdSeries ? { series: options.etcdSeries } : {});
+  const tools = await findEtcdTools({
+    ...(options.etcdSeries ? { series: options.etcdSeries } : {}),
+    developerCache: true,
+  });
   const hosts = await allocateLoopbackHosts(options.nodes + 1, Object.values(PORTS));
   const s3Host = hosts[options.nodes]!;
   const memberHosts = hosts.slice(0, options.nodes);
@@ -181,11 +184,11 @@ function etcdYml(etcdBin: string, control: ExternalControl | undefined): string 
   if (!control) {
     return `      etcd:
         mode: managed
-        binary_dir: ${etcdBin}`;
+        tools_dir: ${etcdBin}`;
   }
   return `      etcd:
         mode: external
-        binary_dir: ${etcdBin}
+        tools_dir: ${etcdBin}
         start_command: ${JSON.stringify(control.start)}
         stop_command: ${JSON.stringify(control.stop)}
         status_command: ${JSON.stringify(control.status)}`;

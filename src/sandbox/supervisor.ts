@@ -67,8 +67,8 @@ export async function writeSupervisedMember(options: {
   specPath: string;
 }): Promise<void> {
   const node = findMember(options.config, options.memberName);
-  if (node.etcd.mode !== "external" || !node.etcd.binaryDir) {
-    throw new Error(`${node.memberName}: a supervised member needs external mode and a binary_dir`);
+  if (node.etcd.mode !== "external" || !node.etcd.toolsDir) {
+    throw new Error(`${node.memberName}: a supervised member needs external mode and a tools_dir`);
   }
   const dir = dirname(options.specPath);
   const [caFile, certFile, keyFile] = await writePemFiles(dir, etcdServerFiles(options.state, node));
@@ -85,7 +85,7 @@ export async function writeSupervisedMember(options: {
       ? { tls: { caFile, certFile, keyFile } }
       : {}),
     logFile: join(base, "etcd.log"),
-    binaryDir: node.etcd.binaryDir,
+    binaryDir: node.etcd.toolsDir,
   });
 }
 

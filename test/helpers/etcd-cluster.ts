@@ -57,7 +57,7 @@ export interface StartClusterOptions {
 /** Starts every member at once (a member of a new cluster answers only after a quorum has formed). */
 export async function startEtcdCluster(opts: StartClusterOptions): Promise<TestCluster> {
   const series = opts.series ?? process.env.LIFEBOAT_TEST_ETCD_SERIES;
-  const tools = await findEtcdTools(series ? { series } : {});
+  const tools = await findEtcdTools({ ...(series ? { series } : {}), developerCache: true });
   const scheme = opts.tls ? "https" : "http";
   const hosts = await allocateLoopbackHosts(opts.members, [2379, 2380]);
   const names = hosts.map((_, i) => `etcd-${i + 1}`);

@@ -320,6 +320,7 @@ export async function fakeFleet(options: FakeFleetOptions = {}): Promise<FakeFle
     openStore: (): Store => (options.s3Unreachable ? new UnreachableStore(bucketDir) : new LocalStore(bucketDir)),
     sleep: async () => {},
     confirm: async () => {},
+    sshAgentAuth: false,
   };
   return {
     fleet,

@@ -36,6 +36,10 @@ export interface FakeNodeOptions {
   lastRestored?: (RollbackRecord & { oldDataDirExists: boolean }) | null;
   /** This node holds the snapshot (its listing has it, with a manifest). */
   holds?: boolean;
+  /** The node's etcd tools (default 3.5.30). */
+  toolVersion?: string;
+  /** Its running member's version (default 3.5.30; null: the member did not answer). */
+  memberVersion?: string | null;
 }
 
 export class FakeNode {
@@ -81,7 +85,8 @@ export class FakeNode {
         node: this.name,
         mode: "managed",
         tool: "etcdutl",
-        toolVersion: "3.5.30",
+        toolVersion: this.o.toolVersion ?? "3.5.30",
+        memberVersion: this.o.memberVersion === undefined ? "3.5.30" : this.o.memberVersion,
         supportsBumpRevision: true,
         dataDirExists: true,
         pendingRollback: this.o.pendingRollback ?? null,

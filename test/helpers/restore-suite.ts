@@ -132,7 +132,7 @@ function cases(series: string): void {
   });
 
   test(`${series}: restore from a single node's local copy of an RKE-layout archive`, async () => {
-    const tools = await findEtcdTools({ series });
+    const tools = await findEtcdTools({ series, developerCache: true });
     const raw = join(sb.dir, "rke-db");
     const agentDir = join(nodeDir(1), "agent");
     const host = sb.info.nodes[1]!.host;
@@ -323,7 +323,7 @@ async function runAgentWithTools(
   folder: string,
   scripts: (real: Awaited<ReturnType<typeof findEtcdTools>>) => Partial<Record<Tool, string>>,
 ): Promise<void> {
-  const real = await findEtcdTools({ series });
+  const real = await findEtcdTools({ series, developerCache: true });
   const bin = join(sb.dir, folder);
   await mkdir(bin, { recursive: true });
   const replaced = scripts(real);
@@ -335,8 +335,8 @@ async function runAgentWithTools(
     } else if (real[tool]) await symlink(real[tool], join(bin, tool));
   }
   const agentJson = join(sb.info.nodes[index]!.agentDir, "agent.json");
-  const cfg = JSON.parse(await readFile(agentJson, "utf8")) as { etcd: { managed: { binaryDir?: string } } };
-  cfg.etcd.managed.binaryDir = bin;
+  const cfg = JSON.parse(await readFile(agentJson, "utf8")) as { etcd: { toolsDir?: string } };
+  cfg.etcd.toolsDir = bin;
   await writeFile(agentJson, JSON.stringify(cfg));
   await restartAgent(sb, index);
 }

@@ -234,7 +234,7 @@ function day(series: string, etcdMode: EtcdMode): void {
       // its etcd exits at once, as a member with a bad disk would; once the record is gone it starts normally.
       const spec = sb.info.nodes[2]!.memberSpec!;
       const original = await readFile(spec, "utf8");
-      const real = await findEtcdTools({ series });
+      const real = await findEtcdTools({ series, developerCache: true });
       const bin = join(sb.dir, "cannot-start-bin");
       await mkdir(bin, { recursive: true });
       const record = join(nodeDir(2), "restore", "rollback.json");
