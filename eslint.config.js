@@ -27,7 +27,19 @@ const layer = (from, banned, allowed = {}, files = [`src/${from}/**/*.ts`], igno
 });
 
 /** The folders every lower layer (store, archive, retention, etcd, config, pki, util) must never import. */
-const UPPER = ["cli", "fleet", "agent", "api", "sandbox", "restore", "snapshot", "schedule", "telemetry", "remote"];
+const UPPER = [
+  "cli",
+  "fleet",
+  "agent",
+  "api",
+  "sandbox",
+  "restore",
+  "snapshot",
+  "schedule",
+  "telemetry",
+  "remote",
+  "install",
+];
 
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", ".cache/", "bench/results/"] },
@@ -65,7 +77,9 @@ export default tseslint.config(
   layer("util", [...UPPER, "store", "etcd", "config", "archive", "pki", "retention"]),
   // SSH to the nodes stands on cluster.yml and the utilities only.
   layer("remote", [...UPPER.filter((f) => f !== "remote"), "store", "etcd", "archive", "pki", "retention"]),
-  layer("agent", ["cli", "fleet", "sandbox"]),
+  // Installing agents over SSH: cluster.yml, SSH, etcd's tools; the CLI gives it the agent folder and the agent's answers.
+  layer("install", [...UPPER.filter((f) => f !== "install" && f !== "remote"), "store", "archive", "retention"]),
+  layer("agent", ["cli", "fleet", "sandbox", "install"]),
   // The contract between the CLI and the agent: schemas and the route table, never either side's code.
   layer("api", ["cli", "agent", "sandbox", "restore", "fleet"]),
   layer("snapshot", ["cli", "fleet", "agent", "sandbox", "schedule", "telemetry"]),

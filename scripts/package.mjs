@@ -3,7 +3,7 @@
 // application (https://nodejs.org/docs/latest-v20.x/api/single-executable-applications.html) from the Node binary
 // running this script. The result needs no Node.js, no npm, no network and no file beside it.
 // Run after `npm run build` (`npm run package` does both). Writes dist/package/lifeboat-<version>-linux-x64 and its
-// .sha256 (sha256sum's format), and prints the path and size.
+// .sha256 (sha256sum's format), and prints the path and size. `--out DIR` writes them to DIR instead.
 import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import {
@@ -22,7 +22,9 @@ import esbuild from "esbuild";
 import { inject } from "postject";
 import { buildVersion } from "./build-info.mjs";
 
-const OUT_DIR = "dist/package";
+// `--out DIR` writes elsewhere (a test that packages while another test uses dist/package).
+const outFlag = process.argv.indexOf("--out");
+const OUT_DIR = outFlag > 0 && process.argv[outFlag + 1] ? process.argv[outFlag + 1] : "dist/package";
 const WORK_DIR = join(OUT_DIR, "work");
 const ENTRY = "dist/src/cli/bin.js";
 const PROTO = "dist/src/etcd/proto/rpc.proto";
@@ -52,6 +54,9 @@ async function bundle(version, out) {
     outfile: out,
     write: false,
     logLevel: "warning",
+    // ssh2's optional native addons (its sshcrypto binding and cpu-features), which it loads inside try/catch: left
+    // out, the single executable's require refuses them and ssh2 uses Node's own crypto.
+    external: ["*.node"],
     define: {
       LIFEBOAT_BUILD_VERSION: JSON.stringify(version),
       LIFEBOAT_ETCD_PROTO: JSON.stringify(etcdProtoJson()),

@@ -255,6 +255,7 @@ nodes:
       data_dir: /data/etcd
       etcd: { mode: external, start_command: systemctl start etcd, stop_command: systemctl stop etcd, status_command: systemctl is-active --quiet etcd, tools_dir: /usr/local/bin }
       post_restore: ["systemctl restart kubelet"]
+      install: { mode: plain, root: /srv/node1 }
   - address: "::1"
     role: [etcd]
     lifeboat: { etcd: { mode: managed } }
@@ -288,9 +289,11 @@ lifeboat:
         toolsDir: "/usr/local/bin",
       },
       postRestore: ["systemctl restart kubelet"],
+      install: { mode: "plain", root: "/srv/node1" },
       etcdCertName: "kube-etcd-10-0-0-1",
       etcdClientCertName: "kube-node",
     });
+    assert.deepEqual(two?.install, { mode: "systemd", root: "/" });
     assert.equal(two?.peerUrl, "https://[::1]:2380");
     assert.equal(two?.agent.endpoint, "[::1]:7443");
     assert.deepEqual(two?.etcd, { mode: "managed" });
@@ -539,10 +542,10 @@ nodes:
       etcd: { start_command: "docker start etcd" }
   - address: 10.0.0.3
     role: [etcd]
-    lifeboat: { member_name: etcd-a, agent: "10.0.0.4:7443", etcd: { mode: managed, binary_dir: bin } }
+    lifeboat: { member_name: etcd-a, agent: "10.0.0.4:7443", etcd: { mode: managed, binary_dir: bin }, install: { root: /srv } }
   - address: 10.0.0.4
     role: [etcd]
-    lifeboat: { agent: "10.0.0.4:70000" }
+    lifeboat: { agent: "10.0.0.4:70000", install: { mode: plain, root: srv } }
 services:
   etcd:
     backup_config:
@@ -565,7 +568,9 @@ lifeboat:
       'nodes[1].lifeboat.snapshot_dir: must be an absolute path, got "relative/dir"',
       "nodes[1].lifeboat.etcd.stop_command: required in external mode (with the other command)",
       'nodes[2].lifeboat.etcd.binary_dir: must be an absolute path, got "bin"',
+      'nodes[2].lifeboat.install.root: must be "/" in systemd mode (another root needs mode: plain)',
       "nodes[3].lifeboat.agent: port 70000 is out of range 1-65535",
+      'nodes[3].lifeboat.install.root: must be an absolute path, got "srv"',
       'nodes[2].lifeboat.member_name: duplicate member name "etcd-a" (also used by nodes[1])',
       'nodes[3].lifeboat.agent: duplicate agent endpoint "10.0.0.4:7443" (also used by nodes[2])',
       'services.etcd.backup_config.s3backupconfig.endpoint: "s3://bucket" must start with http:// or https://',

@@ -2,7 +2,7 @@
  * Writes the folder one agent runs from (`lifeboat agent --dir DIR`): `agent.json` plus the PEM files it needs,
  * derived from cluster.yml and the state file. Private keys are written 0600; the folder 0700.
  */
-import { join } from "node:path";
+import { join, posix } from "node:path";
 import { nodeCertFiles } from "../config/state.js";
 import type { ClusterState } from "../config/state.js";
 import type { ClusterConfig, EtcdNode } from "../config/cluster.js";
@@ -39,7 +39,20 @@ export function initialClusterOf(config: ClusterConfig): string {
   return config.etcdNodes.map((n) => `${n.memberName}=${n.peerUrl}`).join(",");
 }
 
+/** Writes the folder at `outDir` (0700, every file 0600). */
 export async function writeAgentBundle(options: BundleOptions): Promise<string> {
+  const files = agentBundleFiles(options);
+  const { "agent.json": agentJson, ...pems } = files;
+  await writePemFiles(options.outDir, pems);
+  await writeFileAtomic(join(options.outDir, "agent.json"), agentJson ?? "", 0o600);
+  return options.outDir;
+}
+
+/**
+ * The folder's files by name, for an agent that will run from `outDir` (on this machine, or on the node when
+ * `lifeboat agent install` uploads them): `agent.json` and the PEM files. Holds private keys.
+ */
+export function agentBundleFiles(options: BundleOptions): Record<string, string> {
   const node = findMember(options.config, options.memberName);
   const certs = nodeCertFiles(options.state, node.memberName, node.etcdCertName, node.etcdClientCertName);
   const files: Record<string, string> = {
@@ -76,7 +89,7 @@ export async function writeAgentBundle(options: BundleOptions): Promise<string> 
               initialClusterToken: options.initialClusterToken ?? DEFAULT_CLUSTER_TOKEN,
               initialClusterState: options.initialClusterState ?? "new",
               ...(certs.etcdServer && secure ? { serverTls: tlsOf("etcd-server.pem", "etcd-server-key.pem") } : {}),
-              logFile: join(options.outDir, "etcd.log"),
+              logFile: posix.join(options.outDir, "etcd.log"),
             },
           }
         : {
@@ -89,7 +102,5 @@ export async function writeAgentBundle(options: BundleOptions): Promise<string> 
     },
     postRestore: node.postRestore,
   };
-  await writePemFiles(options.outDir, files);
-  await writeFileAtomic(join(options.outDir, "agent.json"), JSON.stringify(agentJson, null, 2) + "\n", 0o600);
-  return options.outDir;
+  return { ...files, "agent.json": JSON.stringify(agentJson, null, 2) + "\n" };
 }

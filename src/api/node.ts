@@ -48,6 +48,7 @@ assertSame<Same<z.infer<typeof MemberHealth>, EtcdHealth>>();
 
 export const Health = z.object({ node, member: MemberState, ...MemberHealth.shape });
 export type Health = z.infer<typeof Health>;
+export type Info = z.infer<typeof Info>;
 
 export const Member = z.object({ node, mode, state: MemberState });
 export const MemberChanged = z.object({ node, state: MemberState });

@@ -8,6 +8,8 @@ import type { SchedulePushOptions } from "./schedule.js";
 import type { DeleteCommandOptions } from "./snapshot-delete.js";
 import type { PruneCommandOptions } from "./snapshot-prune.js";
 import type { CleanupCommandOptions } from "./restore-cleanup.js";
+import type { AgentInstallOptions, AgentSshOptions } from "./agent-install.js";
+import { UserError } from "../util/errors.js";
 import { stopsMembers } from "./suggest.js";
 
 type Deps = () => CliDeps;
@@ -123,14 +125,7 @@ export function registerCommands(program: Command, deps: Deps): void {
       await runHealth(opts, deps());
     });
 
-  program
-    .command("agent")
-    .description("run the node agent (HTTPS with mutual TLS) from a folder written by `lifeboat cert node`")
-    .requiredOption("--dir <dir>", "the agent's folder (agent.json and certificates)")
-    .action(async (opts: { dir: string }) => {
-      const { runAgent } = await import("./agent.js");
-      await runAgent(opts, deps());
-    });
+  registerAgentCommands(program, deps);
 
   const cert = program.command("cert").description("the cluster's certificates");
   cert
@@ -248,6 +243,80 @@ export function registerCommands(program: Command, deps: Deps): void {
     });
 
   registerScheduleCommands(etcd, deps);
+}
+
+/**
+ * `lifeboat agent --dir DIR` (or `agent run --dir DIR`) runs a node's agent; `agent install|upgrade|uninstall|status`
+ * manage the agents on the etcd nodes over SSH. `--dir` belongs to `agent` itself (commander reads a parent's
+ * options before its subcommand's), so `agent run` takes it from there.
+ */
+function registerAgentCommands(program: Command, deps: Deps): void {
+  const agent = program
+    .command("agent")
+    .description(
+      "run the node agent (HTTPS with mutual TLS) from a folder written by `lifeboat cert node`, " +
+        "or install, upgrade, remove and check the agents on the etcd nodes over SSH",
+    )
+    .option("--dir <dir>", "the agent's folder (agent.json and certificates): run the agent")
+    .action(async (opts: { dir?: string }) => runAgentCommand(opts, deps));
+  agent
+    .command("run")
+    .description("run the node agent: lifeboat agent run --dir DIR (the same as lifeboat agent --dir DIR)")
+    .action(async () => runAgentCommand(agent.opts<{ dir?: string }>(), deps));
+
+  const sshOptions = (cmd: Command) =>
+    cmd
+      .addOption(configOption())
+      .option("--node <member>", "only this etcd node (repeat for more), e.g. etcd-node1", collect)
+      .option("--known-hosts <file>", "OpenSSH known_hosts file (default ~/.ssh/known_hosts)")
+      .option("--accept-new-host-keys", "trust and record the key of a host known_hosts has no key for")
+      .option("--ssh-agent-auth", "log in with the SSH agent (SSH_AUTH_SOCK), as cluster.yml's ssh_agent_auth");
+  const programOptions = (cmd: Command) =>
+    cmd
+      .option("--program <file>", "the lifeboat executable to install (default: this one, or dist/package's)")
+      .option("--etcd-tools <file>", "etcd release tarball (etcd-vX.Y.Z-linux-amd64.tar.gz) or directory to copy");
+  for (const [name, upgrade, description] of [
+    [
+      "install",
+      false,
+      "put the agent on every etcd node over SSH (program, agent folder, etcd tools, service), start it and wait " +
+        "until it answers; run again, it changes only what differs",
+    ],
+    ["upgrade", true, "replace the program on nodes that have the agent, and restart it (schedule and history kept)"],
+  ] as const) {
+    programOptions(sshOptions(agent.command(name).description(description))).action(
+      async (opts: AgentInstallOptions) => {
+        const { runAgentInstall } = await import("./agent-install.js");
+        await runAgentInstall(opts, deps(), upgrade);
+      },
+    );
+  }
+  sshOptions(
+    agent
+      .command("uninstall")
+      .description("stop and remove the agent, its service, program and folder on every etcd node; snapshots stay"),
+  ).action(async (opts: AgentSshOptions) => {
+    const { runAgentUninstall } = await import("./agent-install.js");
+    await runAgentUninstall(opts, deps());
+  });
+  sshOptions(
+    agent
+      .command("status")
+      .description("per node: reachable over SSH, service state, installed version, the agent's version and health"),
+  ).action(async (opts: AgentSshOptions) => {
+    const { runAgentStatus } = await import("./agent-install.js");
+    await runAgentStatus(opts, deps());
+  });
+}
+
+async function runAgentCommand(opts: { dir?: string }, deps: Deps): Promise<void> {
+  if (!opts.dir) {
+    throw new UserError(
+      "lifeboat agent: give --dir DIR to run an agent, or a subcommand: run, install, upgrade, uninstall, status",
+    );
+  }
+  const { runAgent } = await import("./agent.js");
+  await runAgent({ dir: opts.dir }, deps());
 }
 
 /** Recurring snapshots, retention and visibility: schedule push, snapshot-status, snapshot-prune, snapshot-delete. */

@@ -6,7 +6,7 @@ import { isAbsolute } from "node:path";
 import { isAddress, joinHostPort, parseBaseUrl, parseHostPort } from "./endpoints.js";
 import type { Report } from "./report.js";
 import type { RawNode, RawNodeLifeboat } from "./schema.js";
-import type { EtcdControl, EtcdNode, EtcdPreset, NodeSummary } from "./types.js";
+import type { EtcdControl, EtcdNode, EtcdPreset, InstallSettings, NodeSummary } from "./types.js";
 
 export const DEFAULT_AGENT_PORT = 7443;
 export const DEFAULT_SNAPSHOT_DIR = "/opt/rke/etcd-snapshots";
@@ -98,6 +98,7 @@ function resolveEtcdNode(
     dataDir: dir(lb.data_dir, DEFAULT_DATA_DIR, `${at}.data_dir`, report),
     etcd: etcdControl(lb.etcd, `${at}.etcd`, report),
     postRestore: lb.post_restore ?? [],
+    install: installSettings(lb.install, `${at}.install`, report),
     etcdCertName,
     // kube-node: RKE's client certificate (cluster-pki.ts NODE_CERT_NAME).
     etcdClientCertName: preset === "rke" ? etcdCertName : "kube-node",
@@ -137,6 +138,21 @@ function dir(value: string | undefined, fallback: string, path: string, report: 
   if (value === undefined) return fallback;
   if (!isAbsolute(value)) report.issues.push({ path, message: `must be an absolute path, got "${value}"` });
   return value;
+}
+
+/** systemd reads units only from the node's own /etc/systemd/system: another root works in plain mode only. */
+function installSettings(raw: RawNodeLifeboat["install"], path: string, report: Report): InstallSettings {
+  const mode = raw?.mode ?? "systemd";
+  const root = raw?.root ?? "/";
+  if (!isAbsolute(root))
+    report.issues.push({ path: `${path}.root`, message: `must be an absolute path, got "${root}"` });
+  else if (mode === "systemd" && root !== "/") {
+    report.issues.push({
+      path: `${path}.root`,
+      message: `must be "/" in systemd mode (another root needs mode: plain)`,
+    });
+  }
+  return { mode, root };
 }
 
 function etcdControl(raw: RawNodeLifeboat["etcd"], path: string, report: Report): EtcdControl {

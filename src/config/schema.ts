@@ -122,6 +122,13 @@ export const NodeLifeboatSchema = z.object({
     })
     .optional(),
   post_restore: z.array(nonEmptyText, { error: "must be a list of shell commands" }).optional(),
+  /** How `lifeboat agent install` puts the agent on this node. */
+  install: z
+    .object({
+      mode: z.enum(["systemd", "plain"], { error: "must be one of systemd, plain" }).optional(),
+      root: text.optional(),
+    })
+    .optional(),
 });
 
 /**

@@ -35,6 +35,12 @@ export type EtcdControl =
 /** A known layout (`lifeboat.etcd.preset`): `rke` is RKE's Docker etcd (nodes.ts `RKE_PRESET`). */
 export type EtcdPreset = "rke";
 
+/**
+ * `systemd`: a `lifeboat-agent.service` unit; `plain`: started detached with a pid file (hosts without systemd).
+ * `root` prefixes every installed path ("/" on a real node; a temp directory in tests).
+ */
+export type InstallSettings = { mode: "systemd" | "plain"; root: string };
+
 /** One etcd member, resolved: identity as RKE derives it plus where its agent listens and keeps files. */
 export type EtcdNode = NodeSummary & {
   /** `internal_address || address`: the address etcd peers and clients use (RKE's rule). */
@@ -49,6 +55,8 @@ export type EtcdNode = NodeSummary & {
   dataDir: string;
   etcd: EtcdControl;
   postRestore: string[];
+  /** How `lifeboat agent install` runs the agent here (`lifeboat.install`). */
+  install: InstallSettings;
   /** The RKE state file name of this member's etcd certificate, `kube-etcd-<ip with dots as dashes>`. */
   etcdCertName: string;
   /** The state file name of the client certificate the agent presents to etcd: `kube-node`, or with RKE's preset

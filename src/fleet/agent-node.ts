@@ -15,6 +15,7 @@ export function agentNode(node: EtcdNode, client: AgentClient): FleetNode {
   return {
     node,
     health: () => client.call(routes.health, { timeoutMs: 15_000 }),
+    info: () => client.call(routes.info, { timeoutMs: 15_000 }),
     status: () => client.call(routes.status),
     listSnapshots: async () => (await client.call(routes.listSnapshots)).snapshots,
     save: (body, onEvent) => client.callStream(routes.saveSnapshot, { body, onEvent }),

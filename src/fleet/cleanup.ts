@@ -28,7 +28,8 @@ export async function cleanupFleet(
   );
 }
 
-function selectNodes(fleet: Pick<Fleet, "nodes">, names: readonly string[]): FleetNode[] {
+/** The named nodes (all when `names` is empty); an unknown name is an error (exit 2). */
+export function selectNodes(fleet: Pick<Fleet, "nodes">, names: readonly string[]): FleetNode[] {
   if (names.length === 0) return fleet.nodes;
   const known = fleet.nodes.map((n) => n.node.memberName);
   const unknown = names.filter((n) => !known.includes(n));

@@ -4,7 +4,7 @@
  * in-memory ones. The fleet operations (health, save, catalog, prune, schedule, status, cleanup, restore) are
  * written against these interfaces only.
  */
-import type { Health } from "../api/node.js";
+import type { Health, Info } from "../api/node.js";
 import type { PruneResponse } from "../api/prune.js";
 import type { CleanupResponse } from "../api/restore.js";
 import type { NodeStatus } from "../api/schedule.js";
@@ -41,6 +41,9 @@ export interface FleetOutput {
 /** Opens the S3 store settings describe (src/store/open.ts's openStore; tests pass a local directory). */
 export type OpenStore = (settings: S3Settings) => Store;
 
+/** What an agent says about itself (GET /v1/info, src/api/node.ts). */
+export type AgentInfo = Info;
+
 /** A member's health as its agent reports it (GET /v1/health, src/api/node.ts). */
 export type AgentHealth = Health;
 
@@ -60,6 +63,8 @@ export type NodeCleanupAnswer = CleanupResponse;
 export interface FleetNode {
   readonly node: EtcdNode;
   health(): Promise<AgentHealth>;
+  /** The agent itself: its version, mode, what holds its save flight (GET /v1/info). */
+  info(): Promise<AgentInfo>;
   status(): Promise<NodeStatus>;
   listSnapshots(): Promise<CatalogEntry[]>;
   /** Saves a snapshot, calling `onEvent` for each event the node streams back (progress, waiting, result, error). */

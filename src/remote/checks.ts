@@ -60,18 +60,46 @@ export function parseDfAvailable(output: string): number | undefined {
   return available !== undefined && /^\d+$/.test(available) ? Number(available) * 1024 : undefined;
 }
 
-/** Throws PortInUseError when something on the node listens on TCP `port` (any address, IPv4 or IPv6). */
-export async function ensurePortFree(host: RemoteHost, port: number): Promise<void> {
+/**
+ * Throws PortInUseError when something on the node listens on TCP `port`: on any address, or with `address` (what
+ * the caller will bind), on that address or a wildcard one (0.0.0.0, ::), IPv4-mapped IPv6 included.
+ */
+export async function ensurePortFree(
+  host: RemoteHost,
+  port: number,
+  options: { address?: string } = {},
+): Promise<void> {
   const result = await host.exec("cat /proc/net/tcp /proc/net/tcp6 2>/dev/null", { timeoutMs: CHECK_TIMEOUT_MS });
   if (!result.stdout.includes("local_address")) {
     throw new RemoteCommandError(host.target, `cannot read /proc/net/tcp to check port ${port}`);
   }
-  const listener = listeningSockets(result.stdout).find((s) => s.port === port);
+  const listener = listeningSockets(result.stdout).find(
+    (s) => s.port === port && (options.address === undefined || sameOrWildcard(s.address, options.address)),
+  );
   if (listener) {
     throw new PortInUseError(
       host.target,
       `port ${port} is already taken (something listens on ${listener.address}:${port}); stop it or choose another port`,
     );
+  }
+}
+
+/** Whether a listener on `listening` (as listeningSockets writes it) holds `address`'s port. */
+export function sameOrWildcard(listening: string, address: string): boolean {
+  const canon = (a: string) => {
+    if (/^\d+\.\d+\.\d+\.\d+$/.test(a)) return [a, hostOf(`[::ffff:${a}]`)];
+    return [hostOf(a.startsWith("[") ? a : `[${a}]`)];
+  };
+  const heard = canon(listening);
+  if (heard.some((h) => h === "0.0.0.0" || h === "[::]")) return true;
+  return canon(address).some((a) => heard.includes(a));
+}
+
+function hostOf(bracketed: string): string {
+  try {
+    return new URL(`http://${bracketed}`).hostname;
+  } catch {
+    return bracketed;
   }
 }
 

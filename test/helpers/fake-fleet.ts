@@ -13,6 +13,7 @@ import { parseClusterConfig, type EtcdNode } from "../../src/config/cluster.js";
 import type { ClusterState } from "../../src/config/state.js";
 import type {
   AgentHealth,
+  AgentInfo,
   Fleet,
   FleetNode,
   NodeCleanupAnswer,
@@ -95,6 +96,20 @@ export class FakeFleetNode implements FleetNode {
       node: this.name,
       member: "running",
       ...this.script.health,
+    };
+  }
+
+  async info(): Promise<AgentInfo> {
+    this.calls.push("info");
+    if (this.script.health instanceof Error) throw this.script.health;
+    return {
+      node: this.name,
+      version: "0.1.0",
+      etcdMode: "external",
+      clientUrl: this.node.clientUrl,
+      snapshotDir: this.node.snapshotDir,
+      saving: null,
+      session: null,
     };
   }
 
