@@ -1,3 +1,0 @@
-import { workflowSuite } from "./helpers/workflow-suite.js";
-
-workflowSuite("3.4", "external");
