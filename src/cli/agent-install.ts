@@ -33,7 +33,6 @@ export interface AgentSshOptions {
   node?: string[];
   knownHosts?: string;
   acceptNewHostKeys?: boolean;
-  sshAgentAuth?: boolean;
 }
 
 export interface AgentInstallOptions extends AgentSshOptions {
@@ -142,7 +141,8 @@ async function withNodes(
       connectNode(ssh, {
         ...(options.knownHosts ? { knownHostsPath: options.knownHosts } : {}),
         acceptNewHostKeys: options.acceptNewHostKeys === true,
-        sshAgentAuth: options.sshAgentAuth === true,
+        // The global --ssh-agent-auth (RKE's flag, before or after the command), or-ed with cluster.yml's.
+        sshAgentAuth: deps.sshAgentAuth,
         ...(passphrase ? { passphrase } : {}),
         log: deps.log,
       });

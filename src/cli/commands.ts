@@ -269,8 +269,7 @@ function registerAgentCommands(program: Command, deps: Deps): void {
       .addOption(configOption())
       .option("--node <member>", "only this etcd node (repeat for more), e.g. etcd-node1", collect)
       .option("--known-hosts <file>", "OpenSSH known_hosts file (default ~/.ssh/known_hosts)")
-      .option("--accept-new-host-keys", "trust and record the key of a host known_hosts has no key for")
-      .option("--ssh-agent-auth", "log in with the SSH agent (SSH_AUTH_SOCK), as cluster.yml's ssh_agent_auth");
+      .option("--accept-new-host-keys", "trust and record the key of a host known_hosts has no key for");
   const programOptions = (cmd: Command) =>
     cmd
       .option("--program <file>", "the lifeboat executable to install (default: this one, or dist/package's)")

@@ -96,7 +96,9 @@ export function toolsFinder(flag: ToolsSource | undefined): ToolsFinder {
     if (flag) return Promise.resolve(seriesOf(flag.version) === series ? flag : undefined);
     let promise = found.get(series);
     if (!promise) {
-      promise = findEtcdTools({ series }).then(
+      // The operator's machine, not a node: Lifeboat's own cache (`npm run etcd:install`) counts, and the result
+      // says which folder was used.
+      promise = findEtcdTools({ series, developerCache: true }).then(
         (t) => ({
           version: t.version,
           files: [
