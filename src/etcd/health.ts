@@ -20,6 +20,15 @@ export interface MemberHealth {
   error?: string;
 }
 
+/** Why a member is not healthy (unreachable, no leader, an alarm), or undefined when it is. */
+export function healthProblem(
+  h: Pick<MemberHealth, "reachable" | "hasLeader" | "alarms" | "error">,
+): string | undefined {
+  if (!h.reachable) return `etcd unreachable: ${h.error ?? "no answer"}`;
+  if (!h.hasLeader) return "no leader";
+  return h.alarms.length ? `alarm: ${h.alarms.join(", ")}` : undefined;
+}
+
 /** The calls a health report makes (EtcdMemberClient's; named here so that the client can import this file). */
 interface HealthSource {
   status(): Promise<MemberStatus>;

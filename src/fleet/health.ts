@@ -1,4 +1,5 @@
 /** Every member's health as its own agent sees it, and the one verdict per node the commands act on. */
+import { healthProblem } from "../etcd/health.js";
 import { describeError } from "../util/errors.js";
 import type { Fleet, FleetNode } from "./fleet.js";
 
@@ -27,13 +28,7 @@ async function nodeHealth(fleetNode: FleetNode): Promise<NodeHealth> {
   const base = { node: node.memberName, agent: node.agent.endpoint, alarms: [] as string[] };
   try {
     const h = await fleetNode.health();
-    const reason = !h.reachable
-      ? `etcd unreachable: ${h.error ?? "no answer"}`
-      : !h.hasLeader
-        ? "no leader"
-        : h.alarms.length
-          ? `alarm: ${h.alarms.join(", ")}`
-          : undefined;
+    const reason = healthProblem(h);
     const out: NodeHealth = {
       ...base,
       ok: reason === undefined,

@@ -4,6 +4,7 @@
  */
 import { ensureRoot, shellQuote } from "../remote/index.js";
 import type { RemoteHost } from "../remote/index.js";
+import { healthProblem } from "../etcd/health.js";
 import { describeError } from "../util/errors.js";
 import type { NodeTarget } from "./install.js";
 import { layoutOf } from "./layout.js";
@@ -63,13 +64,7 @@ async function askAgent(target: NodeTarget): Promise<Pick<StatusResult, "agent" 
   try {
     const info = await target.agent.info();
     const h = await target.agent.health();
-    const problem = !h.reachable
-      ? `etcd unreachable: ${h.error ?? "no answer"}`
-      : !h.hasLeader
-        ? "no leader"
-        : h.alarms.length
-          ? `alarm: ${h.alarms.join(", ")}`
-          : undefined;
+    const problem = healthProblem(h);
     return { agent: { ok: true, version: info.version }, health: { ok: !problem, detail: problem ?? "healthy" } };
   } catch (err) {
     return { agent: { ok: false, error: describeError(err) }, health: { ok: false, detail: "unknown (no agent)" } };
