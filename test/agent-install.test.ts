@@ -8,7 +8,7 @@
  * installed: a taken agent port, a wrong key, an unknown host key, an unreachable node, bad flags.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   appendFile,
@@ -32,7 +32,7 @@ import type { InstallResult, StatusResult, UninstallResult } from "../src/instal
 import { installLayout } from "../src/install/index.js";
 import { isAlive, type SandboxInfo } from "../src/sandbox/sandbox.js";
 import { isPortFree } from "../src/util/net.js";
-import { jsonOf, runCli, type CliRun } from "./helpers/cli.js";
+import { jsonOf, runCli, runProcess, type CliRun } from "./helpers/cli.js";
 import { makeKey, startSshd, type TestKey, type TestSshd } from "./helpers/sshd.js";
 import { waitFor } from "./helpers/sandbox.js";
 
@@ -56,16 +56,7 @@ void describe("agent install over SSH: three nodes, the single executable, plain
   const secrets = () => [...key.privateText.split("\n").filter((l) => l && !l.startsWith("-----")), "PRIVATE KEY"];
 
   /** Runs the executable itself (the sandbox: its members then run under it). */
-  const runExe = (args: readonly string[]): Promise<CliRun> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(exe, args, { stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      child.on("error", reject);
-      child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    });
+  const runExe = (args: readonly string[]): Promise<CliRun> => runProcess(exe, args);
 
   /** The operator's CLI, with this test's known_hosts. */
   const lifeboat = async (args: readonly string[], cfg = config): Promise<CliRun> => {

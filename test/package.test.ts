@@ -26,7 +26,7 @@ import type { VerifyReport } from "../src/restore/verify.js";
 import { isAlive } from "../src/sandbox/sandbox.js";
 import { parseManifest } from "../src/snapshot/manifest.js";
 import type { Store } from "../src/store/store.js";
-import { jsonOf, type CliRun } from "./helpers/cli.js";
+import { jsonOf, runProcess, type CliRun } from "./helpers/cli.js";
 import { sandboxS3, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
 
 const REPO = fileURLToPath(new URL("../..", import.meta.url));
@@ -53,19 +53,7 @@ void describe("the single executable, on a node without Node.js", () => {
   const env = () => ({ PATH: "/nonexistent", HOME: join(home, "home") });
 
   const run = (args: readonly string[]): Promise<CliRun> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(exe, args, { cwd: join(home, "cwd"), env: env(), stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-      child.on("error", reject);
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code: code ?? -1, stdout, stderr });
-      });
-    });
+    runProcess(exe, args, { cwd: join(home, "cwd"), env: env() });
 
   const startAgent = async (): Promise<Running> => {
     const child = spawn(exe, ["agent", "--dir", agentDir], {

@@ -5,7 +5,6 @@
  * running; `down` leaves no process behind.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml } from "yaml";
 import { isAlive, type SandboxInfo } from "../src/sandbox/sandbox.js";
-import { jsonOf, runCli } from "./helpers/cli.js";
+import { jsonOf, runCli, runProcess, type CliRun } from "./helpers/cli.js";
 import { processesMentioning, waitFor } from "./helpers/sandbox.js";
 
 interface Health {
@@ -118,14 +117,6 @@ void describe("sandbox in external mode: members outside the agents", () => {
 });
 
 /** Runs one of cluster.yml's commands the way the agent does: through sh. */
-function shell(command: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("sh", ["-c", command], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+function shell(command: string): Promise<CliRun> {
+  return runProcess("sh", ["-c", command]);
 }

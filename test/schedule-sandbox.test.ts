@@ -30,7 +30,7 @@ import { parseManifest, serializeManifest, type Manifest } from "../src/snapshot
 import type { Store } from "../src/store/store.js";
 import { allocateLoopbackHosts } from "../src/util/net.js";
 import { BIN, jsonOf } from "./helpers/cli.js";
-import { sandboxS3, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
+import { sandboxS3, scrapeMetrics, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
 
 const HOOK_PORT = 8392;
 const HOOK_TOKEN = "Bearer hook-secret-5f2c9a";
@@ -62,17 +62,8 @@ async function catalogOf(i: number): Promise<CatalogEntry[]> {
   return (await agents[i]!.call(routes.listSnapshots)).snapshots;
 }
 
-async function metricsOf(i: number): Promise<Map<string, number>> {
-  const res = await agents[i]!.download(routes.metrics);
-  let text = "";
-  for await (const chunk of res.body) text += String(chunk);
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const m = /^(\S+) (\S+)$/.exec(line);
-    if (m && !line.startsWith("#")) out.set(m[1]!, Number(m[2]));
-  }
-  return out;
-}
+/** Every sample of agent `i`'s /metrics, by series (name and labels as printed). */
+const metricsOf = (i: number) => scrapeMetrics(agents[i]!);
 
 /**
  * Stops new runs (the next slot is an hour away) and waits until no node is saving. The schedule is sent to every

@@ -14,7 +14,6 @@ import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { AgentClient } from "../src/agent/client.js";
-import { routes } from "../src/api/routes.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
 import { cliTls } from "../src/fleet/open.js";
@@ -24,7 +23,7 @@ import { ExitCode } from "../src/util/errors.js";
 import { allocateLoopbackHosts } from "../src/util/net.js";
 import { jsonOf, type CliRun } from "./helpers/cli.js";
 import { allExpressions, lifeboatMetrics } from "./helpers/monitoring.js";
-import { startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
+import { scrapeMetrics, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
 
 const HOOK_PORT = 8394;
 const STALE_AFTER_MS = 12_000;
@@ -57,18 +56,8 @@ const setSnapshots = (on: boolean) =>
     doc.services!.etcd!.snapshot = on;
   });
 
-/** Every sample of an agent's /metrics, by series (name and labels as printed). */
-async function metricsOf(i: number): Promise<Map<string, number>> {
-  const res = await agents[i]!.download(routes.metrics);
-  let text = "";
-  for await (const chunk of res.body) text += String(chunk);
-  const out = new Map<string, number>();
-  for (const line of text.split("\n")) {
-    const m = /^(\S+) (\S+)$/.exec(line);
-    if (m && !line.startsWith("#")) out.set(m[1]!, Number(m[2]));
-  }
-  return out;
-}
+/** Every sample of agent `i`'s /metrics, by series (name and labels as printed). */
+const metricsOf = (i: number) => scrapeMetrics(agents[i]!);
 const staleMetric = async (i: number) => (await metricsOf(i)).get('lifeboat_snapshot_stale{location="local"}');
 const located = (type: NotifyEvent["type"]) => hook.events.filter((e) => e.type === type);
 

@@ -10,14 +10,27 @@ export interface CliRun {
   stderr: string;
 }
 
+/** `lifeboat <args>` with this process's environment plus `opts.env`. */
 export function runCli(
   args: readonly string[],
   opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
 ): Promise<CliRun> {
+  return runProcess(process.execPath, [BIN, ...args], { ...opts, env: { ...process.env, ...opts.env } });
+}
+
+/**
+ * Runs `command` and captures what it prints; killed after `timeoutMs` (default 120 s). `env` is the child's whole
+ * environment (default: this process's).
+ */
+export function runProcess(
+  command: string,
+  args: readonly string[],
+  opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {},
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
+    const child = spawn(command, args, {
       cwd: opts.cwd,
-      env: { ...process.env, ...opts.env },
+      env: opts.env ?? process.env,
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";

@@ -5,6 +5,8 @@
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { AgentClient } from "../../src/agent/client.js";
+import { routes } from "../../src/api/routes.js";
 import type { SandboxInfo } from "../../src/sandbox/sandbox.js";
 import { EtcdMemberClient } from "../../src/etcd/client.js";
 import { CA_CERT_NAME, lookupCert, NODE_CERT_NAME, readState } from "../../src/config/state.js";
@@ -108,4 +110,17 @@ export async function processesMentioning(text: string): Promise<string[]> {
     if (cmdline.includes(text)) found.push(`${entry}: ${cmdline.split("\0").join(" ").slice(0, 200)}`);
   }
   return found;
+}
+
+/** Every sample of an agent's /metrics, by series (name and labels as printed). */
+export async function scrapeMetrics(agent: AgentClient): Promise<Map<string, number>> {
+  const res = await agent.download(routes.metrics);
+  let text = "";
+  for await (const chunk of res.body) text += String(chunk);
+  const out = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    const m = /^(\S+) (\S+)$/.exec(line);
+    if (m && !line.startsWith("#")) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
 }
