@@ -22,7 +22,7 @@ import {
   type NodeTarget,
 } from "../install/index.js";
 import { connectNode, type RemoteHost } from "../remote/index.js";
-import { ExitCode, UserError } from "../util/errors.js";
+import { exitCodeOfFailures, UserError } from "../util/errors.js";
 import { registerSecret } from "../util/redact.js";
 import type { CliDeps } from "./deps.js";
 import { table } from "./output.js";
@@ -115,7 +115,7 @@ export async function runAgentStatus(options: AgentSshOptions, deps: CliDeps): P
     }
     const bad = results.filter((r) => !r.ok).length;
     deps.out.line(`${results.length - bad} of ${results.length} agents installed, running and healthy`);
-    deps.setExitCode(exitCodeOf(results.length, bad));
+    deps.setExitCode(exitCodeOfFailures(bad, results.length));
     deps.out.result({ nodes: results });
   });
 }
@@ -188,9 +188,5 @@ async function programFile(flag: string | undefined): Promise<{ path: string; sh
 
 function summary(deps: CliDeps, total: number, failed: number, note?: string): void {
   deps.out.line(`${total - failed} of ${total} nodes done${failed && note ? `; ${note}` : ""}`);
-  deps.setExitCode(exitCodeOf(total, failed));
-}
-
-function exitCodeOf(total: number, failed: number): number {
-  return failed === 0 ? ExitCode.ok : failed === total ? ExitCode.failure : ExitCode.partial;
+  deps.setExitCode(exitCodeOfFailures(failed, total));
 }

@@ -1,6 +1,6 @@
 /** `lifeboat etcd health`: each member's health as its own agent sees it, and the cluster verdict. */
 import { clusterHealth, type NodeHealth } from "../fleet/health.js";
-import { ExitCode } from "../util/errors.js";
+import { exitCodeOfFailures } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { formatBytes, table } from "./output.js";
 
@@ -26,7 +26,7 @@ export async function runHealth(options: { config: string }, deps: CliDeps): Pro
     const healthy = health.filter((h) => h.ok).length;
     deps.out.line(`${healthy} of ${health.length} members healthy`);
     deps.out.result({ nodes: health, healthy, total: health.length });
-    deps.setExitCode(healthy === health.length ? ExitCode.ok : healthy === 0 ? ExitCode.failure : ExitCode.partial);
+    deps.setExitCode(exitCodeOfFailures(health.length - healthy, health.length));
     return health;
   } finally {
     fleet.close();

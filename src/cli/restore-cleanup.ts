@@ -5,7 +5,7 @@
  * refused and left untouched. Every item is printed with its fate and why; with --dry-run nothing is removed.
  */
 import { cleanupFleet, type NodeCleanup } from "../fleet/cleanup.js";
-import { ExitCode } from "../util/errors.js";
+import { exitCodeOfFailures } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { formatBytes, table } from "./output.js";
 
@@ -31,7 +31,7 @@ export async function runRestoreCleanup(options: CleanupCommandOptions, deps: Cl
     const body = { keep: options.keep ?? DEFAULT_KEEP, dryRun: options.dryRun === true };
     const nodes = await cleanupFleet(fleet, options.node ?? [], body);
     const failed = nodes.filter((n) => problemOf(n) !== undefined).length;
-    const exitCode = failed === 0 ? ExitCode.ok : failed === nodes.length ? ExitCode.failure : ExitCode.partial;
+    const exitCode = exitCodeOfFailures(failed, nodes.length);
     const report: CleanupReport = { ...body, nodes, exitCode };
     print(report, deps);
     return report;

@@ -9,7 +9,7 @@ import { lineageOf } from "../config/state.js";
 import { pruneFleet, type LocationPrune } from "../fleet/prune.js";
 import { clusterRetention } from "../fleet/schedule.js";
 import type { RetentionPolicy } from "../retention/index.js";
-import { ExitCode } from "../util/errors.js";
+import { exitCodeOfFailures } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { formatBytes, table } from "./output.js";
 
@@ -46,8 +46,7 @@ export async function runSnapshotPrune(options: PruneCommandOptions, deps: CliDe
 
 function exitCodeOf(locations: readonly LocationPrune[]): number {
   const bad = locations.filter((l) => l.error !== undefined || (l.result?.failed.length ?? 0) > 0).length;
-  if (bad === 0) return ExitCode.ok;
-  return bad === locations.length ? ExitCode.failure : ExitCode.partial;
+  return exitCodeOfFailures(bad, locations.length);
 }
 
 function print(report: PruneReport, deps: CliDeps): void {

@@ -11,7 +11,7 @@ import type { ClusterConfig } from "../config/cluster.js";
 import { retentionPolicyFromConfig, type RetentionPolicy } from "../retention/index.js";
 import { s3Location } from "../store/s3-location.js";
 import { formatDuration, parseDuration } from "../util/duration.js";
-import { describeError, ExitCode, UserError } from "../util/errors.js";
+import { describeError, exitCodeOfFailures, UserError } from "../util/errors.js";
 import type { Fleet } from "./fleet.js";
 
 export interface ScheduleFlags {
@@ -165,7 +165,7 @@ export function pushReport(body: SchedulePush, config: ClusterConfig, nodes: Nod
     retention,
     s3: s?.s3 && config.backup.s3 ? s3Location(config.backup.s3) : null,
     nodes,
-    exitCode: failed === 0 ? ExitCode.ok : failed === nodes.length ? ExitCode.failure : ExitCode.partial,
+    exitCode: exitCodeOfFailures(failed, nodes.length),
   };
 }
 

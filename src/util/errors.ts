@@ -22,6 +22,11 @@ export const ExitCode = {
    */
   stale: 6,
 } as const;
+
+/** The exit code of work done on several nodes or locations: 0 when none failed, 1 when all did, 3 when some did. */
+export function exitCodeOfFailures(failed: number, total: number): number {
+  return failed === 0 ? ExitCode.ok : failed === total ? ExitCode.failure : ExitCode.partial;
+}
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** A problem with what the operator asked for (config, flags, names). Nothing has been changed. */
