@@ -24,6 +24,7 @@ import {
 import {
   ArchiveError,
   ChecksumMismatchError,
+  IdentityError,
   NotFoundError,
   RemoteError,
   UserError,
@@ -223,6 +224,7 @@ function errorFromResponse(endpoint: string, status: number, text: string): Erro
   const full = `agent ${endpoint}: ${message}`;
   if (status === 404) return new NotFoundError(full);
   if (kind === "ArchiveError") return new ArchiveError(full);
+  if (kind === "IdentityError") return new IdentityError(full);
   if (status === 422 || kind === "ChecksumMismatchError") return new ChecksumMismatchError(full);
   if (status === 400) return new UserError(full);
   // 403: this certificate is not allowed on that route; retrying with the same one cannot help.

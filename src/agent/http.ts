@@ -24,6 +24,7 @@ import { callerOf, commonNameOf, describeAccess } from "./authz.js";
 import {
   ArchiveError,
   ChecksumMismatchError,
+  IdentityError,
   ConfigError,
   NotFoundError,
   UserError,
@@ -224,7 +225,7 @@ function statusFor(err: unknown): number {
   if (err instanceof HttpError) return err.status;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConfigError || err instanceof UserError) return 400;
-  if (err instanceof ChecksumMismatchError || err instanceof ArchiveError) return 422;
+  if (err instanceof ChecksumMismatchError || err instanceof ArchiveError || err instanceof IdentityError) return 422;
   return 500;
 }
 

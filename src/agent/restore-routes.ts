@@ -11,7 +11,7 @@ import { verifySnapshotFile } from "../archive/trailer.js";
 import { findEtcdTools, type EtcdTools } from "../etcd/binaries.js";
 import { supportsBumpRevision } from "../etcd/restore-tool.js";
 import { exists, latestRestoredRecord, readRollbackRecord, retireRollbackRecord } from "../restore/node.js";
-import { prepare } from "../restore/source.js";
+import { checkIdentity, prepare } from "../restore/source.js";
 import {
   apply,
   fetchFromPeer,
@@ -55,8 +55,12 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
 
   router.route(routes.prepare, async ({ body }) =>
     sessions.step(body.session, body.name, () =>
-      closing(body.s3 ? deps.makeS3(body.s3) : undefined, (s3) => prepare(body.name, s3, deps)),
+      closing(body.s3 ? deps.makeS3(body.s3) : undefined, (s3) => prepare(body.name, s3, body.identity, deps)),
     ),
+  );
+
+  router.route(routes.checkIdentity, async ({ body }) =>
+    closing(body.s3 ? deps.makeS3(body.s3) : undefined, (s3) => checkIdentity(body.name, s3, body.identity, deps)),
   );
 
   router.route(routes.preparedFile, async ({ params }) => {

@@ -6,15 +6,16 @@
  */
 import { routes } from "../api/routes.js";
 import type { SaveEvent, SaveRequest } from "../api/snapshots.js";
-import { listCatalog } from "../snapshot/catalog.js";
+import { findCopy, listCatalog } from "../snapshot/catalog.js";
 import type { SaveFlight } from "../snapshot/flight.js";
-import { archiveKey, manifestKey } from "../snapshot/manifest.js";
+import { archiveKey } from "../snapshot/manifest.js";
+import { uploadCopy, type SaveEncryption } from "../snapshot/seal.js";
 import { removeCopy } from "../snapshot/prune.js";
 import { saveSnapshot } from "../snapshot/save.js";
 import { saveOptions } from "../snapshot/save-options.js";
 import { closing } from "../store/open.js";
 import type { Store } from "../store/store.js";
-import { describeError, NotFoundError } from "../util/errors.js";
+import { ChecksumMismatchError, describeError, NotFoundError } from "../util/errors.js";
 import { registerCleanupRoutes } from "./cleanup-routes.js";
 import type { AgentDeps } from "./deps.js";
 import { HttpError, Router, type EventStream, type RequestContext, type RouterOptions } from "./http.js";
@@ -96,12 +97,13 @@ function registerSnapshotRoutes(router: Router, deps: AgentDeps): void {
     }
   });
   router.route(routes.uploadSnapshot, async ({ params, body }) =>
-    closing(deps.makeS3(body.s3), (remote) => uploadExisting(params.name, remote, deps)),
+    closing(deps.makeS3(body.s3), (remote) => uploadExisting(params.name, remote, body.encryption, deps)),
   );
-  router.route(routes.deleteSnapshot, async ({ params }) => ({
-    node,
-    removed: await removeCopy(deps.local, { name: params.name, key: archiveKey(params.name) }),
-  }));
+  router.route(routes.deleteSnapshot, async ({ params }) => {
+    // The archive is the one the manifest names (`.zip.age` when encrypted), or `<name>.zip` without one.
+    const copy = await findCopy(deps.local, params.name, `node:${node}`);
+    return { node, removed: await removeCopy(deps.local, copy ?? { name: params.name, key: archiveKey(params.name) }) };
+  });
 }
 
 type SaveContext = RequestContext & EventStream<SaveEvent>;
@@ -189,14 +191,11 @@ async function saveFailed(
 }
 
 /** Uploads a snapshot this node already holds (when the chosen uploader failed). Manifest last. */
-async function uploadExisting(name: string, remote: Store, deps: AgentDeps) {
+async function uploadExisting(name: string, remote: Store, encryption: SaveEncryption | undefined, deps: AgentDeps) {
   // Without its manifest a snapshot is not complete on this node, whatever else is there.
-  await deps.local.stat(manifestKey(name)).catch((err: unknown) => {
-    throw err instanceof NotFoundError
-      ? new NotFoundError(`no snapshot ${name} on ${deps.config.node}`, { cause: err })
-      : err;
-  });
-  const put = await remote.put(archiveKey(name), await deps.local.get(archiveKey(name)));
-  await remote.put(manifestKey(name), await deps.local.get(manifestKey(name)));
+  const copy = await findCopy(deps.local, name, `node:${deps.config.node}`);
+  if (!copy?.manifest) throw new NotFoundError(`no snapshot ${name} on ${deps.config.node}`);
+  if (copy.status !== "ok") throw new ChecksumMismatchError(`snapshot ${name} on ${deps.config.node}: ${copy.reason}`);
+  const put = await uploadCopy(deps.local, remote, copy.manifest, encryption);
   return { node: deps.config.node, key: put.key, verified: put.verified };
 }

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import type { SnapshotDigest as TrailerDigest } from "../archive/trailer.js";
 import { S3Settings } from "../config/s3-settings.js";
+import { IdentitySource } from "../crypto/age.js";
 import { ManifestSchema } from "../snapshot/manifest.js";
 import { assertSame, type Same } from "./check.js";
 import { HostPort, SessionId, Sha256, SnapshotName, Stamp } from "./params.js";
@@ -53,7 +54,24 @@ export type SnapshotDigest = z.infer<typeof SnapshotDigest>;
 assertSame<Same<SnapshotDigest, TrailerDigest>>();
 export const NodeDigest = z.object({ node, ...SnapshotDigest.shape });
 
-export const PrepareRequest = Step.extend({ s3: S3Settings.optional() });
+/** `identity`: where this node finds the age identity of an encrypted copy (a location, never the key). */
+export const PrepareRequest = Step.extend({ s3: S3Settings.optional(), identity: IdentitySource.optional() });
+
+/**
+ * Before anything is held or stopped: can this node open the copy of `name` (S3 with `s3`, else its own) with the
+ * identity at `identity`? Reads the age header only. An unencrypted copy needs no identity (`encrypted: false`).
+ */
+export const IdentityCheckRequest = z.object({
+  name: SnapshotName,
+  s3: S3Settings.optional(),
+  identity: IdentitySource.optional(),
+});
+export const IdentityChecked = z.object({
+  node,
+  encrypted: z.boolean(),
+  /** Where the identity that opened it was found (`file …`, `environment variable …`). */
+  where: z.string().optional(),
+});
 /** The prepared file of the serving node, and the archive's state file (base64; null without one). */
 export const Prepared = z.object({
   node,

@@ -18,6 +18,8 @@ import {
   Leftovers,
   NodeDigest,
   Preflight,
+  IdentityChecked,
+  IdentityCheckRequest,
   Prepared,
   PrepareRequest,
   RollbackRequest,
@@ -88,6 +90,13 @@ export const routes = {
     access: cli,
     request: PrepareRequest,
     response: Prepared,
+  }),
+  checkIdentity: jsonRoute({
+    method: "POST",
+    path: "/v1/restore/identity",
+    access: cli,
+    request: IdentityCheckRequest,
+    response: IdentityChecked,
   }),
   /** The one route peer agents call: the prepared file of the open session. */
   preparedFile: rawRoute({

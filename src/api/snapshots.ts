@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { S3Settings } from "../config/s3-settings.js";
 import { ManifestSchema } from "../snapshot/manifest.js";
+import { SaveEncryption } from "../snapshot/seal.js";
 import { SnapshotName } from "./params.js";
 
 export const SaveRequest = z.object({
@@ -17,10 +18,12 @@ export const SaveRequest = z.object({
   s3: S3Settings.optional(),
   /** How long to wait for a recurring save that holds the node's flight (a restore is never waited for). */
   waitSeconds: z.number().min(0).max(3600).default(600),
+  /** Encrypt the S3 copy (and with `local` this node's) to these age recipients: public keys, never an identity. */
+  encryption: SaveEncryption.optional(),
 });
 export type SaveRequest = z.infer<typeof SaveRequest>;
 
-export const UploadRequest = z.object({ s3: S3Settings });
+export const UploadRequest = z.object({ s3: S3Settings, encryption: SaveEncryption.optional() });
 
 /** How the S3 upload of a save went (only on the node that uploads). */
 export const UploadOutcome = z.discriminatedUnion("ok", [

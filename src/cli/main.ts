@@ -5,7 +5,14 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Command, CommanderError, Option } from "commander";
 import { openStore } from "../store/open.js";
-import { ArchiveError, ChecksumMismatchError, ExitCode, UserError, describeError } from "../util/errors.js";
+import {
+  ArchiveError,
+  ChecksumMismatchError,
+  ExitCode,
+  IdentityError,
+  UserError,
+  describeError,
+} from "../util/errors.js";
 import { createLogger } from "../util/log.js";
 import { redactText } from "../util/redact.js";
 import { createOutput, type Output } from "./output.js";
@@ -91,7 +98,8 @@ export function logLevelOf(g: Pick<GlobalOptions, "debug" | "trace">): "debug" |
 
 export function exitCodeFor(err: unknown): number {
   if (err instanceof UserError) return err.exitCode;
-  if (err instanceof ChecksumMismatchError || err instanceof ArchiveError) return ExitCode.integrity;
+  if (err instanceof ChecksumMismatchError || err instanceof ArchiveError || err instanceof IdentityError)
+    return ExitCode.integrity;
   return ExitCode.failure;
 }
 

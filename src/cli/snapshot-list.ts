@@ -17,19 +17,23 @@ export async function runSnapshotList(options: { config: string } & S3Flags, dep
   }
   deps.out.line(
     table(
-      ["NAME", "LOCATION", "CREATED", "REVISION", "SIZE", "CHECKSUM"],
+      ["NAME", "LOCATION", "CREATED", "REVISION", "SIZE", "ENCRYPTED", "CHECKSUM"],
       report.snapshots.map((s) => [
         s.name,
         s.location,
         createdOf(s),
         s.manifest ? String(s.manifest.etcd.revision) : "-",
         formatBytes(s.size),
+        s.manifest?.encryption ? `age (${s.manifest.encryption.recipients.join(", ")})` : "-",
         s.status === "ok"
           ? `ok sha256:${s.manifest?.snapshot.sha256.slice(0, 12) ?? ""}`
           : `${s.status}${s.reason ? ` (${s.reason})` : ""}`,
       ]),
     ),
   );
+  if (report.snapshots.some((s) => s.manifest?.encryption)) {
+    deps.out.note("note: encrypted copies (.zip.age) can be restored by Lifeboat only: RKE cannot read them");
+  }
   for (const e of report.errors) deps.out.note(`warning: cannot list ${e.location}: ${e.error}`);
   deps.out.result(report);
   if (report.errors.length) deps.setExitCode(ExitCode.partial);

@@ -42,7 +42,7 @@ export async function runSnapshotRestore(options: RestoreOptions, deps: CliDeps)
       clock: deps.clock,
       sleep: (ms) => deps.sleep(ms),
       confirm: (question) => deps.confirm(question, options.yes),
-      ...restoreView(fleet, config.backup.s3, deps.openStore, deps.out),
+      ...restoreView(fleet, config.backup.s3, deps.openStore, deps.out, config.lifeboat.encryption?.identity),
     };
     const healthTimeoutMs = (options.timeout ?? config.backup.timeoutSeconds) * 1000;
     const members = config.etcdNodes.map((n) => ({

@@ -19,7 +19,7 @@ export async function runSnapshotVerify(
   const fleet = await deps.openFleet(options.config, deps.out, 600_000);
   try {
     const config = await applyS3Flags(fleet.config, options);
-    const agents = restoreAgents(fleet, config.backup.s3);
+    const agents = restoreAgents(fleet, config.backup.s3, config.lifeboat.encryption?.identity);
     const s3 = s3Source(config.backup.s3, deps.openStore);
     const located = await locate(name, { agents, s3 }, options, (l) => deps.out.note(l));
     const member = located.source.kind === "node" ? located.source.node : agents[0]?.name;
@@ -27,6 +27,7 @@ export async function runSnapshotVerify(
     if (index < 0) throw new UserError("cluster.yml has no etcd node");
     const agent = agents[index]!;
     const fleetNode = fleet.nodes[index]!;
+    await agent.checkIdentity(name, located.source);
     // A verify session holds no flight: backups go on while the snapshot is checked.
     const guard = { note: (l: string) => deps.out.note(l), critical: () => false };
     const report = await holding([agent], name, "verify", guard, async (sessions) => {

@@ -3,6 +3,7 @@ import { parseGoDuration } from "../util/duration.js";
 import { isAbsolute } from "node:path";
 import { registerSecret } from "../util/redact.js";
 import { parseHttpUrl } from "./endpoints.js";
+import { encryptionOf } from "./encryption.js";
 import type { Report } from "./report.js";
 import type { RawClusterLifeboat } from "./schema.js";
 import type { LifeboatSettings } from "./types.js";
@@ -38,6 +39,7 @@ export function resolveLifeboat(raw: RawClusterLifeboat | undefined, report: Rep
     }
   }
   if (raw?.notifications) settings.notifications = notifications(raw.notifications, report);
+  if (raw?.encryption) settings.encryption = encryptionOf(raw.encryption, report);
   return settings;
 }
 

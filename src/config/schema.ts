@@ -195,6 +195,15 @@ export const ClusterLifeboatSchema = z.object({
     })
     .optional(),
   schedule: z.object({ cron: text.optional(), interval: text.optional(), stale_after: text.optional() }).optional(),
+  /** Encryption at rest with age (config/encryption.ts): public recipients, and where the identity is found. */
+  encryption: z
+    .object({
+      recipients: z.array(text, { error: "must be a list of age recipients (age1…)" }),
+      identity_file: text.optional(),
+      identity_env: text.optional(),
+      encrypt_local: z.boolean().optional(),
+    })
+    .optional(),
   notifications: z
     .object({
       webhook_url: text,

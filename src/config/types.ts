@@ -2,6 +2,7 @@
  * The normalized, fully defaulted cluster configuration that the rest of Lifeboat reads. Every default and every
  * RKE precedence rule has already been applied: consumers never look at the raw cluster.yml keys.
  */
+import type { IdentitySource } from "../crypto/age.js";
 import type { S3Settings } from "./s3-settings.js";
 import type { Role } from "./schema.js";
 import type { NodeSsh } from "./ssh.js";
@@ -111,6 +112,16 @@ export type LifeboatSettings = {
    */
   staleAfterMs?: number | null;
   notifications?: { webhookUrl: string; headers: Record<string, string>; onSuccess: boolean };
+  /** `lifeboat.encryption`: the recipients every S3 copy (and with `local` every node copy) is encrypted to. */
+  encryption?: EncryptionSettings;
+};
+
+/** Recipients are public keys; `identity` says where the private key is found (never the key itself). */
+export type EncryptionSettings = {
+  recipients: string[];
+  local: boolean;
+  /** `identity_file` (a path on every node and on the CLI's host) or `identity_env` (a variable's name). */
+  identity?: IdentitySource;
 };
 
 export type ClusterConfig = {

@@ -19,8 +19,12 @@ export function agentNode(node: EtcdNode, client: AgentClient): FleetNode {
     status: () => client.call(routes.status),
     listSnapshots: async () => (await client.call(routes.listSnapshots)).snapshots,
     save: (body, onEvent) => client.callStream(routes.saveSnapshot, { body, onEvent }),
-    upload: (name, settings) =>
-      client.call(routes.uploadSnapshot, { params: { name }, body: { s3: settings }, timeoutMs: 600_000 }),
+    upload: (name, settings, encryption) =>
+      client.call(routes.uploadSnapshot, {
+        params: { name },
+        body: { s3: settings, ...(encryption ? { encryption } : {}) },
+        timeoutMs: 600_000,
+      }),
     deleteSnapshot: async (name) => void (await client.call(routes.deleteSnapshot, { params: { name } })),
     prune: (policy, dryRun) => client.call(routes.prune, { body: { policy, dryRun }, timeoutMs: 120_000 }),
     pushSchedule: (body) => client.call(routes.pushSchedule, { body }),
@@ -39,8 +43,16 @@ function restoreOps(client: AgentClient): NodeRestoreOps {
       client.call(routes.openSession, { body: { session, name, purpose }, timeoutMs: 30_000 }),
     releaseSession: (session) => client.call(routes.releaseSession, { body: { session }, timeoutMs: 30_000 }),
     preflight: () => client.call(routes.preflight),
-    prepare: (session, name, s3) =>
-      client.call(routes.prepare, { body: { session, name, ...(s3 ? { s3 } : {}) }, timeoutMs: 600_000 }),
+    prepare: (session, name, s3, identity) =>
+      client.call(routes.prepare, {
+        body: { session, name, ...(s3 ? { s3 } : {}), ...(identity ? { identity } : {}) },
+        timeoutMs: 600_000,
+      }),
+    checkIdentity: (name, s3, identity) =>
+      client.call(routes.checkIdentity, {
+        body: { name, ...(s3 ? { s3 } : {}), ...(identity ? { identity } : {}) },
+        timeoutMs: 60_000,
+      }),
     fetch: (session, snapshot, peer, sha256) =>
       client.call(routes.fetch, { body: { session, name: snapshot, peer, sha256 }, timeoutMs: LONG_MS }),
     digest: (snapshot) => client.call(routes.digest, { params: { name: snapshot }, timeoutMs: LONG_MS }),

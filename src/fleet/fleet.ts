@@ -6,7 +6,9 @@
  */
 import type { Health, Info } from "../api/node.js";
 import type { PruneResponse } from "../api/prune.js";
-import type { CleanupResponse } from "../api/restore.js";
+import type { z } from "zod";
+import type { CleanupResponse, IdentityChecked } from "../api/restore.js";
+import type { IdentitySource } from "../crypto/age.js";
 import type { NodeStatus } from "../api/schedule.js";
 import type { SaveEvent, SaveRequest } from "../api/snapshots.js";
 import type { ClusterConfig, EtcdNode } from "../config/cluster.js";
@@ -20,6 +22,7 @@ import type { VerifyReport } from "../restore/verify.js";
 import type { RetentionPolicy } from "../retention/index.js";
 import type { SchedulePush } from "../schedule/spec.js";
 import type { CatalogEntry } from "../snapshot/catalog.js";
+import type { SaveEncryption } from "../snapshot/seal.js";
 import type { Store } from "../store/store.js";
 
 export interface Fleet {
@@ -50,7 +53,7 @@ export type AgentHealth = Health;
 /** The body of a one-time save (POST /v1/snapshots), as the CLI sends it. */
 export type SaveBody = Pick<
   SaveRequest,
-  "name" | "kind" | "stateFile" | "compression" | "level" | "retries" | "retryPauseSeconds" | "s3"
+  "name" | "kind" | "stateFile" | "compression" | "level" | "retries" | "retryPauseSeconds" | "s3" | "encryption"
 >;
 
 /** A node's answer to a prune (POST /v1/prune): the plan, and the result unless it was a dry run. */
@@ -58,6 +61,9 @@ export type NodePruneAnswer = PruneResponse;
 
 /** A node's answer to a restore cleanup (POST /v1/restore/cleanup). */
 export type NodeCleanupAnswer = CleanupResponse;
+
+/** A node's answer to an identity check (POST /v1/restore/identity). */
+export type IdentityCheck = z.infer<typeof IdentityChecked>;
 
 /** One etcd node as the CLI sees it. Every operation rejects when the node cannot be reached or refuses. */
 export interface FleetNode {
@@ -70,7 +76,7 @@ export interface FleetNode {
   /** Saves a snapshot, calling `onEvent` for each event the node streams back (progress, waiting, result, error). */
   save(request: SaveBody, onEvent: (event: SaveEvent) => void): Promise<void>;
   /** Uploads this node's copy of snapshot `name` to S3. */
-  upload(name: string, s3: S3Settings): Promise<{ verified: string }>;
+  upload(name: string, s3: S3Settings, encryption?: SaveEncryption): Promise<{ verified: string }>;
   deleteSnapshot(name: string): Promise<void>;
   prune(policy: RetentionPolicy, dryRun: boolean): Promise<NodePruneAnswer>;
   pushSchedule(body: SchedulePush): Promise<{ since?: string }>;
@@ -86,8 +92,18 @@ export interface NodeRestoreOps {
   openSession(session: string, name: string, purpose: Purpose): Promise<unknown>;
   releaseSession(session: string): Promise<unknown>;
   preflight(): Promise<AgentPreflight>;
-  /** Extracts and verifies snapshot `name`: from S3 with `s3`, else the node's own copy. */
-  prepare(session: string, name: string, s3: S3Settings | undefined): Promise<Prepared>;
+  /**
+   * Extracts and verifies snapshot `name`: from S3 with `s3`, else the node's own copy; an encrypted copy is
+   * decrypted with the identity the node finds at `identity`.
+   */
+  prepare(
+    session: string,
+    name: string,
+    s3: S3Settings | undefined,
+    identity: IdentitySource | undefined,
+  ): Promise<Prepared>;
+  /** Whether the node opens the copy's age header with the identity at `identity` (IdentityError when not). */
+  checkIdentity(name: string, s3: S3Settings | undefined, identity: IdentitySource | undefined): Promise<IdentityCheck>;
   fetch(session: string, name: string, peer: string, sha256: string): Promise<Digest>;
   digest(name: string): Promise<Digest>;
   apply(session: string, req: ApplyStep): Promise<{ oldDataDir?: string }>;

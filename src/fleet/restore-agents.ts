@@ -3,6 +3,7 @@
  * node, S3 for the coordinator's own look-ups, the members' health, the state file, and the lineage push.
  */
 import type { S3Settings } from "../config/s3-settings.js";
+import type { IdentitySource } from "../crypto/age.js";
 import type { RestoreNode } from "../restore/apply.js";
 import type { CoordinatorDeps } from "../restore/coordinator.js";
 import type { MemberHealth, RestoreAgent, S3Source } from "../restore/fleet.js";
@@ -12,7 +13,11 @@ import { clusterHealth } from "./health.js";
 import { pushLineage } from "./lineage.js";
 
 /** The nodes of `fleet`; `s3` is the target a prepare from S3 downloads from (after the S3 flags). */
-export function restoreAgents(fleet: Pick<Fleet, "nodes">, s3: S3Settings | undefined): RestoreAgent[] {
+export function restoreAgents(
+  fleet: Pick<Fleet, "nodes">,
+  s3: S3Settings | undefined,
+  identity?: IdentitySource,
+): RestoreAgent[] {
   return fleet.nodes.map((n) => ({
     name: n.node.memberName,
     endpoint: n.node.agent.endpoint,
@@ -20,7 +25,9 @@ export function restoreAgents(fleet: Pick<Fleet, "nodes">, s3: S3Settings | unde
     releaseSession: (session) => n.restore.releaseSession(session),
     listSnapshots: () => n.listSnapshots(),
     preflight: () => n.restore.preflight(),
-    prepare: (session, name, source) => n.restore.prepare(session, name, source.kind === "s3" ? s3 : undefined),
+    prepare: (session, name, source) =>
+      n.restore.prepare(session, name, source.kind === "s3" ? s3 : undefined, identity),
+    checkIdentity: (name, source) => n.restore.checkIdentity(name, source.kind === "s3" ? s3 : undefined, identity),
     node: (session) => restoreNode(n, session),
   }));
 }
@@ -44,9 +51,10 @@ export function restoreView(
   s3: S3Settings | undefined,
   openStore: OpenStore,
   out: FleetOutput,
+  identity?: IdentitySource,
 ): Pick<CoordinatorDeps, "agents" | "s3" | "health" | "state" | "pushLineage"> {
   return {
-    agents: restoreAgents(fleet, s3),
+    agents: restoreAgents(fleet, s3, identity),
     s3: s3Source(s3, openStore),
     health: () => memberHealth(fleet),
     state: { path: fleet.statePath, current: fleet.state },

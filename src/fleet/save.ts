@@ -6,6 +6,7 @@ import type { ClusterConfig } from "../config/cluster.js";
 import type { S3Settings } from "../config/s3-settings.js";
 import type { SaveResult } from "../snapshot/save.js";
 import { s3Location } from "../store/s3-location.js";
+import { saveEncryptionOf } from "../config/encryption.js";
 import { describeError, ExitCode } from "../util/errors.js";
 import type { Fleet, FleetNode, SaveBody } from "./fleet.js";
 import { clusterHealth, type NodeHealth } from "./health.js";
@@ -42,7 +43,13 @@ export function saveBody(config: ClusterConfig, name: string, stateFile: Buffer 
     ...(snap.level === undefined ? {} : { level: snap.level }),
     retries: snap.retries,
     retryPauseSeconds: snap.retryPauseSeconds,
+    ...encryptionField(config),
   };
+}
+
+function encryptionField(config: ClusterConfig): Pick<SaveBody, "encryption"> {
+  const encryption = saveEncryptionOf(config.lifeboat.encryption);
+  return encryption ? { encryption } : {};
 }
 
 /** The leader when it is healthy, otherwise the first healthy node in cluster.yml order. */
@@ -68,7 +75,7 @@ export async function saveOnFleet(
       return saveOnNode(fleetNode, request, isUploader, (bytes, waitingFor) => onProgress(name, bytes, waitingFor));
     }),
   );
-  return summarize(body.name, outcomes, s3);
+  return summarize(body, outcomes, s3);
 }
 
 interface NodeOutcome {
@@ -108,11 +115,16 @@ async function saveOnNode(
   return { report, fleetNode, ...(result ? { result } : {}) };
 }
 
-async function summarize(name: string, outcomes: NodeOutcome[], settings: S3Settings | undefined): Promise<SaveReport> {
+async function summarize(
+  body: SaveBody,
+  outcomes: NodeOutcome[],
+  settings: S3Settings | undefined,
+): Promise<SaveReport> {
+  const name = body.name;
   const nodes = outcomes.map((o) => o.report);
   const saved = nodes.filter((n) => n.ok).length;
   const report: SaveReport = { name, nodes, exitCode: ExitCode.ok };
-  if (settings) report.s3 = await settleUpload(name, outcomes, s3Location(settings), settings);
+  if (settings) report.s3 = await settleUpload(body, outcomes, s3Location(settings), settings);
   if (saved === 0) report.exitCode = ExitCode.failure;
   else if (saved < nodes.length || (report.s3 && !report.s3.ok)) report.exitCode = ExitCode.partial;
   return report;
@@ -120,7 +132,7 @@ async function summarize(name: string, outcomes: NodeOutcome[], settings: S3Sett
 
 /** The uploader's result, or, when it failed, an upload of another node's copy. */
 async function settleUpload(
-  name: string,
+  body: SaveBody,
   outcomes: NodeOutcome[],
   location: string,
   settings: S3Settings,
@@ -136,7 +148,7 @@ async function settleUpload(
   }
   for (const other of outcomes.filter((o) => o.result && o !== chosen)) {
     try {
-      const done = await other.fleetNode.upload(name, settings);
+      const done = await other.fleetNode.upload(body.name, settings, body.encryption);
       return { location, ok: true, node: other.report.node, verified: done.verified };
     } catch (err) {
       const prefix = `agent ${other.fleetNode.node.agent.endpoint}: `;

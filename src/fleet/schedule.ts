@@ -10,6 +10,7 @@ import { defaultStaleAfter } from "../schedule/freshness.js";
 import type { ClusterConfig } from "../config/cluster.js";
 import { retentionPolicyFromConfig, type RetentionPolicy } from "../retention/index.js";
 import { s3Location } from "../store/s3-location.js";
+import { saveEncryptionOf } from "../config/encryption.js";
 import { formatDuration, parseDuration } from "../util/duration.js";
 import { describeError, exitCodeOfFailures, UserError } from "../util/errors.js";
 import type { Fleet } from "./fleet.js";
@@ -68,6 +69,8 @@ export function buildSchedulePush(
   if (snap.level !== undefined) schedule.level = snap.level;
   if (config.backup.s3) schedule.s3 = config.backup.s3;
   if (stateFile) schedule.stateFile = stateFile.toString("base64");
+  const encryption = saveEncryptionOf(config.lifeboat.encryption);
+  if (encryption) schedule.encryption = encryption;
   return { schedule, notifications, staleAfterMs };
 }
 

@@ -61,6 +61,7 @@ export async function runRestore(input: RestoreInput, deps: CoordinatorDeps): Pr
   const phase = phases("locate the snapshot", deps);
   const located = await locate(input.name, deps, input, (l) => deps.out.note(l));
   const plan = await makePlan(input, located, await deps.health(), deps);
+  await identityOpens(plan, deps);
   for (const line of formatPlan(plan)) deps.out.line(line);
   if (input.dryRun) {
     deps.out.line("dry run: nothing was changed");
@@ -91,6 +92,17 @@ export async function runRestore(input: RestoreInput, deps: CoordinatorDeps): Pr
     phase.end();
     return report(plan, result, phase.timings, deps);
   });
+}
+
+/**
+ * An encrypted copy must open on the node that will decrypt it, before the confirmation and before anything is held
+ * or stopped: a missing or wrong identity is an IdentityError (exit 4) naming where the node looked.
+ */
+async function identityOpens(plan: RestorePlan, deps: Pick<CoordinatorDeps, "agents" | "out">): Promise<void> {
+  const server = deps.agents.find((a) => a.name === plan.server);
+  if (!server) return;
+  const checked = await server.checkIdentity(plan.name, plan.source);
+  if (checked.encrypted) deps.out.note(`encrypted copy: ${plan.server} opens it with the identity in ${checked.where}`);
 }
 
 /** The serving node prepares the file; its digest must be the one the plan expects (when a manifest gave one). */

@@ -37,6 +37,11 @@ export interface RestoreAgent extends SessionNode {
   preflight(): Promise<AgentPreflight>;
   /** Extracts and verifies snapshot `name` from `source` on this node (its own copy, or S3). */
   prepare(session: string, name: string, source: RestoreSource): Promise<Prepared>;
+  /**
+   * Before anything is held: whether this node opens `source`'s copy of `name` (its age header) with the identity it
+   * is told of; rejects with an IdentityError naming where it looked. Resolves `{encrypted: false}` for a plain copy.
+   */
+  checkIdentity(name: string, source: RestoreSource): Promise<{ encrypted: boolean; where?: string | undefined }>;
   /** The executor's view of this node, every step carrying `session`. */
   node(session: string): RestoreNode;
 }

@@ -5,22 +5,38 @@
 import { createHash } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
+import { PassThrough, Transform, type Readable } from "node:stream";
 import { detectSnapshotFile, extractSnapshot, readStateFile } from "../archive/rke.js";
 import { fetchManifest } from "../snapshot/catalog.js";
 import { archiveKey, manifestKey, type Manifest } from "../snapshot/manifest.js";
 import type { Store } from "../store/store.js";
-import { ChecksumMismatchError, NotFoundError } from "../util/errors.js";
+import {
+  checkHeader,
+  decryptStream,
+  loadIdentities,
+  type IdentitySource,
+  type LoadedIdentities,
+} from "../crypto/age.js";
+import { ChecksumMismatchError, IdentityError, NotFoundError } from "../util/errors.js";
 import { insideDir, writeStreamAtomic } from "../util/fs.js";
 import type { NodeDeps } from "./steps.js";
 
 /** Finds `<name>` (archive or raw file) in S3 or in this node's snapshot directory and extracts the snapshot file. */
-export async function prepare(name: string, s3: Store | undefined, deps: NodeDeps) {
+export async function prepare(
+  name: string,
+  s3: Store | undefined,
+  identity: IdentitySource | undefined,
+  deps: NodeDeps,
+) {
   const { config } = deps;
   await mkdir(config.restoreDir, { recursive: true, mode: 0o700 });
-  const source = s3 ? await downloadFromS3(name, s3, deps) : await localSource(name, deps);
+  const source = s3 ? await downloadFromS3(name, s3, identity, deps) : await localSource(name, identity, deps);
   const dest = insideDir(config.restoreDir, name);
-  const digest = await extractSnapshot(source.path, name, dest);
+  const digest = await extractSnapshot(source.path, name, dest).catch(async (err: unknown) => {
+    // A decrypted archive is plaintext: it does not outlive a failed prepare (it is in the restore folder only).
+    if (source.decrypted) await rm(source.path, { force: true });
+    throw err;
+  });
   if (source.manifest && source.manifest.snapshot.sha256 !== digest.sha256) {
     await rm(dest, { force: true });
     throw new ChecksumMismatchError(
@@ -42,13 +58,40 @@ export async function prepare(name: string, s3: Store | undefined, deps: NodeDep
   };
 }
 
-/** `<name>.zip` or the raw file `<name>` in this node's snapshot folder, read through its store. */
-async function localSource(name: string, deps: NodeDeps) {
+/**
+ * Whether the identity at `identity` opens this node's copy of `name` (S3 with `s3`, else its own), reading the age
+ * header only: the plan phase asks this of the serving node before anything is held or stopped.
+ */
+export async function checkIdentity(
+  name: string,
+  s3: Store | undefined,
+  identity: IdentitySource | undefined,
+  deps: NodeDeps,
+) {
+  const store = s3 ?? deps.local;
+  const where = s3 ? s3.location : `${deps.config.node}:${deps.local.location}`;
+  const manifest = await manifestOf(store, name, where);
+  if (!manifest?.encryption) return { node: deps.config.node, encrypted: false };
+  const what = `snapshot ${name} (${store.location}/${manifest.archive.file})`;
+  const loaded = await identityFor(what, manifest.encryption.recipients, identity);
+  await checkHeader(await store.get(manifest.archive.file), loaded, what);
+  return { node: deps.config.node, encrypted: true, where: loaded.where };
+}
+
+/**
+ * The copy in this node's snapshot folder, read through its store: the archive its manifest names (an encrypted one is
+ * decrypted into the restore folder first), else `<name>.zip` or the raw file `<name>`.
+ */
+async function localSource(name: string, identity: IdentitySource | undefined, deps: NodeDeps) {
   const { local } = deps;
+  const manifest = await manifestOf(local, name, `${deps.config.node}:${local.location}`);
+  if (manifest?.encryption) {
+    const path = await decryptCopy(local, manifest, identity, deps);
+    return { path, from: local.pathOf(manifest.archive.file), manifest, decrypted: true };
+  }
   for (const key of [archiveKey(name), name]) {
     if (!(await local.stat(key).then(Boolean, notFoundIsFalse))) continue;
     const path = local.pathOf(key);
-    const manifest = await manifestOf(local, name, `${deps.config.node}:${local.location}`);
     return { path, from: path, ...(manifest ? { manifest } : {}) };
   }
   throw new NotFoundError(`snapshot ${name} is not in ${local.location}`);
@@ -73,11 +116,18 @@ async function manifestOf(store: Store, name: string, where: string): Promise<Ma
   throw new ChecksumMismatchError(`the manifest ${key} in ${where} is broken (${parsed.reason})`);
 }
 
-/** Downloads the archive (exact key: `myname` never matches `myname1`), checking it against its manifest. */
-async function downloadFromS3(name: string, s3: Store, deps: NodeDeps) {
+/**
+ * Downloads the archive (exact key: `myname` never matches `myname1`), checking it against its manifest; an encrypted
+ * one is decrypted while it streams.
+ */
+async function downloadFromS3(name: string, s3: Store, identity: IdentitySource | undefined, deps: NodeDeps) {
   const dir = join(deps.config.restoreDir, "download");
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const manifest = await manifestOf(s3, name, s3.location);
+  if (manifest?.encryption) {
+    const path = await decryptCopy(s3, manifest, identity, deps);
+    return { path, from: `${s3.location}/${manifest.archive.file}`, manifest, decrypted: true };
+  }
   const key =
     (await s3.stat(archiveKey(name)).then(
       () => archiveKey(name),
@@ -100,6 +150,71 @@ async function downloadFromS3(name: string, s3: Store, deps: NodeDeps) {
     },
   });
   return { path, from: `${s3.location}/${key}`, ...(manifest ? { manifest } : {}) };
+}
+
+/**
+ * Decrypts an encrypted copy into `<restore_dir>/download/<name>.zip` as it streams, checking the stored file's
+ * sha256 and the zip's against the manifest before the file is committed. A wrong or missing identity fails before
+ * any plaintext is written; a failure later leaves no file (writeStreamAtomic removes its temp file).
+ */
+async function decryptCopy(
+  store: Store,
+  manifest: Manifest,
+  identity: IdentitySource | undefined,
+  deps: NodeDeps,
+): Promise<string> {
+  const encryption = manifest.encryption!;
+  const what = `snapshot ${manifest.name} (${store.location}/${manifest.archive.file})`;
+  const loaded = await identityFor(what, encryption.recipients, identity);
+  const dir = join(deps.config.restoreDir, "download");
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const path = insideDir(dir, archiveKey(manifest.name));
+  const cipher = hashing();
+  const plain = hashing();
+  const body = await store.get(manifest.archive.file);
+  const decrypted = await decryptStream(into(body, cipher.stream), loaded, what);
+  await writeStreamAtomic(path, into(decrypted, plain.stream), {
+    beforeCommit: () => {
+      if (cipher.sha256() !== encryption.sha256)
+        throw new ChecksumMismatchError(`${what}: the stored file's sha256 differs from its manifest`);
+      if (plain.sha256() !== manifest.archive.sha256)
+        throw new ChecksumMismatchError(`${what}: the decrypted archive's sha256 differs from its manifest`);
+    },
+  });
+  return path;
+}
+
+/** The identities at `identity` (the location the CLI sent), or an IdentityError saying none was configured. */
+export async function identityFor(
+  what: string,
+  recipients: readonly string[],
+  identity: IdentitySource | undefined,
+): Promise<LoadedIdentities> {
+  if (!identity) {
+    throw new IdentityError(
+      `${what} is encrypted (to ${recipients.join(", ")}) and no identity is configured: set lifeboat.encryption.identity_file or identity_env`,
+    );
+  }
+  return loadIdentities(identity);
+}
+
+/** `from.pipe(to)`, and `from`'s error ends `to` with it (pipe alone would leave `to` waiting forever). */
+function into(from: Readable, to: Transform): Transform {
+  from.on("error", (err) => to.destroy(err));
+  return from.pipe(to);
+}
+
+/** A pass-through that hashes what flows through it. */
+function hashing() {
+  const hash = createHash("sha256");
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  let digest: string | undefined;
+  return { stream, sha256: () => (digest ??= hash.digest("hex")) };
 }
 
 async function rawKey(name: string, s3: Store): Promise<string> {

@@ -7,6 +7,7 @@ import { retentionPolicySchema } from "../retention/index.js";
 import { formatDuration } from "../util/duration.js";
 import { S3Settings } from "../config/s3-settings.js";
 import { NotifySettings } from "../telemetry/notify.js";
+import { SaveEncryption } from "../snapshot/seal.js";
 import { parseCron } from "./cron.js";
 
 /** How often recurring snapshots run: a fixed interval (whole seconds, aligned to the Unix epoch) or a cron expression. */
@@ -50,6 +51,8 @@ export const ScheduleSpec = z.object({
   timeoutSeconds: z.number().int().min(1).max(86_400).default(300),
   /** The cluster state file (base64) as of the push, embedded in every recurring archive. */
   stateFile: z.string().optional(),
+  /** Recurring copies are encrypted as one-time ones are: the push carries the recipients (public keys) only. */
+  encryption: SaveEncryption.optional(),
 });
 export type ScheduleSpec = z.infer<typeof ScheduleSpec>;
 

@@ -6,7 +6,17 @@
 import type { ObjectInfo, Store } from "../store/store.js";
 import { describeError, NotFoundError } from "../util/errors.js";
 import type { CatalogEntry, CopyStatus } from "../api/snapshots.js";
-import { ARCHIVE_SUFFIX, archiveKey, MANIFEST_SUFFIX, manifestKey, parseManifest, type Manifest } from "./manifest.js";
+import {
+  ARCHIVE_SUFFIX,
+  archiveKey,
+  encryptedArchiveKey,
+  MANIFEST_SUFFIX,
+  manifestKey,
+  parseManifest,
+  storedArchiveSize,
+  type Manifest,
+} from "./manifest.js";
+import { AGE_SUFFIX } from "../crypto/age.js";
 
 /** A listed copy is what GET /v1/snapshots sends: one schema for both (src/api/snapshots.ts). */
 export type { CatalogEntry, CopyStatus };
@@ -24,12 +34,13 @@ export async function listCatalog(store: Store, location: string): Promise<Catal
   manifests.forEach((m, i) => {
     const name = m.key.slice(0, -MANIFEST_SUFFIX.length);
     named.add(name);
-    entries.push(fromManifest(name, location, byKey.get(`${name}${ARCHIVE_SUFFIX}`), loaded[i]!));
+    const key = archiveKeyOf(name, loaded[i]!, (k) => byKey.has(k));
+    entries.push(fromManifest(name, location, key, byKey.get(key), loaded[i]!));
   });
   for (const o of objects) {
     if (o.key.includes("/") || o.key.endsWith(MANIFEST_SUFFIX) || o.key.startsWith(".")) continue;
-    const zip = o.key.endsWith(ARCHIVE_SUFFIX);
-    const name = zip ? o.key.slice(0, -ARCHIVE_SUFFIX.length) : o.key;
+    const zip = o.key.endsWith(ARCHIVE_SUFFIX) || o.key.endsWith(ARCHIVE_SUFFIX + AGE_SUFFIX);
+    const name = zip ? o.key.slice(0, o.key.lastIndexOf(ARCHIVE_SUFFIX)) : o.key;
     if (named.has(name)) continue;
     if (!zip && !looksLikeRawSnapshot(o)) continue;
     entries.push(unmanaged(name, location, o, zip));
@@ -47,17 +58,35 @@ export async function findCopy(store: Store, name: string, location: string): Pr
     if (err instanceof NotFoundError) return undefined;
     throw err;
   };
-  const [manifest, archive] = await Promise.all([
+  const stat = (key: string) => store.stat(key).catch(absent);
+  const [manifest, plain, encrypted] = await Promise.all([
     fetchManifest(store, manifestKey(name)).catch(absent),
-    store.stat(archiveKey(name)).catch(absent),
+    stat(archiveKey(name)),
+    stat(encryptedArchiveKey(name)),
   ]);
-  if (manifest) return fromManifest(name, location, archive, manifest);
+  const found = new Map([plain, encrypted].filter((o) => o !== undefined).map((o) => [o.key, o]));
+  if (manifest) {
+    const key = archiveKeyOf(name, manifest, (k) => found.has(k));
+    return fromManifest(name, location, key, found.get(key), manifest);
+  }
+  const archive = plain ?? encrypted;
   if (archive) return unmanaged(name, location, archive, true);
   const raw = await store.stat(name).catch(absent);
   return raw ? unmanaged(name, location, raw, false) : undefined;
 }
 
+/**
+ * The archive a manifest describes: its own `archive.file` (`<name>.zip`, or `<name>.zip.age` when encrypted). For a
+ * manifest that does not parse, whichever of the two exists, so that deleting the broken copy removes its archive.
+ */
+function archiveKeyOf(name: string, loaded: ParsedManifest, exists: (key: string) => boolean): string {
+  if (loaded.ok) return loaded.manifest.archive.file;
+  const encrypted = encryptedArchiveKey(name);
+  return !exists(archiveKey(name)) && exists(encrypted) ? encrypted : archiveKey(name);
+}
+
 function unmanaged(name: string, location: string, o: ObjectInfo, zip: boolean): CatalogEntry {
+  const encrypted = o.key.endsWith(AGE_SUFFIX);
   return {
     name,
     location,
@@ -66,7 +95,11 @@ function unmanaged(name: string, location: string, o: ObjectInfo, zip: boolean):
     size: o.size,
     modified: o.modified.toISOString(),
     status: "no-manifest",
-    reason: zip ? "archive without a Lifeboat manifest (e.g. made by RKE)" : "raw etcd snapshot file",
+    reason: encrypted
+      ? "encrypted archive without a Lifeboat manifest"
+      : zip
+        ? "archive without a Lifeboat manifest (e.g. made by RKE)"
+        : "raw etcd snapshot file",
   };
 }
 
@@ -78,17 +111,18 @@ export function createdOf(entry: CatalogEntry): string {
 function fromManifest(
   name: string,
   location: string,
+  key: string,
   archive: ObjectInfo | undefined,
-  loaded: { ok: true; manifest: Manifest } | { ok: false; reason: string },
+  loaded: ParsedManifest,
 ): CatalogEntry {
-  const base = { name, location, format: "zip" as const, key: `${name}${ARCHIVE_SUFFIX}` };
+  const base = { name, location, format: "zip" as const, key };
   const size = archive?.size ?? 0;
   const modified = (archive?.modified ?? new Date(0)).toISOString();
   if (!loaded.ok) return { ...base, size, modified, status: "broken", reason: `manifest: ${loaded.reason}` };
   const manifest = loaded.manifest;
   if (!archive) return { ...base, size, modified, status: "broken", reason: "archive missing", manifest };
-  if (archive.size !== manifest.archive.size) {
-    const reason = `archive is ${archive.size} bytes, manifest says ${manifest.archive.size}`;
+  if (archive.size !== storedArchiveSize(manifest)) {
+    const reason = `archive is ${archive.size} bytes, manifest says ${storedArchiveSize(manifest)}`;
     return { ...base, size, modified, status: "broken", reason, manifest };
   }
   return { ...base, size, modified, status: "ok", manifest };

@@ -1,5 +1,6 @@
 /** The save pipeline's options from what an operator's request or a pushed schedule asks for (the same fields). */
 import type { SaveOptions } from "./save.js";
+import type { SaveEncryption } from "./seal.js";
 
 export interface SaveSettings {
   /** The cluster state file, base64. */
@@ -8,6 +9,7 @@ export interface SaveSettings {
   level?: number | undefined;
   retries: number;
   retryPauseSeconds: number;
+  encryption?: SaveEncryption | undefined;
 }
 
 export function saveOptions(
@@ -25,5 +27,6 @@ export function saveOptions(
     retryPauseMs: settings.retryPauseSeconds * 1000,
     toolVersion: run.version,
     signal: run.signal,
+    encryption: settings.encryption,
   };
 }

@@ -8,11 +8,12 @@
 import type { Readable } from "node:stream";
 import { writeSnapshotArchive, snapshotEntryName, stateEntryName } from "../archive/rke.js";
 import type { SaveResult, UploadOutcome } from "../api/snapshots.js";
-import type { PutResult, Store } from "../store/store.js";
+import type { Store } from "../store/store.js";
 import { describeError, RemoteError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
 import { archiveKey, FORMAT_VERSION, manifestKey, serializeManifest, type Manifest } from "./manifest.js";
-import { tee, type TeeConsumer, type TeeOutcome } from "./tee.js";
+import { encryptingConsumer, sealedManifest, type CopyWrite, type SaveEncryption } from "./seal.js";
+import { tee, type TeeOutcome } from "./tee.js";
 
 /** What the pipeline needs from the etcd member; the agent passes its EtcdMemberClient. */
 export interface SnapshotSource {
@@ -33,6 +34,8 @@ export interface SaveOptions {
   retryPauseMs: number;
   toolVersion: string;
   signal?: AbortSignal | undefined;
+  /** Encrypt the S3 copy (and the local one with `local`) to these age recipients (src/crypto/age.ts). */
+  encryption?: SaveEncryption | undefined;
 }
 
 export interface SaveDeps {
@@ -68,10 +71,9 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
     method: options.compression,
     level: options.level,
   });
-  const key = archiveKey(options.name);
-  const consumers: TeeConsumer<PutResult>[] = [{ run: (input) => deps.local.put(key, input) }];
-  const remote = deps.remote;
-  if (remote) consumers.push({ run: (input) => remote.put(key, input), optional: true });
+  const enc = options.encryption;
+  const consumers = [encryptingConsumer(options.name, deps.local, enc?.local ? enc : undefined)];
+  if (deps.remote) consumers.push({ ...encryptingConsumer(options.name, deps.remote, enc), optional: true });
   const written = await tee(archive.output, consumers, deps.onProgress);
   const inner = await archive.done;
   const manifest: Manifest = {
@@ -101,9 +103,10 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
     tool: { name: "lifeboat", version: options.toolVersion },
   };
   const upload = deps.remote ? await commitRemote(deps.remote, manifest, written.outcomes[1], deps.log) : undefined;
-  await deps.local.put(manifestKey(options.name), Buffer.from(serializeManifest(manifest)));
+  const local = sealedManifest(manifest, written.outcomes[0]);
+  await deps.local.put(manifestKey(options.name), Buffer.from(serializeManifest(local)));
   deps.log.info("snapshot saved", { name: options.name, size: written.bytes, revision: status.revision });
-  const result: SaveResult = { manifest, durationMs: deps.clock().getTime() - started.getTime() };
+  const result: SaveResult = { manifest: local, durationMs: deps.clock().getTime() - started.getTime() };
   if (upload) result.upload = upload;
   return result;
 }
@@ -133,7 +136,7 @@ async function healthGate(options: SaveOptions, deps: SaveDeps): Promise<void> {
 async function commitRemote(
   remote: Store,
   manifest: Manifest,
-  outcome: TeeOutcome<PutResult> | undefined,
+  outcome: TeeOutcome<CopyWrite> | undefined,
   log: Logger,
 ): Promise<UploadOutcome> {
   if (!outcome?.ok) {
@@ -142,8 +145,9 @@ async function commitRemote(
     return { ok: false, error };
   }
   try {
-    await remote.put(manifestKey(manifest.name), Buffer.from(serializeManifest(manifest)));
-    return { ok: true, key: outcome.value.key, verified: outcome.value.verified };
+    const sealed = sealedManifest(manifest, outcome);
+    await remote.put(manifestKey(manifest.name), Buffer.from(serializeManifest(sealed)));
+    return { ok: true, key: outcome.value.put.key, verified: outcome.value.put.verified };
   } catch (err) {
     return { ok: false, error: `manifest upload failed: ${describeError(err)}` };
   }

@@ -57,6 +57,15 @@ export class ChecksumMismatchError extends Error {
   override name = "ChecksumMismatchError";
 }
 
+/**
+ * An encrypted copy that the identity at hand cannot open: none configured, a missing or unreadable identity file,
+ * an unset variable, a key the copy was not encrypted to, a damaged age header. Exit 4, like a checksum: the
+ * message names where the identity was looked for and the copy's recipients by fingerprint, never a key.
+ */
+export class IdentityError extends Error {
+  override name = "IdentityError";
+}
+
 /** An archive (zip) that is malformed, truncated, or holds an unsafe entry. */
 export class ArchiveError extends Error {
   override name = "ArchiveError";

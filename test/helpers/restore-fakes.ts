@@ -94,6 +94,7 @@ export class FakeNode {
       }),
       prepare: (_s, _n) =>
         this.step("prepare", () => ({ sha256: this.o.sha256 ?? SHA, size: 100, from: "here", stateFile: null })),
+      checkIdentity: async () => ({ encrypted: manifest.encryption !== null }),
       node: () => this.node(),
     };
   }
