@@ -7,6 +7,7 @@ import type { CliDeps } from "./deps.js";
 import type { SchedulePushOptions } from "./schedule.js";
 import type { DeleteCommandOptions } from "./snapshot-delete.js";
 import type { PruneCommandOptions } from "./snapshot-prune.js";
+import type { RekeyCommandOptions } from "./snapshot-rekey.js";
 import type { CleanupCommandOptions } from "./restore-cleanup.js";
 import type { AgentInstallOptions, AgentSshOptions } from "./agent-install.js";
 import { UserError } from "../util/errors.js";
@@ -167,6 +168,20 @@ export function registerCommands(program: Command, deps: Deps): void {
     .action(async (opts: { config: string; node: string; out: string }) => {
       const { runCertNode } = await import("./cert.js");
       await runCertNode(opts, deps());
+    });
+
+  program
+    .command("key")
+    .description("age keys for lifeboat.encryption")
+    .command("generate")
+    .description(
+      "write a new age identity to FILE (0600; an existing file is never overwritten) and print its recipient, " +
+        "the public key for lifeboat.encryption.recipients",
+    )
+    .requiredOption("--out <file>", "where the identity (the private key) is written")
+    .action(async (opts: { out: string }) => {
+      const { runKeyGenerate } = await import("./key.js");
+      await runKeyGenerate(opts, deps());
     });
 
   const sandbox = program.command("sandbox").description("a whole cluster on loopback: etcd members, agents, S3");
@@ -370,6 +385,22 @@ function registerScheduleCommands(etcd: Command, deps: Deps): void {
   ).action(async (names: string[], opts: DeleteCommandOptions) => {
     const { runSnapshotDelete } = await import("./snapshot-delete.js");
     await runSnapshotDelete(names, opts, deps());
+  });
+
+  addS3Flags(
+    etcd
+      .command("snapshot-rekey")
+      .description(
+        "re-encrypt the S3 copies (all, or the named ones) to lifeboat.encryption.recipients, manifest last, " +
+          "so that a retired key opens none of them (exit 0 all done, 3 some failed, 1 all failed, 4 no identity opens a copy)",
+      )
+      .argument("[name...]", "snapshot names, without .zip; default every good copy in S3")
+      .addOption(configOption())
+      .option("--identity <file>", "another identity file to read the copies with (the old key); repeatable", collect)
+      .option("--dry-run", "print which copies would be re-encrypted; change nothing", false),
+  ).action(async (names: string[], opts: RekeyCommandOptions) => {
+    const { runSnapshotRekey } = await import("./snapshot-rekey.js");
+    await runSnapshotRekey(names, opts, deps());
   });
 }
 
