@@ -6,7 +6,8 @@ import { copyFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { EtcdMemberClient } from "../src/etcd/client.js";
 import type { EtcdTools } from "../src/etcd/binaries.js";
-import { archiveKey, manifestKey } from "../src/snapshot/manifest.js";
+import { generateIdentity } from "../src/crypto/age.js";
+import { archiveKey, encryptedArchiveKey, manifestKey } from "../src/snapshot/manifest.js";
 import { LocalStore } from "../src/store/local.js";
 import { formatSize, type BenchOptions, type CaseId } from "./lib/args.js";
 import { fillEtcd, type FillResult } from "./lib/fill.js";
@@ -59,6 +60,7 @@ export async function onOneNode(run: RunContext): Promise<Kept> {
       sandbox,
       etcd,
       localConfig: await sandbox.variant("local", (doc) => delete doc.services.etcd.backup_config.s3backupconfig),
+      ...(run.o.cases.has("encrypted") ? { encryptedConfig: await encryptedVariant(sandbox) } : {}),
       snapshotDir,
       removeSnapshot: removeSnapshot(sandbox, snapshotDir),
     };
@@ -78,7 +80,8 @@ function saveSubjects(cases: ReadonlySet<CaseId>): Set<SaveSubject> {
   if (cases.has("save") || cases.has("rke") || cases.has("s3")) s.add("lifeboat-local");
   if (cases.has("save") || cases.has("rke")) s.add("etcdctl");
   if (cases.has("rke")) s.add("zip");
-  if (cases.has("s3") || cases.has("memory")) s.add("lifeboat-s3");
+  if (cases.has("s3") || cases.has("memory") || cases.has("encrypted")) s.add("lifeboat-s3");
+  if (cases.has("encrypted")) s.add("lifeboat-s3-encrypted");
   return s;
 }
 
@@ -148,13 +151,21 @@ async function fillTo(run: RunContext, etcd: EtcdMemberClient, size: number, fir
   return fill;
 }
 
+/** cluster.yml with one fresh recipient (its identity is not kept: a save needs only the public key). */
+async function encryptedVariant(sandbox: BenchSandbox): Promise<string> {
+  const { recipient } = await generateIdentity();
+  return sandbox.variant("encrypted", (doc) => {
+    doc.lifeboat = { ...(doc.lifeboat ?? {}), encryption: { recipients: [recipient] } };
+  });
+}
+
 function removeSnapshot(sandbox: BenchSandbox, snapshotDir: string): (name: string) => Promise<void> {
   const local = new LocalStore(snapshotDir);
   return async (name) => {
     const s3 = sandbox.s3();
     try {
       // Manifest first, as Lifeboat deletes; a copy that is not there is fine.
-      for (const key of [manifestKey(name), archiveKey(name)]) {
+      for (const key of [manifestKey(name), archiveKey(name), encryptedArchiveKey(name)]) {
         await local.remove(key).catch(() => undefined);
         await s3.remove(key).catch(() => undefined);
       }

@@ -18,7 +18,7 @@ export const TARGETS = {
 
 export function saveRows(s: Partial<Record<SaveSubject, Series>>): Row[] {
   const rows: Row[] = [];
-  const { "lifeboat-local": local, "lifeboat-s3": s3, etcdctl, zip } = s;
+  const { "lifeboat-local": local, "lifeboat-s3": s3, "lifeboat-s3-encrypted": encrypted, etcdctl, zip } = s;
   if (local && etcdctl) {
     rows.push(compareRow("1", "Save, local only, wall time", "wallMs", local, etcdctl, TARGETS.save));
   }
@@ -41,6 +41,10 @@ export function saveRows(s: Partial<Record<SaveSubject, Series>>): Row[] {
     if (series) rows.push(figureRow("4", `CLI peak RSS during ${series.label}`, "peakRss", series));
   }
   if (etcdctl) rows.push(figureRow("4", "etcdctl peak RSS (for scale)", "peakRss", etcdctl));
+  if (encrypted && s3) {
+    rows.push(compareRow("enc", "Save + encrypted S3 upload vs plain, wall time", "wallMs", encrypted, s3, TARGETS.s3));
+    rows.push(figureRow("enc", `Agent peak RSS during ${encrypted.label}`, "agentRss", encrypted, TARGETS.memory));
+  }
   return rows;
 }
 

@@ -4,6 +4,7 @@
  *   lifeboat-s3     the same with the sandbox's S3 (the node uploads while it streams)
  *   etcdctl         `etcdctl snapshot save` of the same member with the agent's TLS files
  *   zip             Debian's `zip` of etcdctl's file, run right after it (RKE's helper: save, then compress)
+ *   lifeboat-s3-encrypted  lifeboat-s3 with lifeboat.encryption: the S3 copy goes through age (case "encrypted")
  * Iteration 0 is the warm-up; the order of subjects rotates each iteration so that none always runs first.
  * The agent's peak RSS is reset before each Lifeboat save and read after it (case 4).
  */
@@ -14,13 +15,15 @@ import { measureOk } from "../lib/proc.js";
 import type { Sample, Series } from "../lib/results.js";
 import { lifeboatOk, type BenchSandbox } from "../lib/sandbox.js";
 
-export type SaveSubject = "lifeboat-local" | "lifeboat-s3" | "etcdctl" | "zip";
+export type SaveSubject = "lifeboat-local" | "lifeboat-s3" | "lifeboat-s3-encrypted" | "etcdctl" | "zip";
 
 export interface SaveLoopOptions {
   sandbox: BenchSandbox;
   tools: EtcdTools;
   /** cluster.yml without S3. */
   localConfig: string;
+  /** cluster.yml with lifeboat.encryption (one recipient), for lifeboat-s3-encrypted. */
+  encryptedConfig?: string;
   subjects: ReadonlySet<SaveSubject>;
   runs: number;
   /** Where etcdctl's file and zip's archive go (same disk as the sandbox's snapshot directory). */
@@ -39,7 +42,7 @@ export interface SaveLoopResult {
   snapshotFile?: string;
 }
 
-const ORDER: readonly SaveSubject[] = ["lifeboat-local", "etcdctl", "lifeboat-s3"];
+const ORDER: readonly SaveSubject[] = ["lifeboat-local", "etcdctl", "lifeboat-s3", "lifeboat-s3-encrypted"];
 
 export async function runSaveLoop(o: SaveLoopOptions): Promise<SaveLoopResult> {
   const samples = new Map<SaveSubject, Sample[]>();
@@ -58,8 +61,18 @@ export async function runSaveLoop(o: SaveLoopOptions): Promise<SaveLoopResult> {
         continue;
       }
       const name = `bench-${o.tag ?? "main"}-${subject}-${i}`;
-      const config = subject === "lifeboat-local" ? o.localConfig : o.sandbox.config;
+      const config =
+        subject === "lifeboat-local"
+          ? o.localConfig
+          : subject === "lifeboat-s3-encrypted"
+            ? (o.encryptedConfig ?? assertNever("encryptedConfig"))
+            : o.sandbox.config;
       add(subject, await lifeboatSave(config, name, agentPid));
+      // An encrypted copy never becomes the kept one: the restore case has no identity.
+      if (subject === "lifeboat-s3-encrypted") {
+        await o.removeSnapshot(name);
+        continue;
+      }
       // The last Lifeboat save stays (the restore case uses it); every other one goes, so disks stay small.
       if (kept !== undefined) await o.removeSnapshot(kept);
       kept = name;
@@ -74,6 +87,10 @@ export async function runSaveLoop(o: SaveLoopOptions): Promise<SaveLoopResult> {
     ...(kept !== undefined ? { keptSnapshot: kept } : {}),
     ...(samples.has("etcdctl") ? { snapshotFile: dbFile } : {}),
   };
+}
+
+function assertNever(what: string): never {
+  throw new Error(`the save loop needs ${what}`);
 }
 
 async function lifeboatSave(config: string, name: string, agentPid: number): Promise<Sample> {
