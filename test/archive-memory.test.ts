@@ -7,15 +7,11 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { after, test } from "node:test";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { extractSnapshot, writeSnapshotArchive } from "../src/archive/rke.js";
+import { peakRssGrowth } from "./helpers/memory.js";
 
 const dir = await mkdtemp(join(tmpdir(), "lifeboat-mem-"));
 after(() => rm(dir, { recursive: true, force: true }));
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
 
 const MiB = 1 << 20;
 const DB_MIB = 300;
@@ -46,23 +42,6 @@ function syntheticSnapshot(): { stream: Readable; dbSha256: () => string } {
     { objectMode: false, highWaterMark: MiB },
   );
   return { stream, dbSha256: () => digest };
-}
-
-/**
- * Runs `work` while sampling RSS; returns the peak growth over the starting RSS. Most of the growth that remains
- * is garbage chunks V8 has not collected yet (about 30-45 MiB here), far below the 300 MiB a buffered entry costs.
- */
-async function peakRssGrowth(work: () => Promise<void>): Promise<number> {
-  gc();
-  const base = process.memoryUsage.rss();
-  let peak = base;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
-  try {
-    await work();
-  } finally {
-    clearInterval(timer);
-  }
-  return Math.max(peak, process.memoryUsage.rss()) - base;
 }
 
 void test("a 300 MiB snapshot streams through archive and extraction with flat memory", async () => {

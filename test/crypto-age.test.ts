@@ -11,8 +11,6 @@ import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { after, test } from "node:test";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import {
   AGE_MAGIC,
   checkHeader,
@@ -26,12 +24,10 @@ import {
 } from "../src/crypto/age.js";
 import { IdentityError } from "../src/util/errors.js";
 import { redactText } from "../src/util/redact.js";
+import { peakRssGrowth } from "./helpers/memory.js";
 
 const dir = await mkdtemp(join(tmpdir(), "lifeboat-age-"));
 after(() => rm(dir, { recursive: true, force: true }));
-
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
 
 const MiB = 1 << 20;
 
@@ -130,20 +126,6 @@ void test("recipients: fingerprints are short and stable; identities and junk ar
   assert.match(recipientProblem(alice.identity) ?? "", /identity \(a private key\)/);
   assert.match(recipientProblem("age1short") ?? "", /not an age X25519 recipient/);
 });
-
-/** Runs `work` while sampling RSS; the peak growth over the start. */
-async function peakRssGrowth(work: () => Promise<void>): Promise<number> {
-  gc();
-  const base = process.memoryUsage.rss();
-  let peak = base;
-  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
-  try {
-    await work();
-  } finally {
-    clearInterval(timer);
-  }
-  return Math.max(peak, process.memoryUsage.rss()) - base;
-}
 
 void test("256 MiB through encryption and decryption with flat memory, pulled only as fast as the sink takes", async () => {
   const TOTAL = 256 * MiB;
