@@ -254,7 +254,7 @@ describe("snapshot-list over a fake fleet", () => {
     assert.deepEqual(report.errors, []);
     assert.equal(f.out.exitCode, undefined, "no exit code set: 0");
     assert.deepEqual(f.out.results, [report]);
-    assert.match(f.out.lines[0]!, /^mid +s3 +2026-11-27T07:15:02\.000Z +1000 +100 B +ok sha256:aaaaaaaaaaaa$/m);
+    assert.match(f.out.lines[0]!, /^mid +s3 +2026-11-27T07:15:02\.000Z +1000 +100 B +- +ok sha256:aaaaaaaaaaaa$/m);
   });
 
   it("reports S3 and a node that cannot be listed (exit 3) and still lists the rest", async () => {
