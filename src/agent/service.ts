@@ -6,7 +6,7 @@
  */
 import { routes } from "../api/routes.js";
 import type { SaveEvent, SaveRequest } from "../api/snapshots.js";
-import { listCatalog } from "../snapshot/catalog.js";
+import { listCatalog, refreshListingIndex } from "../snapshot/catalog.js";
 import type { SaveFlight } from "../snapshot/flight.js";
 import { archiveKey, manifestKey } from "../snapshot/manifest.js";
 import { removeCopy } from "../snapshot/prune.js";
@@ -149,8 +149,8 @@ async function streamSave(ctx: SaveContext, body: SaveRequest, deps: AgentDeps):
   try {
     const run = { name: body.name, kind: body.kind, node: deps.config.node, version: deps.version, signal };
     const remote = body.s3 ? deps.makeS3(body.s3) : undefined;
-    const result = await closing(remote, (remote) =>
-      saveSnapshot(saveOptions(body, run), {
+    const result = await closing(remote, async (remote) => {
+      const saved = await saveSnapshot(saveOptions(body, run), {
         source: deps.etcd,
         local: deps.local,
         remote,
@@ -163,8 +163,10 @@ async function streamSave(ctx: SaveContext, body: SaveRequest, deps: AgentDeps):
           lastProgress = now;
           emit({ type: "progress", bytes });
         },
-      }),
-    );
+      });
+      if (remote && saved.upload?.ok) await refreshListingIndex(remote, deps.log);
+      return saved;
+    });
     emit({ type: "result", result });
     await deps.recurring.observeSave(body.name, body.kind, { ok: true, result, startedAt });
   } catch (err) {
@@ -198,5 +200,6 @@ async function uploadExisting(name: string, remote: Store, deps: AgentDeps) {
   });
   const put = await remote.put(archiveKey(name), await deps.local.get(archiveKey(name)));
   await remote.put(manifestKey(name), await deps.local.get(manifestKey(name)));
+  await refreshListingIndex(remote, deps.log);
   return { node: deps.config.node, key: put.key, verified: put.verified };
 }
