@@ -21,6 +21,7 @@ import { openZip, ZipWriter } from "../src/archive/zip.js";
 import { cliTls } from "../src/fleet/open.js";
 import { readState } from "../src/config/state.js";
 import type { SaveReport } from "../src/fleet/save.js";
+import { formatBytes } from "../src/cli/output.js";
 import { VERSION } from "../src/cli/version.js";
 import { findEtcdTools, type EtcdTools } from "../src/etcd/binaries.js";
 import { EtcdMemberClient } from "../src/etcd/client.js";
@@ -171,6 +172,17 @@ void describe("snapshot-save and snapshot-list on a 3-member TLS cluster with S3
     assert.equal(report.s3?.ok, true);
     assert.equal(report.s3?.node, report.nodes.find((n) => n.uploader)?.node);
     assert.equal(report.exitCode, 0);
+    // Not a terminal, -o json: progress is plain lines on stderr, each node's last one with the snapshot's size.
+    const localManifest = async (i: number) =>
+      parseManifest(await readFile(join(snapshotDir(i), `${defaultName}.manifest.json`), "utf8"));
+    for (let i = 0; i < 3; i++) {
+      const m = await localManifest(i);
+      assert.ok(m.ok);
+      const size = formatBytes(m.manifest.snapshot.size).replace(".", "\\.");
+      const line = new RegExp(`^etcd-node${i + 1} save: ${size} of ${size} \\(100%\\) in [\\d.]+ m?s`, "m");
+      assert.match(run.stderr, line);
+    }
+    assert.doesNotMatch(run.stdout, / save: /, "stdout holds the JSON alone");
   });
 
   void test("each node holds <name>.zip (0600) with RKE's entries, and a manifest that matches it", async () => {

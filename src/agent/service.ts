@@ -9,6 +9,7 @@ import type { SaveEvent, SaveRequest } from "../api/snapshots.js";
 import { listCatalog, refreshListingIndex } from "../snapshot/catalog.js";
 import type { SaveFlight } from "../snapshot/flight.js";
 import { archiveKey, manifestKey } from "../snapshot/manifest.js";
+import { countedSource, type SourceProgress } from "../snapshot/counted-source.js";
 import { removeCopy } from "../snapshot/prune.js";
 import { saveSnapshot } from "../snapshot/save.js";
 import { saveOptions } from "../snapshot/save-options.js";
@@ -145,13 +146,14 @@ async function streamSave(ctx: SaveContext, body: SaveRequest, deps: AgentDeps):
   });
   const signal = AbortSignal.any([gone.signal, ctx.stopping]);
   let lastProgress = 0;
+  let read: SourceProgress = { read: 0 };
   const startedAt = deps.clock();
   try {
     const run = { name: body.name, kind: body.kind, node: deps.config.node, version: deps.version, signal };
     const remote = body.s3 ? deps.makeS3(body.s3) : undefined;
     const result = await closing(remote, async (remote) => {
       const saved = await saveSnapshot(saveOptions(body, run), {
-        source: deps.etcd,
+        source: countedSource(deps.etcd, (p) => (read = p)),
         local: deps.local,
         remote,
         log: deps.log.child({ snapshot: body.name }),
@@ -161,7 +163,7 @@ async function streamSave(ctx: SaveContext, body: SaveRequest, deps: AgentDeps):
           const now = Date.now();
           if (now - lastProgress < 250) return;
           lastProgress = now;
-          emit({ type: "progress", bytes });
+          emit({ type: "progress", bytes, read: read.read, ...(read.expected ? { total: read.expected } : {}) });
         },
       });
       if (remote && saved.upload?.ok) await refreshListingIndex(remote, deps.log);
