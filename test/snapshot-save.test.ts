@@ -21,13 +21,15 @@ import { openZip, ZipWriter } from "../src/archive/zip.js";
 import { cliTls } from "../src/fleet/open.js";
 import { readState } from "../src/config/state.js";
 import type { SaveReport } from "../src/fleet/save.js";
+import { formatBytes } from "../src/cli/output.js";
 import { VERSION } from "../src/cli/version.js";
 import { findEtcdTools, type EtcdTools } from "../src/etcd/binaries.js";
 import { EtcdMemberClient } from "../src/etcd/client.js";
 import { runCommand } from "../src/etcd/exec.js";
 import { ManagedMember } from "../src/etcd/member.js";
 import type { CatalogEntry } from "../src/snapshot/catalog.js";
-import { parseManifest, type Manifest } from "../src/snapshot/manifest.js";
+import { INDEX_KEY, parseIndex } from "../src/snapshot/listing-index.js";
+import { parseManifest, serializeManifest, type Manifest } from "../src/snapshot/manifest.js";
 import { openStore } from "../src/store/open.js";
 import type { Store } from "../src/store/store.js";
 import { silentLogger } from "../src/util/log.js";
@@ -170,6 +172,17 @@ void describe("snapshot-save and snapshot-list on a 3-member TLS cluster with S3
     assert.equal(report.s3?.ok, true);
     assert.equal(report.s3?.node, report.nodes.find((n) => n.uploader)?.node);
     assert.equal(report.exitCode, 0);
+    // Not a terminal, -o json: progress is plain lines on stderr, each node's last one with the snapshot's size.
+    const localManifest = async (i: number) =>
+      parseManifest(await readFile(join(snapshotDir(i), `${defaultName}.manifest.json`), "utf8"));
+    for (let i = 0; i < 3; i++) {
+      const m = await localManifest(i);
+      assert.ok(m.ok);
+      const size = formatBytes(m.manifest.snapshot.size).replace(".", "\\.");
+      const line = new RegExp(`^etcd-node${i + 1} save: ${size} of ${size} \\(100%\\) in [\\d.]+ m?s`, "m");
+      assert.match(run.stderr, line);
+    }
+    assert.doesNotMatch(run.stdout, / save: /, "stdout holds the JSON alone");
   });
 
   void test("each node holds <name>.zip (0600) with RKE's entries, and a manifest that matches it", async () => {
@@ -246,6 +259,47 @@ void describe("snapshot-save and snapshot-list on a 3-member TLS cluster with S3
     const object = await readObject(`sandbox/${name}.zip`);
     assert.equal(sha256(object), local.manifest.archive.sha256);
     assert.deepEqual(object, await readFile(join(snapshotDir(i), `${name}.zip`)));
+  });
+
+  void test("the uploader wrote the folder's listing index; a manifest changed behind it lists as it is now", async () => {
+    const name = defaultName;
+    const manifestKey = `sandbox/${name}.manifest.json`;
+    const listed = await bucket.list("sandbox/");
+    const indexObject = listed.find((o) => o.key === `sandbox/${INDEX_KEY}`);
+    assert.ok(indexObject, `the uploader wrote ${INDEX_KEY}`);
+    const original = await readObject(manifestKey);
+    const index = parseIndex((await readObject(indexObject.key)).toString("utf8"));
+    assert.ok(index, "the index parses with its schema");
+    const listedManifest = listed.find((o) => o.key === manifestKey);
+    // s3rver lists ETags (an MD5, as AWS does for a single-part upload): the index holds the manifest as listed.
+    assert.match(listedManifest?.etag ?? "", /^[0-9a-f]{32}$/);
+    assert.deepEqual(index.manifests[`${name}.manifest.json`], {
+      etag: listedManifest?.etag,
+      size: original.length,
+      text: original.toString("utf8"),
+    });
+
+    // Behind the index's back: the same manifest with another revision (the archive is untouched, so still "ok").
+    const parsed = parseManifest(original.toString("utf8"));
+    assert.ok(parsed.ok);
+    const changed = { ...parsed.manifest, etcd: { ...parsed.manifest.etcd, revision: 424242 } };
+    await bucket.put(manifestKey, Buffer.from(serializeManifest(changed)));
+    const s3Revision = async () => {
+      const run = await cli(["--output", "json", "etcd", "snapshot-list", "--config", sb.config]);
+      assert.equal(run.code, 0, run.stderr);
+      const entry = jsonOf<{ snapshots: CatalogEntry[] }>(run).snapshots.find(
+        (e) => e.name === name && e.location === "s3",
+      );
+      return [entry?.status, entry?.manifest?.etcd.revision];
+    };
+    try {
+      assert.deepEqual(await s3Revision(), ["ok", 424242], "the manifest as it is now, not the index's copy");
+      const after = (await bucket.list("sandbox/")).find((o) => o.key === indexObject.key);
+      assert.equal(after?.etag, indexObject.etag, "a listing never writes the index");
+    } finally {
+      await bucket.put(manifestKey, original);
+    }
+    assert.deepEqual(await s3Revision(), ["ok", parsed.manifest.etcd.revision]);
   });
 
   void test("the snapshot in an archive restores with etcd's own tool, and a member started on it has the keys", async () => {

@@ -2,6 +2,7 @@
  * Case 6: `lifeboat etcd snapshot-list` with 100 and 1,000 snapshots (manifest + small archive each) in S3, against
  * a bare ListObjectsV2 of the same folder; both whole processes. The snapshots are synthetic but their manifests
  * are valid (src/snapshot/manifest.ts) and their archives have the manifest's size, so every one lists as "ok".
+ * The seed ends as an uploader's commit does, by rewriting the folder's listing index (refreshListingIndex).
  */
 import { createHash, randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
@@ -12,6 +13,7 @@ import {
   serializeManifest,
   type Manifest,
 } from "../../src/snapshot/manifest.js";
+import { refreshListingIndex } from "../../src/snapshot/catalog.js";
 import type { Store } from "../../src/store/store.js";
 import { SANDBOX_BUCKET } from "../../src/sandbox/sandbox.js";
 import { S3RVER_ACCESS_KEY } from "../../src/sandbox/s3server.js";
@@ -40,6 +42,8 @@ export async function runList(sandbox: BenchSandbox, runs: number, log: (line: s
     const store = sandbox.s3(folder);
     try {
       await seed(store, count);
+      const indexed = await refreshListingIndex(store);
+      if (!indexed.ok) throw new Error(`listing index not written: ${indexed.error}`);
     } finally {
       await store.close();
     }

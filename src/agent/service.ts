@@ -6,10 +6,11 @@
  */
 import { routes } from "../api/routes.js";
 import type { SaveEvent, SaveRequest } from "../api/snapshots.js";
-import { findCopy, listCatalog } from "../snapshot/catalog.js";
+import { findCopy, listCatalog, refreshListingIndex } from "../snapshot/catalog.js";
 import type { SaveFlight } from "../snapshot/flight.js";
 import { archiveKey } from "../snapshot/manifest.js";
 import { uploadCopy, type SaveEncryption } from "../snapshot/seal.js";
+import { countedSource, type SourceProgress } from "../snapshot/counted-source.js";
 import { removeCopy } from "../snapshot/prune.js";
 import { saveSnapshot } from "../snapshot/save.js";
 import { saveOptions } from "../snapshot/save-options.js";
@@ -147,13 +148,14 @@ async function streamSave(ctx: SaveContext, body: SaveRequest, deps: AgentDeps):
   });
   const signal = AbortSignal.any([gone.signal, ctx.stopping]);
   let lastProgress = 0;
+  let read: SourceProgress = { read: 0 };
   const startedAt = deps.clock();
   try {
     const run = { name: body.name, kind: body.kind, node: deps.config.node, version: deps.version, signal };
     const remote = body.s3 ? deps.makeS3(body.s3) : undefined;
-    const result = await closing(remote, (remote) =>
-      saveSnapshot(saveOptions(body, run), {
-        source: deps.etcd,
+    const result = await closing(remote, async (remote) => {
+      const saved = await saveSnapshot(saveOptions(body, run), {
+        source: countedSource(deps.etcd, (p) => (read = p)),
         local: deps.local,
         remote,
         log: deps.log.child({ snapshot: body.name }),
@@ -163,10 +165,12 @@ async function streamSave(ctx: SaveContext, body: SaveRequest, deps: AgentDeps):
           const now = Date.now();
           if (now - lastProgress < 250) return;
           lastProgress = now;
-          emit({ type: "progress", bytes });
+          emit({ type: "progress", bytes, read: read.read, ...(read.expected ? { total: read.expected } : {}) });
         },
-      }),
-    );
+      });
+      if (remote && saved.upload?.ok) await refreshListingIndex(remote, deps.log);
+      return saved;
+    });
     emit({ type: "result", result });
     await deps.recurring.observeSave(body.name, body.kind, { ok: true, result, startedAt });
   } catch (err) {
@@ -197,5 +201,6 @@ async function uploadExisting(name: string, remote: Store, encryption: SaveEncry
   if (!copy?.manifest) throw new NotFoundError(`no snapshot ${name} on ${deps.config.node}`);
   if (copy.status !== "ok") throw new ChecksumMismatchError(`snapshot ${name} on ${deps.config.node}: ${copy.reason}`);
   const put = await uploadCopy(deps.local, remote, copy.manifest, encryption);
+  await refreshListingIndex(remote, deps.log);
   return { node: deps.config.node, key: put.key, verified: put.verified };
 }

@@ -41,12 +41,18 @@ export const SaveResult = z.object({
 export type SaveResult = z.infer<typeof SaveResult>;
 
 /**
- * The lines of POST /v1/snapshots: `progress` while the snapshot streams, `waiting` while a recurring save holds the
- * node, then exactly one `result` or `error` (`kind`: the error's class, `Busy` when the wait ran out,
- * `Interrupted` when the agent stopped).
+ * The lines of POST /v1/snapshots: `progress` while the snapshot streams (`bytes` of archive written; `read` bytes of
+ * the snapshot read from the member, of about `total`, the member's dbSize plus the trailer when the save began),
+ * `waiting` while a recurring save holds the node, then exactly one `result` or `error` (`kind`: the error's class,
+ * `Busy` when the wait ran out, `Interrupted` when the agent stopped).
  */
 export const SaveEvent = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("progress"), bytes: z.number() }),
+  z.object({
+    type: z.literal("progress"),
+    bytes: z.number(),
+    read: z.number().int().nonnegative().optional(),
+    total: z.number().int().nonnegative().optional(),
+  }),
   z.object({ type: z.literal("waiting"), for: z.string() }),
   z.object({ type: z.literal("result"), result: SaveResult }),
   z.object({ type: z.literal("error"), error: z.string(), kind: z.string() }),

@@ -39,7 +39,7 @@ export interface GlobalOptions {
   debug: boolean;
   /** `--trace`: RKE's most verbose level; here the same as `--debug`. */
   trace: boolean;
-  /** `-q, --quiet`: silences the notes about RKE's flags below; Lifeboat's stderr has only warnings and errors. */
+  /** `-q, --quiet`: silences the notes about RKE's flags below and plain progress lines; stderr has only warnings and errors. */
   quiet: boolean;
   /** `--ssh-agent-auth`: or-ed with cluster.yml's `ssh_agent_auth` wherever a command reaches nodes over SSH. */
   sshAgentAuth: boolean;
@@ -67,7 +67,7 @@ export function buildProgram(makeDeps: (g: GlobalOptions) => CliDeps): Command {
     .addOption(new Option("-o, --output <format>", "output format").choices(["text", "json"]).default("text"))
     .option("-d, --debug", "debug logging on stderr", false)
     .option("--trace", "RKE's most verbose logging: the same as --debug here", false)
-    .option("-q, --quiet", "no notes about RKE's flags (Lifeboat's stderr has only warnings and errors)", false)
+    .option("-q, --quiet", "no notes about RKE's flags, no progress lines (stderr has only warnings and errors)", false)
     .option("--ssh-agent-auth", "log in to nodes over SSH with the SSH agent (SSH_AUTH_SOCK), as ssh_agent_auth", false)
     .option("--ignore-docker-version", UNUSED, false)
     .option("--dind", UNUSED, false)
@@ -107,7 +107,7 @@ export async function main(argv: string[]): Promise<number> {
   let exitCode: number = ExitCode.ok;
   let out: Output = createOutput("text");
   const program = buildProgram((g) => {
-    out = createOutput(g.output);
+    out = createOutput(g.output, process.stdout, process.stderr, { quiet: g.quiet });
     return {
       out,
       log: createLogger({ level: logLevelOf(g), format: "text" }),

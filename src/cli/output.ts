@@ -11,8 +11,15 @@ export interface Output {
   note(text: string): void;
   /** The command's machine-readable result: printed as JSON with --output json, ignored otherwise. */
   result(value: unknown): void;
-  /** Progress on a terminal (stderr), rewritten in place; silent when stderr is not a TTY. */
-  progress(text: string): void;
+  /**
+   * True when progress is redrawn in place: text output with stdout and stderr both terminals. Otherwise progress is
+   * plain lines (`progressLine`), so that a log, a pipe or `-o json` gets whole lines (src/cli/progress.ts).
+   */
+  live: boolean;
+  /** The progress block on stderr, redrawn in place (one line per task); only when `live`. */
+  progress(lines: readonly string[]): void;
+  /** One plain progress line on stderr, for logs; suppressed by `--quiet`. */
+  progressLine(text: string): void;
 }
 
 export interface Writable {
@@ -24,11 +31,15 @@ export function createOutput(
   format: OutputFormat,
   stdout: Writable = process.stdout,
   stderr: Writable = process.stderr,
+  options: { quiet?: boolean } = {},
 ): Output {
-  let progressShown = false;
+  const live = format === "text" && stdout.isTTY === true && stderr.isTTY === true;
+  /** Lines of the progress block now on screen; the cursor is at the end of the last. */
+  let shown = 0;
   const clearProgress = () => {
-    if (progressShown) stderr.write("\r\x1b[K");
-    progressShown = false;
+    if (shown === 0) return;
+    stderr.write("\r\x1b[K" + "\x1b[1A\x1b[K".repeat(shown - 1));
+    shown = 0;
   };
   return {
     format,
@@ -45,10 +56,17 @@ export function createOutput(
     result: (value) => {
       if (format === "json") stdout.write(JSON.stringify(redact(value), null, 2) + "\n");
     },
-    progress: (text) => {
-      if (!stderr.isTTY) return;
-      stderr.write(`\r\x1b[K${redactText(text)}`);
-      progressShown = true;
+    live,
+    progress: (lines) => {
+      if (!live || lines.length === 0) return;
+      clearProgress();
+      stderr.write(lines.map((l) => redactText(l)).join("\n"));
+      shown = lines.length;
+    },
+    progressLine: (text) => {
+      if (options.quiet) return;
+      clearProgress();
+      stderr.write(redactText(text) + "\n");
     },
   };
 }

@@ -55,7 +55,7 @@ export async function runSnapshotRekey(
       let failed = 0;
       let unopened = 0;
       for (const [i, decision] of todo.entries()) {
-        deps.out.progress(`rekey ${i + 1}/${todo.length}: ${decision.name}`);
+        deps.out.progressLine(`rekey ${i + 1}/${todo.length}: ${decision.name}`);
         const manifest = entries.find((e) => e.name === decision.name)!.manifest!;
         try {
           await rekeyCopy(store, manifest, encryption.recipients, identities);

@@ -8,7 +8,8 @@ import { readStateFile } from "../fleet/open.js";
 import { saveBody, saveOnFleet, type SaveProgress, type SaveReport } from "../fleet/save.js";
 import { UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
-import { formatBytes, formatElapsed, table, type Output } from "./output.js";
+import { formatBytes, formatElapsed, table } from "./output.js";
+import { ProgressBoard } from "./progress.js";
 
 export interface SaveCommandOptions extends S3Flags {
   config: string;
@@ -41,7 +42,8 @@ export async function runSnapshotSave(options: SaveCommandOptions, deps: CliDeps
     const stateFile = await readStateFile(fleet);
     if (!stateFile) deps.out.note(`warning: no state file at ${fleet.statePath}; the snapshot is taken without it`);
     const body = saveBody(config, name, stateFile);
-    const report = await saveOnFleet(fleet, body, config.backup.s3, progressOf(name, deps.out));
+    const board = new ProgressBoard(deps.out, () => deps.clock().getTime());
+    const report = await saveOnFleet(fleet, body, config.backup.s3, progressOf(board));
     print(report, deps);
     return report;
   } finally {
@@ -49,13 +51,15 @@ export async function runSnapshotSave(options: SaveCommandOptions, deps: CliDeps
   }
 }
 
-/** One progress line for all nodes, rewritten in place. */
-function progressOf(name: string, out: Output): SaveProgress {
-  const progress = new Map<string, number>();
-  return (node, bytes, waitingFor) => {
-    if (waitingFor !== undefined) return out.progress(`${node}: waiting for ${waitingFor} to finish`);
-    progress.set(node, bytes);
-    out.progress(`saving ${name}: ${[...progress].map(([n, b]) => `${n} ${formatBytes(b)}`).join(", ")}`);
+/** One progress line per node (src/cli/progress.ts): the snapshot's bytes read from its member, of about its size. */
+function progressOf(board: ProgressBoard): SaveProgress {
+  const step = "save";
+  return (node, event) => {
+    if (event.type === "started") board.update(node, { step, done: 0 });
+    else if (event.type === "waiting") board.update(node, { step, note: `waiting for ${event.for} to finish` });
+    else if (event.type === "bytes")
+      board.update(node, { step, done: event.read ?? event.archive, total: event.total, note: undefined });
+    else board.end(node, event.ok, event.size);
   };
 }
 

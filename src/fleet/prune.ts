@@ -4,7 +4,7 @@
  */
 import type { S3Settings } from "../config/s3-settings.js";
 import type { RetentionPolicy } from "../retention/index.js";
-import { listCatalog } from "../snapshot/catalog.js";
+import { listCatalog, refreshListingIndex } from "../snapshot/catalog.js";
 import type { DeletePlan } from "../snapshot/prune-delete.js";
 import { executePrune, planPrune, type PruneItem, type PrunePlan, type PruneResult } from "../snapshot/prune.js";
 import { describeError } from "../util/errors.js";
@@ -61,7 +61,9 @@ async function pruneS3(
   try {
     const plan = planPrune(location, await listCatalog(store, location), { ...policy, clusterId }, now);
     if (dryRun) return { location, plan };
-    return { location, plan, result: await executePrune(store, plan) };
+    const result = await executePrune(store, plan);
+    if (result.removed.length) await refreshListingIndex(store);
+    return { location, plan, result };
   } catch (err) {
     return { location, error: describeError(err) };
   } finally {
@@ -99,6 +101,7 @@ export async function deleteOnFleet(
     const store = openStore(s3);
     try {
       const done = await executePrune(store, { location: "s3", now: now.toISOString(), keep: [], remove: s3Items });
+      if (done.removed.length) await refreshListingIndex(store);
       for (const f of done.failed) failed.push({ name: f.name, location: "s3", error: f.error });
       for (const i of s3Items.filter((x) => done.removed.includes(x.name))) {
         deleted.push({ name: i.name, location: "s3", reason: i.reasons[0] ?? "" });

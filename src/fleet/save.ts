@@ -29,8 +29,16 @@ export interface SaveReport {
   exitCode: number;
 }
 
-/** Bytes `node` has written so far; or, with `waitingFor`, the recurring snapshot it waits for first. */
-export type SaveProgress = (node: string, bytes: number, waitingFor?: string) => void;
+/**
+ * How one node's save goes: it began; bytes (`archive` written, `read` of about `total` snapshot bytes from the
+ * member); it waits for a recurring snapshot to finish first; it ended (`size`: the snapshot's, when saved).
+ */
+export type SaveProgressEvent =
+  | { type: "started" }
+  | { type: "bytes"; archive: number; read?: number | undefined; total?: number | undefined }
+  | { type: "waiting"; for: string }
+  | { type: "ended"; ok: boolean; size?: number | undefined };
+export type SaveProgress = (node: string, event: SaveProgressEvent) => void;
 
 /** The request every node gets, from cluster.yml's snapshot settings; pure. */
 export function saveBody(config: ClusterConfig, name: string, stateFile: Buffer | undefined): SaveBody {
@@ -72,7 +80,7 @@ export async function saveOnFleet(
       const name = fleetNode.node.memberName;
       const isUploader = name === uploader;
       const request = isUploader && s3 ? { ...body, s3 } : body;
-      return saveOnNode(fleetNode, request, isUploader, (bytes, waitingFor) => onProgress(name, bytes, waitingFor));
+      return saveOnNode(fleetNode, request, isUploader, (event) => onProgress(name, event));
     }),
   );
   return summarize(body, outcomes, s3);
@@ -88,15 +96,17 @@ async function saveOnNode(
   fleetNode: FleetNode,
   body: SaveBody,
   uploader: boolean,
-  onProgress: (bytes: number, waitingFor?: string) => void,
+  onProgress: (event: SaveProgressEvent) => void,
 ): Promise<NodeOutcome> {
   const started = Date.now();
   let result: SaveResult | undefined;
   let failure: string | undefined;
+  onProgress({ type: "started" });
   try {
     await fleetNode.save(body, (event) => {
-      if (event.type === "progress") onProgress(event.bytes);
-      else if (event.type === "waiting") onProgress(0, event.for);
+      if (event.type === "progress")
+        onProgress({ type: "bytes", archive: event.bytes, read: event.read, total: event.total });
+      else if (event.type === "waiting") onProgress({ type: "waiting", for: event.for });
       else if (event.type === "result") result = event.result;
       else if (event.type === "error") failure = event.error;
     });
@@ -104,6 +114,7 @@ async function saveOnNode(
   } catch (err) {
     failure = describeError(err);
   }
+  onProgress({ type: "ended", ok: !!result, size: result?.manifest.snapshot.size });
   const node = fleetNode.node.memberName;
   const report: NodeSaveReport = { node, ok: !!result, uploader, durationMs: Date.now() - started };
   if (result) {

@@ -9,15 +9,26 @@
  */
 import { X509Certificate as NodeX509, createPrivateKey, randomBytes, webcrypto } from "node:crypto";
 import { isIP } from "node:net";
-// Must load before @peculiar/x509 (its dependency tsyringe checks for Reflect metadata at import time).
-import "./reflect-shim.js";
-import * as x509 from "@peculiar/x509";
+import type * as X509 from "@peculiar/x509";
 
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 type SigningAlgorithm = webcrypto.RsaHashedImportParams | webcrypto.EcdsaParams;
 
-x509.cryptoProvider.set(webcrypto);
+/**
+ * @peculiar/x509 (with asn1js and tsyringe, ~0.1 s to load) is needed only to make certificates, not to check them:
+ * loaded on first use, so that commands that issue nothing (listing, saving) start without it.
+ */
+let loaded: Promise<typeof X509> | undefined;
+function x509lib(): Promise<typeof X509> {
+  return (loaded ??= (async () => {
+    // The shim must load before @peculiar/x509 (its dependency tsyringe checks for Reflect metadata at import time).
+    await import("./reflect-shim.js");
+    const lib = await import("@peculiar/x509");
+    lib.cryptoProvider.set(webcrypto);
+    return lib;
+  })());
+}
 
 /** A certificate and its private key, both PEM; the key is PKCS#8 ("-----BEGIN PRIVATE KEY-----"). */
 export type CertKeyPair = { certificatePEM: string; keyPEM: string };
@@ -52,8 +63,8 @@ const RSA_PARAMS = {
   hash: "SHA-256",
 } as const;
 const EKU_OID: Record<CertUsage, string> = {
-  server: x509.ExtendedKeyUsage.serverAuth,
-  client: x509.ExtendedKeyUsage.clientAuth,
+  server: "1.3.6.1.5.5.7.3.1",
+  client: "1.3.6.1.5.5.7.3.2",
 };
 
 /** Creates a self-signed CA (ECDSA P-256, SHA-256) valid for `validDays` (default 10 years) from `now`. */
@@ -61,6 +72,7 @@ export async function createCA(
   commonName: string,
   opts: { validDays?: number; now?: Date } = {},
 ): Promise<CertKeyPair> {
+  const x509 = await x509lib();
   const keys = await newKeyPair();
   const { notBefore, notAfter } = validity(opts.now, opts.validDays ?? CA_DAYS);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -88,6 +100,7 @@ export async function createCA(
  * (default 5 years) from `now`, capped at the CA's own expiry so a chain never outlives its root.
  */
 export async function issueCertificate(ca: CertKeyPair, opts: IssueOptions): Promise<CertKeyPair> {
+  const x509 = await x509lib();
   const caCert = new x509.X509Certificate(ca.certificatePEM);
   const signer = await importSigningKey(ca.keyPEM);
   const keys = await newKeyPair(opts.keyAlgorithm);
@@ -153,12 +166,13 @@ function checkSignedBy(cert: NodeX509, caPEM: string): string | undefined {
   return undefined;
 }
 
-async function leafExtensions(caCert: x509.X509Certificate, publicKey: CryptoKey, opts: IssueOptions) {
-  const names: x509.JsonGeneralName[] = [
+async function leafExtensions(caCert: X509.X509Certificate, publicKey: CryptoKey, opts: IssueOptions) {
+  const x509 = await x509lib();
+  const names: X509.JsonGeneralName[] = [
     ...(opts.dnsNames ?? []).map((value) => ({ type: "dns" as const, value })),
     ...(opts.ips ?? []).map((value) => ({ type: "ip" as const, value: checkedIP(value) })),
   ];
-  const extensions: x509.Extension[] = [
+  const extensions: X509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
     new x509.ExtendedKeyUsageExtension(
@@ -202,6 +216,7 @@ export function keyAlgorithmOf(keyPEM: string): KeyAlgorithm {
 
 async function exportKeyPEM(key: CryptoKey): Promise<string> {
   const der = await webcrypto.subtle.exportKey("pkcs8", key);
+  const x509 = await x509lib();
   return x509.PemConverter.encode(der, "PRIVATE KEY") + "\n";
 }
 

@@ -8,7 +8,7 @@
  */
 import { saveOptions } from "../snapshot/save-options.js";
 import type { RetentionPolicy } from "../retention/index.js";
-import { listCatalog } from "../snapshot/catalog.js";
+import { listCatalog, refreshListingIndex } from "../snapshot/catalog.js";
 import { executePrune, planPrune } from "../snapshot/prune.js";
 import { saveSnapshot, type SaveDeps, type SaveResult, type SnapshotSource } from "../snapshot/save.js";
 import type { Store } from "../store/store.js";
@@ -129,6 +129,8 @@ async function succeeded(
   };
   const local = await prune(deps.local, `node:${deps.node}`, "local", policy, job, deps);
   const s3 = remote && result.upload?.ok ? await prune(remote, "s3", "s3", policy, job, deps) : null;
+  // The uploader rewrites the folder's listing index once, after its commit and its prune.
+  if (remote && result.upload?.ok) await refreshListingIndex(remote, deps.log);
   return finish(deps, {
     ...base(job, startedAt, deps),
     result: "success",

@@ -1,10 +1,12 @@
 /**
  * Listing snapshots in any store from their manifests (never by opening archives), the same way for a
  * node's directory and for S3. Files Lifeboat did not write (RKE archives, raw `etcdctl snapshot save`
- * files) are listed too, marked as having no manifest.
+ * files) are listed too, marked as having no manifest. An S3 folder's manifests come from its listing index where
+ * the index provably holds them as listed (listing-index.ts), else from the manifests themselves.
  */
 import type { ObjectInfo, Store } from "../store/store.js";
 import { describeError, NotFoundError } from "../util/errors.js";
+import type { Logger } from "../util/log.js";
 import type { CatalogEntry, CopyStatus } from "../api/snapshots.js";
 import {
   ARCHIVE_SUFFIX,
@@ -16,6 +18,16 @@ import {
   storedArchiveSize,
   type Manifest,
 } from "./manifest.js";
+import {
+  buildIndex,
+  keepsIndex,
+  readIndex,
+  sameIndex,
+  validText,
+  writeIndex,
+  type IndexEntry,
+  type ListingIndex,
+} from "./listing-index.js";
 import { AGE_SUFFIX } from "../crypto/age.js";
 
 /** A listed copy is what GET /v1/snapshots sends: one schema for both (src/api/snapshots.ts). */
@@ -25,11 +37,45 @@ export type { CatalogEntry, CopyStatus };
 const MANIFEST_CONCURRENCY = 16;
 
 export async function listCatalog(store: Store, location: string): Promise<CatalogEntry[]> {
-  const objects = await store.list("");
+  return (await catalogOf(store, location)).entries;
+}
+
+/**
+ * For whoever just changed an S3 folder (the uploader after its commit, S3 prune, snapshot-delete): lists it again
+ * and rewrites its listing index when that differs from what the listing found. Never throws: an index that could
+ * not be written only makes the next listing slower, so the change it follows is not failed for it.
+ */
+export async function refreshListingIndex(
+  store: Store,
+  log?: Pick<Logger, "warn">,
+): Promise<{ ok: true; written: boolean } | { ok: false; error: string }> {
+  if (!keepsIndex(store)) return { ok: true, written: false };
+  try {
+    const { previous, next } = await catalogOf(store, "");
+    if (sameIndex(previous, next)) return { ok: true, written: false };
+    await writeIndex(store, next);
+    return { ok: true, written: true };
+  } catch (err) {
+    const error = describeError(err);
+    log?.warn("listing index not rewritten: listings read the manifests themselves", { store: store.location, error });
+    return { ok: false, error };
+  }
+}
+
+/** The catalog of `store`, with the listing index it had and the one that says what this listing found. */
+async function catalogOf(store: Store, location: string) {
+  const indexed = keepsIndex(store);
+  // The index is fetched while the folder is listed: it is checked against the listing entry by entry, so an
+  // index older or newer than the listing is only less useful, never wrong. One that cannot be read is none.
+  const [objects, previous] = await Promise.all([
+    store.list(""),
+    indexed ? readIndex(store).catch(() => undefined) : Promise.resolve(undefined),
+  ]);
   const byKey = new Map(objects.map((o) => [o.key, o]));
   const entries: CatalogEntry[] = [];
   const manifests = objects.filter((o) => o.key.endsWith(MANIFEST_SUFFIX) && !o.key.includes("/"));
-  const loaded = await mapLimit(manifests, MANIFEST_CONCURRENCY, (o) => readManifest(store, o.key));
+  const fresh = new Map<string, IndexEntry>();
+  const loaded = await mapLimit(manifests, MANIFEST_CONCURRENCY, (o) => loadManifest(store, o, previous, fresh));
   const named = new Set<string>();
   manifests.forEach((m, i) => {
     const name = m.key.slice(0, -MANIFEST_SUFFIX.length);
@@ -45,7 +91,38 @@ export async function listCatalog(store: Store, location: string): Promise<Catal
     if (!zip && !looksLikeRawSnapshot(o)) continue;
     entries.push(unmanaged(name, location, o, zip));
   }
-  return entries.sort((a, b) => createdOf(a).localeCompare(createdOf(b)) || a.name.localeCompare(b.name));
+  entries.sort((a, b) => createdOf(a).localeCompare(createdOf(b)) || a.name.localeCompare(b.name));
+  return { entries, previous, next: buildIndex(fresh) };
+}
+
+/**
+ * One listed manifest: from the index when its entry matches the object as listed (src/snapshot/listing-index.ts),
+ * else read from the store. Each good manifest whose text matches what was listed goes into `fresh`, the next index.
+ */
+async function loadManifest(
+  store: Store,
+  listed: ObjectInfo,
+  index: ListingIndex | undefined,
+  fresh: Map<string, IndexEntry>,
+): Promise<ParsedManifest> {
+  const cached = validText(index, listed);
+  const parsedCache = cached === undefined ? undefined : parseManifest(cached);
+  if (cached !== undefined && parsedCache?.ok) {
+    fresh.set(listed.key, { etag: listed.etag ?? "", size: listed.size, text: cached });
+    return parsedCache;
+  }
+  let text: string | undefined;
+  try {
+    text = await fetchManifestText(store, listed.key);
+  } catch (err) {
+    return { ok: false, reason: describeError(err) };
+  }
+  if (text === undefined) return { ok: false, reason: "over 1 MiB" };
+  const parsed = parseManifest(text);
+  // Kept only when it is the object the listing showed (it may have been replaced since): see validText.
+  if (parsed.ok && listed.etag && Buffer.byteLength(text, "utf8") === listed.size)
+    fresh.set(listed.key, { etag: listed.etag, size: listed.size, text });
+  return parsed;
 }
 
 /**
@@ -139,6 +216,12 @@ const MANIFEST_LIMIT = 1 << 20;
  * errors propagate: NotFoundError means absent, anything else (a transient S3 failure) is neither.
  */
 export async function fetchManifest(store: Store, key: string): Promise<ParsedManifest> {
+  const text = await fetchManifestText(store, key);
+  return text === undefined ? { ok: false, reason: "over 1 MiB" } : parseManifest(text);
+}
+
+/** The manifest's text, or undefined when it is over the limit; the store's errors propagate. */
+async function fetchManifestText(store: Store, key: string): Promise<string | undefined> {
   const stream = await store.get(key);
   const chunks: Buffer[] = [];
   let size = 0;
@@ -146,20 +229,11 @@ export async function fetchManifest(store: Store, key: string): Promise<ParsedMa
     size += chunk.length;
     if (size > MANIFEST_LIMIT) {
       stream.destroy();
-      return { ok: false, reason: "over 1 MiB" };
+      return undefined;
     }
     chunks.push(chunk);
   }
-  return parseManifest(Buffer.concat(chunks).toString("utf8"));
-}
-
-/** For listing: a manifest that cannot be read at all lists its copy as broken, with the reason. */
-async function readManifest(store: Store, key: string): Promise<ParsedManifest> {
-  try {
-    return await fetchManifest(store, key);
-  } catch (err) {
-    return { ok: false, reason: describeError(err) };
-  }
+  return Buffer.concat(chunks).toString("utf8");
 }
 
 /** etcd snapshot files end with a 32-byte sha256 after a whole number of 512-byte pages. */

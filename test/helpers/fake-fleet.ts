@@ -310,7 +310,9 @@ export async function fakeFleet(options: FakeFleetOptions = {}): Promise<FakeFle
     line: (t) => out.lines.push(t),
     note: (t) => out.notes.push(t),
     result: (v) => out.results.push(v),
-    progress: (t) => out.progress.push(t),
+    live: false,
+    progress: (lines) => out.progress.push(lines.join("\n")),
+    progressLine: (t) => out.progress.push(t),
   };
   const bucketDir = join(dir, "bucket");
   const bucket = new LocalStore(bucketDir);
