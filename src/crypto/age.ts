@@ -11,10 +11,11 @@
 import { createHash } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
-import { Readable, Transform } from "node:stream";
+import { Readable } from "node:stream";
 import { z } from "zod";
 import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
 import { IdentityError, UserError } from "../util/errors.js";
+import { sha256PassThrough, type StreamedDigest } from "../util/hash-stream.js";
 import { registerSecret } from "../util/redact.js";
 
 /** The first line of every age file. */
@@ -107,10 +108,7 @@ async function readIdentityFile(path: string, where: string): Promise<string> {
 }
 
 /** What an encrypting stream reports once it has ended: the size and sha256 of the ciphertext it produced. */
-export interface CipherDigest {
-  size: number;
-  sha256: string;
-}
+export type CipherDigest = StreamedDigest;
 
 export interface EncryptedStream {
   stream: Readable;
@@ -128,15 +126,7 @@ export async function encryptStream(input: Readable, recipients: readonly string
     encrypter.addRecipient(r);
   }
   const cipher = await encrypter.encrypt(toWeb(input));
-  const hash = createHash("sha256");
-  let size = 0;
-  const counted = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
-    },
-  });
+  const { stream: counted, digest } = sha256PassThrough();
   const out = fromWeb(cipher);
   out.on("error", (err) => counted.destroy(err));
   input.on("error", (err) => counted.destroy(err));
@@ -144,11 +134,7 @@ export async function encryptStream(input: Readable, recipients: readonly string
     if (!out.destroyed) out.destroy();
   });
   out.pipe(counted);
-  let final: CipherDigest | undefined;
-  return {
-    stream: counted,
-    digest: () => (final ??= { size, sha256: hash.digest("hex") }),
-  };
+  return { stream: counted, digest };
 }
 
 /**

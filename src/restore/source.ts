@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { PassThrough, Transform, type Readable } from "node:stream";
+import { PassThrough, pipeline } from "node:stream";
 import { detectSnapshotFile, extractSnapshot, readStateFile } from "../archive/rke.js";
 import { fetchManifest } from "../snapshot/catalog.js";
 import { archiveKey, manifestKey, type Manifest } from "../snapshot/manifest.js";
@@ -19,6 +19,7 @@ import {
 } from "../crypto/age.js";
 import { ChecksumMismatchError, IdentityError, NotFoundError } from "../util/errors.js";
 import { insideDir, writeStreamAtomic } from "../util/fs.js";
+import { sha256PassThrough } from "../util/hash-stream.js";
 import type { NodeDeps } from "./steps.js";
 
 /** Finds `<name>` (archive or raw file) in S3 or in this node's snapshot directory and extracts the snapshot file. */
@@ -169,15 +170,16 @@ async function decryptCopy(
   const dir = join(deps.config.restoreDir, "download");
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const path = insideDir(dir, archiveKey(manifest.name));
-  const cipher = hashing();
-  const plain = hashing();
+  const cipher = sha256PassThrough();
+  const plain = sha256PassThrough();
   const body = await store.get(manifest.archive.file);
-  const decrypted = await decryptStream(into(body, cipher.stream), loaded, what);
-  await writeStreamAtomic(path, into(decrypted, plain.stream), {
+  // pipeline: an error on either side ends the other (the download is never left open behind a failed decrypt).
+  const decrypted = await decryptStream(pipeline(body, cipher.stream, ignore), loaded, what);
+  await writeStreamAtomic(path, pipeline(decrypted, plain.stream, ignore), {
     beforeCommit: () => {
-      if (cipher.sha256() !== encryption.sha256)
+      if (cipher.digest().sha256 !== encryption.sha256)
         throw new ChecksumMismatchError(`${what}: the stored file's sha256 differs from its manifest`);
-      if (plain.sha256() !== manifest.archive.sha256)
+      if (plain.digest().sha256 !== manifest.archive.sha256)
         throw new ChecksumMismatchError(`${what}: the decrypted archive's sha256 differs from its manifest`);
     },
   });
@@ -198,24 +200,8 @@ export async function identityFor(
   return loadIdentities(identity);
 }
 
-/** `from.pipe(to)`, and `from`'s error ends `to` with it (pipe alone would leave `to` waiting forever). */
-function into(from: Readable, to: Transform): Transform {
-  from.on("error", (err) => to.destroy(err));
-  return from.pipe(to);
-}
-
-/** A pass-through that hashes what flows through it. */
-function hashing() {
-  const hash = createHash("sha256");
-  const stream = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      done(null, chunk);
-    },
-  });
-  let digest: string | undefined;
-  return { stream, sha256: () => (digest ??= hash.digest("hex")) };
-}
+/** For pipeline: its errors reach the streams' readers, who report them. */
+function ignore(): void {}
 
 async function rawKey(name: string, s3: Store): Promise<string> {
   await s3.stat(name).catch((err: unknown) => {

@@ -4,6 +4,7 @@
  * files) are listed too, marked as having no manifest. An S3 folder's manifests come from its listing index where
  * the index provably holds them as listed (listing-index.ts), else from the manifests themselves.
  */
+import { readLimited } from "../store/read.js";
 import type { ObjectInfo, Store } from "../store/store.js";
 import { describeError, NotFoundError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
@@ -222,18 +223,7 @@ export async function fetchManifest(store: Store, key: string): Promise<ParsedMa
 
 /** The manifest's text, or undefined when it is over the limit; the store's errors propagate. */
 async function fetchManifestText(store: Store, key: string): Promise<string | undefined> {
-  const stream = await store.get(key);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MANIFEST_LIMIT) {
-      stream.destroy();
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString("utf8");
+  return (await readLimited(store, key, MANIFEST_LIMIT))?.toString("utf8");
 }
 
 /** etcd snapshot files end with a 32-byte sha256 after a whole number of 512-byte pages. */

@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import { readLimited } from "../store/read.js";
 import type { ObjectInfo, Store } from "../store/store.js";
 import { NotFoundError } from "../util/errors.js";
 
@@ -37,24 +38,14 @@ export function keepsIndex(store: Pick<Store, "kind">): boolean {
  * Store errors other than "not found" propagate: the caller decides whether a listing may go on without it.
  */
 export async function readIndex(store: Store): Promise<ListingIndex | undefined> {
-  let stream;
+  let bytes;
   try {
-    stream = await store.get(INDEX_KEY);
+    bytes = await readLimited(store, INDEX_KEY, INDEX_LIMIT);
   } catch (err) {
     if (err instanceof NotFoundError) return undefined;
     throw err;
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > INDEX_LIMIT) {
-      stream.destroy();
-      return undefined;
-    }
-    chunks.push(chunk);
-  }
-  return parseIndex(Buffer.concat(chunks).toString("utf8"));
+  return bytes === undefined ? undefined : parseIndex(bytes.toString("utf8"));
 }
 
 export function parseIndex(text: string): ListingIndex | undefined {

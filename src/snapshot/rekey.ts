@@ -5,11 +5,11 @@
  * the store and fails, leaving the old object, when the plaintext does not match; the manifest is written last, and
  * a plain `<name>.zip` is removed only after it. docs/design.md "Encryption at rest" has the crash window.
  */
-import { createHash } from "node:crypto";
-import { Transform, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { decryptStream, recipientFingerprint, type LoadedIdentities } from "../crypto/age.js";
 import type { Store } from "../store/store.js";
 import { ChecksumMismatchError, IdentityError } from "../util/errors.js";
+import { sha256PassThrough } from "../util/hash-stream.js";
 import type { CatalogEntry } from "./catalog.js";
 import { archiveKey, manifestKey, serializeManifest, type Manifest } from "./manifest.js";
 import { encryptingConsumer, sealedManifest } from "./seal.js";
@@ -48,30 +48,17 @@ export async function rekeyCopy(
     }
     plain = await decryptStream(stored, identities, what);
   }
-  const checked = plain.pipe(matching(manifest.archive.sha256, what));
+  const { stream: checked } = sha256PassThrough({
+    sha256: manifest.archive.sha256,
+    mismatch: (actual) =>
+      new ChecksumMismatchError(`${what}: the archive's sha256 ${actual} differs from its manifest; left as it was`),
+  });
   plain.on("error", (err) => checked.destroy(err));
+  plain.pipe(checked);
   const written = await encryptingConsumer(manifest.name, store, { recipients, local: false }).run(checked);
   const plainManifest: Manifest = { ...manifest, archive: { ...manifest.archive, file: archiveKey(manifest.name) } };
   const next = sealedManifest({ ...plainManifest, encryption: null }, { ok: true, value: written });
   await store.put(manifestKey(manifest.name), Buffer.from(serializeManifest(next)));
   if (!manifest.encryption) await store.remove(archiveKey(manifest.name));
   return next;
-}
-
-/** A pass-through that fails at its end, before the put can commit, unless what passed has sha256 `expected`. */
-function matching(expected: string, what: string): Transform {
-  const hash = createHash("sha256");
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      done(null, chunk);
-    },
-    flush(done) {
-      const actual = hash.digest("hex");
-      if (actual === expected) return done();
-      done(
-        new ChecksumMismatchError(`${what}: the archive's sha256 ${actual} differs from its manifest; left as it was`),
-      );
-    },
-  });
 }
