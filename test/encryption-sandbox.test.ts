@@ -90,11 +90,14 @@ void test("an encrypted save: the S3 copy is age and holds no plaintext; the man
   assert.equal(object.subarray(0, AGE_MAGIC.length).toString(), AGE_MAGIC);
   assert.equal(object.indexOf(SECRET), -1, "the Secret's value is not in the S3 object");
   await assert.rejects(s3.stat("enc1.zip"), { name: "NotFoundError" }, "no plain archive in S3");
-  // The node's own copy is plain (encrypt_local is off) and holds the value: the check above could fail.
-  const local = await readFile(join(snapDir(0), "enc1.zip"));
-  assert.ok(local.includes(SECRET), "the uncompressed local archive holds the Secret (the S3 check can fail)");
   const remote = await fetchManifest(s3, "enc1.manifest.json");
   assert.ok(remote.ok, "the S3 manifest parses");
+  // The elected uploader's own copy is plain (encrypt_local is off) and holds the value: the check above could fail.
+  // Members' files differ in size, so the copy compared is the one on the node the manifest names.
+  const uploader = /^etcd-node(\d+)$/.exec(remote.manifest.node);
+  assert.ok(uploader, `the manifest names a sandbox node: ${remote.manifest.node}`);
+  const local = await readFile(join(snapDir(Number(uploader[1]) - 1), "enc1.zip"));
+  assert.ok(local.includes(SECRET), "the uncompressed local archive holds the Secret (the S3 check can fail)");
   const enc = remote.manifest.encryption;
   assert.ok(enc);
   assert.deepEqual(enc.recipients, [recipientFingerprint(keyA.recipient)]);
