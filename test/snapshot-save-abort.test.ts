@@ -23,6 +23,8 @@ test("an abort during the health gate's pause ends the save at once", { timeout:
       snapshots++;
       throw new Error("no snapshot may be requested after the abort");
     },
+    count: () => Promise.reject(new Error("no count may be asked after the abort")),
+    hashKV: () => Promise.reject(new Error("no hash may be asked after the abort")),
   };
   const controller = new AbortController();
   const started = Date.now();

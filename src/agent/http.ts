@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
-import type { Readable } from "node:stream";
+import { pipeline, type Readable } from "node:stream";
 import type { TLSSocket } from "node:tls";
 import type { z } from "zod";
 import { mismatch } from "../api/check.js";
@@ -193,7 +193,8 @@ export class Router {
       case "raw": {
         const raw = (await run(ctx)) as RawBody;
         res.writeHead(200, { "content-type": reply.contentType, "content-length": raw.size });
-        raw.body.pipe(res);
+        // pipeline: a body that fails (a file removed while it is served) breaks the response off, never the agent.
+        pipeline(raw.body, res, () => undefined);
         return;
       }
     }

@@ -8,6 +8,7 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { routes } from "../api/routes.js";
 import { verifySnapshotFile } from "../archive/trailer.js";
+import type { Contents } from "../snapshot/manifest.js";
 import { findEtcdTools, type EtcdTools } from "../etcd/binaries.js";
 import { supportsBumpRevision } from "../etcd/restore-tool.js";
 import { exists, latestRestoredRecord, readRollbackRecord, retireRollbackRecord } from "../restore/node.js";
@@ -124,15 +125,15 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
 
   router.route(routes.verify, async ({ body }) => ({
     node,
-    ...(await sessions.step(body.session, body.name, () => recordedVerify(body.name, deps))),
+    ...(await sessions.step(body.session, body.name, () => recordedVerify(body.name, body.expected, deps))),
   }));
 }
 
 /** A verify whose outcome goes to the run history (snapshot-status's "last verified restore", the metrics). */
-async function recordedVerify(name: string, deps: RestoreRouteDeps) {
+async function recordedVerify(name: string, expected: Contents | null | undefined, deps: RestoreRouteDeps) {
   const startedAt = deps.clock();
   try {
-    const report = await verifyPrepared(name, deps);
+    const report = await verifyPrepared(name, expected, deps);
     const outcome = report.ok
       ? { ok: true as const, revision: report.revision, keys: report.keys }
       : { ok: false as const, reason: report.reason ?? "the restored member did not match the snapshot" };

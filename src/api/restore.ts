@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { SnapshotDigest as TrailerDigest } from "../archive/trailer.js";
 import { S3Settings } from "../config/s3-settings.js";
 import { IdentitySource } from "../crypto/age.js";
-import { ManifestSchema } from "../snapshot/manifest.js";
+import { ContentsSchema, ManifestSchema } from "../snapshot/manifest.js";
 import { assertSame, type Same } from "./check.js";
 import { HostPort, SessionId, Sha256, SnapshotName, Stamp } from "./params.js";
 
@@ -47,6 +47,8 @@ export const SessionReleased = z.object({ node, released: z.boolean() });
 
 /** A step of the open session on snapshot `name`. */
 export const Step = z.object({ session: SessionId, name: SnapshotName });
+/** A verify step carries what the manifest says the snapshot holds, when it says it. */
+export const VerifyStep = Step.extend({ expected: ContentsSchema.nullable().optional() });
 
 /** A snapshot file's digest: its size and sha256 with etcd's trailer, and the trailer's own value. */
 export const SnapshotDigest = z.object({ size: z.number(), sha256: z.string(), dbSha256: z.string() });
@@ -138,7 +140,13 @@ export const VerifyReport = z.object({
   storedRevisions: z.number(),
   totalSize: z.number(),
   etcdVersion: z.string(),
-  /** The throwaway member answered, and its revision and key count match the snapshot's status. */
+  /** What was compared: the revision always; the key count and HashKV when the manifest recorded them. */
+  checked: z.array(z.enum(["revision", "keys", "hash"])),
+  /** The restored member's HashKV at the snapshot's revision (when the manifest recorded one to compare with). */
+  kvHash: z.number().optional(),
+  /** Why a recorded value was not compared (e.g. the hash of another compaction). */
+  note: z.string().optional(),
+  /** The throwaway member answered, and what was checked matches. */
   ok: z.boolean(),
   reason: z.string().optional(),
 });

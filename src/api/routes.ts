@@ -29,6 +29,7 @@ import {
   SessionReleased,
   SessionRequest,
   Step,
+  VerifyStep,
   Verified,
 } from "./restore.js";
 import { PruneRequest, PruneResponse } from "./prune.js";
@@ -134,7 +135,13 @@ export const routes = {
     response: RolledBack,
   }),
   finish: jsonRoute({ method: "POST", path: "/v1/restore/finish", access: cli, request: Step, response: Finished }),
-  verify: jsonRoute({ method: "POST", path: "/v1/restore/verify", access: cli, request: Step, response: Verified }),
+  verify: jsonRoute({
+    method: "POST",
+    path: "/v1/restore/verify",
+    access: cli,
+    request: VerifyStep,
+    response: Verified,
+  }),
   leftovers: jsonRoute({ method: "GET", path: "/v1/restore/leftovers", access: cli, response: Leftovers }),
   cleanup: jsonRoute({
     method: "POST",

@@ -6,6 +6,7 @@ import type { RestoreAgent } from "../restore/fleet.js";
 import { locate } from "../restore/locate.js";
 import type { RestoreSource } from "../restore/plan.js";
 import { holding } from "../restore/sessions.js";
+import type { Manifest } from "../snapshot/manifest.js";
 import type { VerifyReport } from "../restore/verify.js";
 import { ExitCode, UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
@@ -32,11 +33,16 @@ export async function runSnapshotVerify(
     const guard = { note: (l: string) => deps.out.note(l), critical: () => false };
     const report = await holding([agent], name, "verify", guard, async (sessions) => {
       await sessions.open();
-      return prepareAndVerify(agent, fleetNode, sessions.id, name, located.source, deps);
+      return prepareAndVerify(agent, fleetNode, sessions.id, name, located, deps);
     });
+    const checked = report.checked.join(", ");
     deps.out.line(
-      `${report.ok ? "restorable" : "NOT restorable"}: revision ${report.revision}, ${report.keys} keys, hash ${report.hash}, etcd ${report.etcdVersion}${report.reason ? ` (${report.reason})` : ""}`,
+      `${report.ok ? "restorable" : "NOT restorable"}: revision ${report.revision}, ${report.keys} keys, hash ${report.hash}, etcd ${report.etcdVersion}; checked: ${checked}${report.reason ? ` (${report.reason})` : ""}`,
     );
+    if (report.note) deps.out.note(report.note);
+    if (!report.checked.includes("keys")) {
+      deps.out.note(`${name}'s manifest records no contents (taken by an older version or while the member wrote)`);
+    }
     deps.out.result({ name, ...report });
     if (!report.ok) deps.setExitCode(ExitCode.integrity);
     return report;
@@ -50,11 +56,11 @@ async function prepareAndVerify(
   fleetNode: FleetNode,
   session: string,
   name: string,
-  source: RestoreSource,
+  located: { source: RestoreSource; manifest?: Manifest },
   deps: CliDeps,
 ) {
-  const prepared = await agent.prepare(session, name, source);
+  const prepared = await agent.prepare(session, name, located.source);
   deps.out.line(`prepared on ${agent.name} from ${prepared.from ?? "?"}: sha256:${prepared.sha256} (trailer verified)`);
-  const report = await fleetNode.restore.verify(session, name);
+  const report = await fleetNode.restore.verify(session, name, located.manifest?.contents);
   return { ...report, sha256: prepared.sha256 };
 }

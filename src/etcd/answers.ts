@@ -29,3 +29,12 @@ export interface MemberInfo {
   clientURLs: string[];
   isLearner: boolean;
 }
+
+/** etcd's HashKV of a member's keys at one revision (Maintenance.HashKV). */
+export interface KvHash {
+  revision: number;
+  /** CRC-32 (Castagnoli) over the MVCC keys and values kept up to `revision`. */
+  hash: number;
+  /** The compaction the hash starts from; members compare only with the same one. */
+  compactRevision: number;
+}

@@ -13,10 +13,10 @@ import { memberHealth, type MemberHealth } from "./health.js";
 import { snapshotByteStream } from "./snapshot-stream.js";
 import { method, type Int64, type Rpc, type StatusResponse } from "./wire.js";
 
-import type { MemberAlarm, MemberInfo, MemberStatus } from "./answers.js";
+import type { KvHash, MemberAlarm, MemberInfo, MemberStatus } from "./answers.js";
 
 export type { MemberHealth } from "./health.js";
-export type { MemberAlarm, MemberInfo, MemberStatus } from "./answers.js";
+export type { KvHash, MemberAlarm, MemberInfo, MemberStatus } from "./answers.js";
 
 export interface EtcdClientOptions {
   /** One member's client URL, e.g. "https://127.0.0.2:2379". */
@@ -112,11 +112,21 @@ export class EtcdMemberClient {
     return kv === undefined ? undefined : Buffer.from(kv.value).toString("utf8");
   }
 
-  /** How many keys start with `prefix` ("" counts every key). */
-  async count(prefix: string): Promise<number> {
+  /** How many keys start with `prefix` ("" counts every key), at `revision` when given (else the newest). */
+  async count(prefix: string, revision?: number): Promise<number> {
     const range = prefixRange(prefix);
-    const res = await this.unary("KV/Range", { ...range, count_only: true }, "count");
+    const at = revision === undefined ? {} : { revision: String(revision) };
+    const res = await this.unary("KV/Range", { ...range, ...at, count_only: true }, "count");
     return Number(res.count);
+  }
+
+  /**
+   * etcd's HashKV of this member's MVCC keys up to `revision`: the hash, and the compact revision it started from
+   * (the hash covers the history kept since then, so two hashes compare only with the same compact revision).
+   */
+  async hashKV(revision: number): Promise<KvHash> {
+    const res = await this.unary("Maintenance/HashKV", { revision: String(revision) }, "hash");
+    return { revision, hash: res.hash >>> 0, compactRevision: Number(res.compact_revision) };
   }
 
   /** Grants a lease and returns its ID (decimal string). */

@@ -70,6 +70,8 @@ export interface RangeRequest {
   key: Buffer;
   range_end?: Buffer;
   limit?: number;
+  /** Read at this revision (decimal); 0 or absent reads the newest. */
+  revision?: Int64;
   count_only?: boolean;
 }
 export interface RangeResponse {
@@ -102,6 +104,12 @@ export interface TxnResponse {
   succeeded: boolean;
 }
 
+export interface HashKVResponse {
+  header: ResponseHeader | null;
+  hash: number;
+  compact_revision: Int64;
+}
+
 export interface LeaseGrantResponse {
   header: ResponseHeader | null;
   ID: Int64;
@@ -119,6 +127,7 @@ export interface Rpc {
   "Maintenance/Status": [Record<string, never>, StatusResponse];
   "Maintenance/Alarm": [AlarmRequest, AlarmResponse];
   "Maintenance/Snapshot": [Record<string, never>, SnapshotResponse];
+  "Maintenance/HashKV": [{ revision: Int64 }, HashKVResponse];
   "Cluster/MemberList": [Record<string, never>, MemberListResponse];
   "KV/Range": [RangeRequest, RangeResponse];
   "KV/Put": [PutRequest, PutResponse];

@@ -62,6 +62,7 @@ function restoreOps(client: AgentClient): NodeRestoreOps {
     finish: async (session, snapshot) =>
       (await client.call(routes.finish, { body: { session, name: snapshot }, timeoutMs: LONG_MS })).hooks,
     health: () => client.call(routes.health, { timeoutMs: 10_000 }),
-    verify: (session, name) => client.call(routes.verify, { body: { session, name }, timeoutMs: 600_000 }),
+    verify: (session, name, expected) =>
+      client.call(routes.verify, { body: { session, name, expected: expected ?? null }, timeoutMs: 600_000 }),
   };
 }

@@ -19,6 +19,7 @@ import type { AgentPreflight, Prepared } from "../restore/fleet.js";
 import type { Purpose } from "../restore/sessions.js";
 import type { ApplyStep } from "../restore/steps.js";
 import type { VerifyReport } from "../restore/verify.js";
+import type { Contents } from "../snapshot/manifest.js";
 import type { RetentionPolicy } from "../retention/index.js";
 import type { SchedulePush } from "../schedule/spec.js";
 import type { CatalogEntry } from "../snapshot/catalog.js";
@@ -111,5 +112,6 @@ export interface NodeRestoreOps {
   finish(session: string, name: string): Promise<{ command: string; code: number | null; output: string }[]>;
   health(): Promise<NodeHealthView>;
   /** Restores prepared snapshot `name` into a throwaway etcd on the node's loopback and reports what it holds. */
-  verify(session: string, name: string): Promise<VerifyReport & { node: string }>;
+  /** `expected`: what the manifest says the snapshot holds, compared with the restored member when given. */
+  verify(session: string, name: string, expected?: Contents | null): Promise<VerifyReport & { node: string }>;
 }

@@ -142,7 +142,9 @@ async function downloadFromS3(name: string, s3: Store, identity: IdentitySource 
   const counter = new PassThrough();
   counter.on("data", (chunk: Buffer) => hash.update(chunk));
   const body = await s3.get(key);
-  await writeStreamAtomic(path, body.pipe(counter), {
+  // pipeline, not pipe: a download that breaks off (or a write that fails) ends the other side, and the body's error
+  // has a listener, so a cancelled restore's dropped connection cannot surface as an uncaught error in the agent.
+  await writeStreamAtomic(path, pipeline(body, counter, ignore), {
     beforeCommit: () => {
       const sha = hash.digest("hex");
       if (manifest && key === archiveKey(name) && sha !== manifest.archive.sha256) {

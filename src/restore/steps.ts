@@ -5,12 +5,13 @@
  * (src/agent/restore-routes.ts) parse the requests, check the session, and call these.
  */
 import { mkdir, readdir, rm } from "node:fs/promises";
-import type { Readable } from "node:stream";
+import { pipeline, type Readable } from "node:stream";
 import { SnapshotVerifier, verifySnapshotFile } from "../archive/trailer.js";
 import type { EtcdTools } from "../etcd/binaries.js";
 import { runShell, lastLines } from "../etcd/exec.js";
 import type { MemberController } from "../etcd/member.js";
 import { restoreSnapshotToDir } from "../etcd/restore-tool.js";
+import type { Contents } from "../snapshot/manifest.js";
 import type { LocalStore } from "../store/local.js";
 import { ChecksumMismatchError, NotFoundError } from "../util/errors.js";
 import { insideDir, writeStreamAtomic } from "../util/fs.js";
@@ -71,15 +72,20 @@ export async function fetchFromPeer(body: FetchStep, openPeer: PeerDownload, dep
   try {
     const verifier = new SnapshotVerifier(body.name);
     const dest = insideDir(config.restoreDir, body.name);
-    await writeStreamAtomic(dest, download.body.pipe(verifier), {
-      beforeCommit: () => {
-        if (verifier.result.sha256 !== body.sha256) {
-          throw new ChecksumMismatchError(
-            `snapshot ${body.name} fetched by ${config.node} from ${body.peer}: sha256 ${verifier.result.sha256}, expected ${body.sha256}`,
-          );
-        }
+    // pipeline: a peer that drops the connection fails this write instead of an unheard error event.
+    await writeStreamAtomic(
+      dest,
+      pipeline(download.body, verifier, () => undefined),
+      {
+        beforeCommit: () => {
+          if (verifier.result.sha256 !== body.sha256) {
+            throw new ChecksumMismatchError(
+              `snapshot ${body.name} fetched by ${config.node} from ${body.peer}: sha256 ${verifier.result.sha256}, expected ${body.sha256}`,
+            );
+          }
+        },
       },
-    });
+    );
     return { node: config.node, ...verifier.result };
   } finally {
     download.close();
@@ -169,7 +175,7 @@ export async function removeRestoreFiles(
 }
 
 /** Restores the prepared file into a throwaway etcd on loopback; the file is removed whatever the outcome. */
-export async function verifyPrepared(name: string, deps: NodeDeps) {
+export async function verifyPrepared(name: string, expected: Contents | null | undefined, deps: NodeDeps) {
   const path = insideDir(deps.config.restoreDir, name);
   if (!(await exists(path))) throw new NotFoundError(`no prepared snapshot ${name} on ${deps.config.node}`);
   try {
@@ -178,6 +184,7 @@ export async function verifyPrepared(name: string, deps: NodeDeps) {
       tools: await deps.tools(),
       workDir: deps.config.restoreDir,
       log: deps.log,
+      expected,
     });
   } finally {
     await rm(path, { force: true });

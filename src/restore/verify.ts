@@ -1,7 +1,9 @@
 /**
  * `snapshot-verify` on one node: restore the snapshot into a throwaway directory, start a throwaway etcd on
- * 127.0.0.1 (ports chosen free), read its revision and key count, compare with the snapshot's own status, stop it and
- * remove everything. Proves a snapshot restores without touching the cluster.
+ * 127.0.0.1 (ports chosen free), read its revision and key count, compare with the snapshot's own status and, when
+ * the manifest recorded them (src/snapshot/contents.ts), with the revision, key count and HashKV the live member had
+ * when the snapshot was taken; stop it and remove everything. Proves a snapshot restores, with the same data, without
+ * touching the cluster.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -11,6 +13,7 @@ import type { EtcdTools } from "../etcd/binaries.js";
 import { EtcdMemberClient } from "../etcd/client.js";
 import { ManagedMember } from "../etcd/member.js";
 import { restoreSnapshotToDir, snapshotStatus } from "../etcd/restore-tool.js";
+import type { Contents } from "../snapshot/manifest.js";
 import type { Logger } from "../util/log.js";
 
 /** The report is what POST /v1/restore/verify sends (src/api/restore.ts). */
@@ -21,6 +24,8 @@ export async function verifySnapshotOnLoopback(o: {
   tools: EtcdTools;
   workDir: string;
   log: Logger;
+  /** What the manifest says the snapshot holds; null or absent for snapshots taken without it. */
+  expected?: Contents | null | undefined;
 }): Promise<VerifyReport> {
   const dir = await mkdtemp(join(o.workDir, "verify-"));
   const [clientPort, peerPort] = [await freePort(), await freePort()];
@@ -59,6 +64,8 @@ export async function verifySnapshotOnLoopback(o: {
       const keys = await client.count("");
       const problems: string[] = [];
       if (live.revision < status.revision) problems.push(`revision ${live.revision} < snapshot's ${status.revision}`);
+      const compared = o.expected ? await compareContents(client, status.revision, keys, o.expected) : undefined;
+      if (compared) problems.push(...compared.problems);
       // status.totalKey counts every stored revision of every key, so it is reported, not compared with `keys`.
       const report: VerifyReport = {
         revision: live.revision,
@@ -67,8 +74,11 @@ export async function verifySnapshotOnLoopback(o: {
         storedRevisions: status.totalKey,
         totalSize: status.totalSize,
         etcdVersion: live.version,
+        checked: compared?.checked ?? ["revision"],
         ok: problems.length === 0,
       };
+      if (compared?.kvHash !== undefined) report.kvHash = compared.kvHash;
+      if (compared?.note) report.note = compared.note;
       if (problems.length) report.reason = problems.join("; ");
       return report;
     } finally {
@@ -78,6 +88,44 @@ export async function verifySnapshotOnLoopback(o: {
     await member.stop().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The restored member against what the live member held when the snapshot was taken: the same revision, the same
+ * number of keys there, and the same HashKV there, the hash only when both start from the same compaction (a
+ * compaction of the live cluster between the snapshot and its hash makes the recorded hash cover less history).
+ */
+interface Comparison {
+  problems: string[];
+  checked: VerifyReport["checked"];
+  kvHash?: number;
+  note?: string;
+}
+
+async function compareContents(
+  client: EtcdMemberClient,
+  revision: number,
+  keys: number,
+  expected: Contents,
+): Promise<Comparison> {
+  const problems: string[] = [];
+  const checked: VerifyReport["checked"] = ["revision", "keys"];
+  let note: string | undefined;
+  if (revision !== expected.revision) {
+    problems.push(`the snapshot holds revision ${revision}, the manifest says ${expected.revision}`);
+    return { problems, checked };
+  }
+  if (keys !== expected.keys) problems.push(`${keys} keys restored, the live member had ${expected.keys}`);
+  const kv = await client.hashKV(revision);
+  if (kv.compactRevision !== expected.compactRevision) {
+    note = `hash not compared: restored from compaction ${kv.compactRevision}, recorded from ${expected.compactRevision}`;
+  } else {
+    checked.push("hash");
+    if (kv.hash !== expected.hash) {
+      problems.push(`HashKV at revision ${revision} is ${kv.hash}, the live member's was ${expected.hash}`);
+    }
+  }
+  return { problems, checked, kvHash: kv.hash, ...(note ? { note } : {}) };
 }
 
 function freePort(): Promise<number> {

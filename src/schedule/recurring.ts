@@ -30,7 +30,10 @@ export interface RecurringAgentDeps {
   /** The agent's folder: schedule.json and schedule-state.json live here. */
   dir: string;
   version: string;
-  etcd: Pick<EtcdMemberClient, "health" | "status" | "snapshot" | "leaseGrant" | "leaseRevoke" | "txnPutIfAbsent">;
+  etcd: Pick<
+    EtcdMemberClient,
+    "health" | "status" | "snapshot" | "count" | "hashKV" | "leaseGrant" | "leaseRevoke" | "txnPutIfAbsent"
+  >;
   local: Store;
   makeS3: (settings: S3Settings) => Store;
   log: Logger;

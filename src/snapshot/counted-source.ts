@@ -19,6 +19,8 @@ export function countedSource(source: SnapshotSource, onRead: (p: SourceProgress
   const progress: SourceProgress = { read: 0 };
   return {
     health: () => source.health(),
+    count: (prefix, revision) => source.count(prefix, revision),
+    hashKV: (revision) => source.hashKV(revision),
     status: async () => {
       const status = await source.status();
       progress.expected = status.dbSize + TRAILER_BYTES;

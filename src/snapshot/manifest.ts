@@ -26,6 +26,20 @@ export const EncryptionSchema = z.object({
 });
 export type Encryption = z.infer<typeof EncryptionSchema>;
 
+/**
+ * What the snapshot holds (src/snapshot/contents.ts): the revision it was taken at, the keys at that revision and
+ * etcd's HashKV there, with the compact revision the hash starts from (-1: never compacted). A verify restores the
+ * snapshot and compares these. Absent in manifests written before it was recorded; null when the revision could not be
+ * pinned or the member did not answer.
+ */
+export const ContentsSchema = z.object({
+  revision: z.number().int().positive(),
+  keys: z.number().int().nonnegative(),
+  hash: z.number().int().nonnegative().max(0xffffffff),
+  compactRevision: z.number().int().min(-1),
+});
+export type Contents = z.infer<typeof ContentsSchema>;
+
 export const ManifestSchema = z
   .object({
     formatVersion: z.literal(FORMAT_VERSION),
@@ -59,6 +73,7 @@ export const ManifestSchema = z
     stateFile: z.object({ included: z.boolean(), entry: z.string().optional() }),
     /** null: the archive is stored as it is; otherwise the stored file (`archive.file`, `<name>.zip.age`) is age. */
     encryption: EncryptionSchema.nullable(),
+    contents: ContentsSchema.nullable().optional(),
     tool: z.object({ name: z.literal("lifeboat"), version: z.string() }),
   })
   .superRefine((m, ctx) => {

@@ -1,8 +1,8 @@
 /**
  * Taking one snapshot on one node (runs inside the agent):
- *   health gate (with RKE's retries) -> stream from exactly this member -> verify etcd's trailer, zip (RKE layout)
+ *   health gate (with RKE's retries) -> stream from exactly this member, its revision pinned -> verify etcd's trailer, zip (RKE layout)
  *   and hash in one pass -> local archive (atomic) and, on the one uploading node, S3 at the same time
- *   -> S3 manifest -> local manifest (the commit point).
+ *   -> the key count and HashKV at the snapshot's revision -> S3 manifest -> local manifest (the commit point).
  * A failure at any step leaves nothing that lists as a snapshot (no manifest is written before its archive is durable).
  */
 import type { Readable } from "node:stream";
@@ -14,12 +14,17 @@ import type { Logger } from "../util/log.js";
 import { archiveKey, FORMAT_VERSION, manifestKey, serializeManifest, type Manifest } from "./manifest.js";
 import { encryptingConsumer, sealedManifest, type CopyWrite, type SaveEncryption } from "./seal.js";
 import { tee, type TeeOutcome } from "./tee.js";
+import { measureContents, pinnedSnapshot } from "./contents.js";
+import type { KvHash } from "../etcd/answers.js";
 
 /** What the pipeline needs from the etcd member; the agent passes its EtcdMemberClient. */
 export interface SnapshotSource {
   health(): Promise<{ reachable: boolean; hasLeader: boolean; alarms: string[]; error?: string }>;
   status(): Promise<{ memberId: string; clusterId: string; revision: number; dbSize: number; version: string }>;
   snapshot(opts?: { signal?: AbortSignal }): Readable;
+  /** Keys under `prefix` at `revision` (the snapshot's contents, src/snapshot/contents.ts). */
+  count(prefix: string, revision: number): Promise<number>;
+  hashKV(revision: number): Promise<KvHash>;
 }
 
 export interface SaveOptions {
@@ -61,9 +66,7 @@ export class UnhealthyMemberError extends RemoteError {
 export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promise<SaveResult> {
   const started = deps.clock();
   await healthGate(options, deps);
-  const status = await deps.source.status();
-  options.signal?.throwIfAborted();
-  const stream = deps.source.snapshot(options.signal ? { signal: options.signal } : {});
+  const { stream, status, revision } = await pinnedSnapshot(deps.source, options.signal, deps.log);
   const archive = writeSnapshotArchive({
     name: options.name,
     snapshot: stream,
@@ -76,6 +79,7 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
   if (deps.remote) consumers.push({ ...encryptingConsumer(options.name, deps.remote, enc), optional: true });
   const written = await tee(archive.output, consumers, deps.onProgress);
   const inner = await archive.done;
+  const contents = await measureContents(deps.source, revision, deps.log);
   const manifest: Manifest = {
     formatVersion: FORMAT_VERSION,
     name: options.name,
@@ -100,6 +104,7 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
     },
     stateFile: options.stateFile ? { included: true, entry: stateEntryName(options.name) } : { included: false },
     encryption: null,
+    contents,
     tool: { name: "lifeboat", version: options.toolVersion },
   };
   const upload = deps.remote ? await commitRemote(deps.remote, manifest, written.outcomes[1], deps.log) : undefined;

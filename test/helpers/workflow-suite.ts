@@ -21,6 +21,7 @@ import { loadClusterConfig, statePathFor } from "../../src/config/cluster.js";
 import { readState } from "../../src/config/state.js";
 import { DEFAULT_BUMP } from "../../src/restore/plan.js";
 import { findEtcdTools } from "../../src/etcd/binaries.js";
+import { readLimited } from "../../src/store/read.js";
 import { BIN, jsonOf, type CliRun } from "./cli.js";
 import { sandboxS3, startTestSandbox, waitFor, type EtcdMode, type TestSandbox } from "./sandbox.js";
 
@@ -123,10 +124,37 @@ function day(series: string, etcdMode: EtcdMode): void {
   }
 
   test(`${series}: verify, then backups go on (one-time and recurring), and nothing is left in the restore folders`, async () => {
-    const verify = jsonOf<{ ok: boolean; keys: number }>(await ok(["etcd", "snapshot-verify", "--name", "day1"]));
+    // The manifest records what the live member held at the snapshot's revision; the verify compares all of it.
+    const s3 = sandboxS3(sb.info);
+    const original = await readLimited(s3, "day1.manifest.json", 1 << 20);
+    assert.ok(original, "day1 is in S3");
+    const manifest = JSON.parse(original.toString("utf8")) as {
+      etcd: { revision: number };
+      contents: { revision: number; keys: number; hash: number; compactRevision: number };
+    };
+    assert.equal(manifest.contents.keys, 20, "the key count at the snapshot's revision");
+    assert.ok(manifest.contents.revision >= 21, `a pinned revision: ${JSON.stringify(manifest.contents)}`);
+    assert.equal(manifest.contents.revision, manifest.etcd.revision);
+    const verify = jsonOf<{ ok: boolean; keys: number; revision: number; checked: string[]; kvHash: number }>(
+      await ok(["etcd", "snapshot-verify", "--name", "day1"]),
+    );
     assert.equal(verify.ok, true);
     assert.equal(verify.keys, 20);
+    assert.deepEqual(verify.checked, ["revision", "keys", "hash"]);
+    assert.equal(verify.kvHash, manifest.contents.hash, "the restored member's HashKV is the live member's");
     assert.deepEqual(await leftovers(), []);
+    // A manifest whose recorded hash differs from what the snapshot restores to is caught (exit 4), and says so.
+    try {
+      const wrong = { ...manifest, contents: { ...manifest.contents, hash: (manifest.contents.hash + 1) >>> 0 } };
+      await s3.put("day1.manifest.json", Buffer.from(JSON.stringify(wrong)));
+      const mismatch = await run(["etcd", "snapshot-verify", "--name", "day1"]);
+      assert.equal(mismatch.code, 4, mismatch.stderr);
+      assert.match(mismatch.stdout, /HashKV at revision \d+ is \d+, the live member's was \d+/);
+      assert.deepEqual(await leftovers(), []);
+    } finally {
+      await s3.put("day1.manifest.json", original);
+      await s3.close();
+    }
     const s = await status();
     assert.ok(
       s.nodes.every((n) => n.session === null && n.saving === null),
