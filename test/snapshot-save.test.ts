@@ -222,7 +222,7 @@ void describe("snapshot-save and snapshot-list on a 3-member TLS cluster with S3
           clusterId: "",
           memberId: "",
           etcd: { ...m.etcd, revision: 0, dbSize: 0 },
-          contents: m.contents && { ...m.contents, revision: 0, hash: 0 },
+          contents: m.contents && { ...m.contents, revision: 0, hashKV: 0 },
         },
         {
           formatVersion: 1,
@@ -243,8 +243,7 @@ void describe("snapshot-save and snapshot-list on a 3-member TLS cluster with S3
           },
           stateFile: { included: true, entry: `/etc/kubernetes/${name}.rkestate` },
           encryption: null,
-          // No write ran during the save: the revision is pinned, and the count and hash read at it.
-          contents: { revision: 0, keys: KEYS.length, hash: 0, compactRevision: -1 },
+          contents: { revision: 0, keys: KEYS.length, hashKV: 0, compactRevision: -1 },
           tool: { name: "lifeboat", version: VERSION },
         },
       );
@@ -252,7 +251,7 @@ void describe("snapshot-save and snapshot-list on a 3-member TLS cluster with S3
       assert.equal(m.contents?.revision, m.etcd.revision, "contents are at the revision the stream began at");
     }
     // Members at one revision hold the same keys: etcd's HashKV agrees across them (its own corruption check).
-    assert.equal(new Set(manifests.map((m) => `${m.contents?.revision}:${m.contents?.hash}`)).size, 1);
+    assert.equal(new Set(manifests.map((m) => `${m.contents?.revision}:${m.contents?.hashKV}`)).size, 1);
     assert.equal(new Set(manifests.map((m) => m.clusterId)).size, 1, "one cluster");
     assert.equal(new Set(manifests.map((m) => m.memberId)).size, 3, "each snapshot from its own member");
   });

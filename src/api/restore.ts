@@ -143,7 +143,7 @@ export const VerifyReport = z.object({
   /** What was compared: the revision always; the key count and HashKV when the manifest recorded them. */
   checked: z.array(z.enum(["revision", "keys", "hash"])),
   /** The restored member's HashKV at the snapshot's revision (when the manifest recorded one to compare with). */
-  kvHash: z.number().optional(),
+  hashKV: z.number().optional(),
   /** Why a recorded value was not compared (e.g. the hash of another compaction). */
   note: z.string().optional(),
   /** The throwaway member answered, and what was checked matches. */

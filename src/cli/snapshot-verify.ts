@@ -41,7 +41,7 @@ export async function runSnapshotVerify(
     );
     if (report.note) deps.out.note(report.note);
     if (!report.checked.includes("keys")) {
-      deps.out.note(`${name}'s manifest records no contents (taken by an older version or while the member wrote)`);
+      deps.out.note(`${name}'s manifest records no contents (taken by an older version, or the member did not answer)`);
     }
     deps.out.result({ name, ...report });
     if (!report.ok) deps.setExitCode(ExitCode.integrity);

@@ -64,7 +64,7 @@ export async function verifySnapshotOnLoopback(o: {
       const keys = await client.count("");
       const problems: string[] = [];
       if (live.revision < status.revision) problems.push(`revision ${live.revision} < snapshot's ${status.revision}`);
-      const compared = o.expected ? await compareContents(client, status.revision, keys, o.expected) : undefined;
+      const compared = o.expected ? await compareContents(client, status.revision, o.expected) : undefined;
       if (compared) problems.push(...compared.problems);
       // status.totalKey counts every stored revision of every key, so it is reported, not compared with `keys`.
       const report: VerifyReport = {
@@ -77,7 +77,7 @@ export async function verifySnapshotOnLoopback(o: {
         checked: compared?.checked ?? ["revision"],
         ok: problems.length === 0,
       };
-      if (compared?.kvHash !== undefined) report.kvHash = compared.kvHash;
+      if (compared?.hashKV !== undefined) report.hashKV = compared.hashKV;
       if (compared?.note) report.note = compared.note;
       if (problems.length) report.reason = problems.join("; ");
       return report;
@@ -91,41 +91,45 @@ export async function verifySnapshotOnLoopback(o: {
 }
 
 /**
- * The restored member against what the live member held when the snapshot was taken: the same revision, the same
- * number of keys there, and the same HashKV there, the hash only when both start from the same compaction (a
- * compaction of the live cluster between the snapshot and its hash makes the recorded hash cover less history).
+ * The restored member against what the live member held when the snapshot's stream began, read at exactly that
+ * revision (the snapshot holds it at least, with its history): the same number of keys there, and the same HashKV
+ * there, the hash only when both start from the same compaction (a compaction of the live cluster between the
+ * snapshot and its hash makes the recorded hash cover less history).
  */
 interface Comparison {
   problems: string[];
   checked: VerifyReport["checked"];
-  kvHash?: number;
+  hashKV?: number;
   note?: string;
 }
 
 async function compareContents(
   client: EtcdMemberClient,
-  revision: number,
-  keys: number,
+  snapshotRevision: number,
   expected: Contents,
 ): Promise<Comparison> {
   const problems: string[] = [];
   const checked: VerifyReport["checked"] = ["revision", "keys"];
   let note: string | undefined;
-  if (revision !== expected.revision) {
-    problems.push(`the snapshot holds revision ${revision}, the manifest says ${expected.revision}`);
+  const revision = expected.revision;
+  if (snapshotRevision < revision) {
+    problems.push(`the snapshot holds revision ${snapshotRevision}, older than the manifest's ${revision}`);
     return { problems, checked };
   }
-  if (keys !== expected.keys) problems.push(`${keys} keys restored, the live member had ${expected.keys}`);
+  const keys = await client.count("", revision);
+  if (keys !== expected.keys) {
+    problems.push(`${keys} keys restored at revision ${revision}, the live member had ${expected.keys}`);
+  }
   const kv = await client.hashKV(revision);
   if (kv.compactRevision !== expected.compactRevision) {
     note = `hash not compared: restored from compaction ${kv.compactRevision}, recorded from ${expected.compactRevision}`;
   } else {
     checked.push("hash");
-    if (kv.hash !== expected.hash) {
-      problems.push(`HashKV at revision ${revision} is ${kv.hash}, the live member's was ${expected.hash}`);
+    if (kv.hash !== expected.hashKV) {
+      problems.push(`HashKV at revision ${revision} is ${kv.hash}, the live member's was ${expected.hashKV}`);
     }
   }
-  return { problems, checked, kvHash: kv.hash, ...(note ? { note } : {}) };
+  return { problems, checked, hashKV: kv.hash, ...(note ? { note } : {}) };
 }
 
 function freePort(): Promise<number> {

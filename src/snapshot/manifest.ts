@@ -27,15 +27,15 @@ export const EncryptionSchema = z.object({
 export type Encryption = z.infer<typeof EncryptionSchema>;
 
 /**
- * What the snapshot holds (src/snapshot/contents.ts): the revision it was taken at, the keys at that revision and
- * etcd's HashKV there, with the compact revision the hash starts from (-1: never compacted). A verify restores the
- * snapshot and compares these. Absent in manifests written before it was recorded; null when the revision could not be
- * pinned or the member did not answer.
+ * What the snapshot holds (src/snapshot/contents.ts): the member's revision when the stream began (the snapshot holds
+ * it at least), the keys at that revision and etcd's HashKV there, with the compact revision the hash starts from
+ * (-1: never compacted). A verify restores the snapshot and compares these at that revision. Absent in manifests
+ * written before it was recorded; null when the member did not answer.
  */
 export const ContentsSchema = z.object({
   revision: z.number().int().positive(),
   keys: z.number().int().nonnegative(),
-  hash: z.number().int().nonnegative().max(0xffffffff),
+  hashKV: z.number().int().nonnegative().max(0xffffffff),
   compactRevision: z.number().int().min(-1),
 });
 export type Contents = z.infer<typeof ContentsSchema>;

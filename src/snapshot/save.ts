@@ -1,6 +1,6 @@
 /**
  * Taking one snapshot on one node (runs inside the agent):
- *   health gate (with RKE's retries) -> stream from exactly this member, its revision pinned -> verify etcd's trailer, zip (RKE layout)
+ *   health gate (with RKE's retries) -> stream from exactly this member -> verify etcd's trailer, zip (RKE layout)
  *   and hash in one pass -> local archive (atomic) and, on the one uploading node, S3 at the same time
  *   -> the key count and HashKV at the snapshot's revision -> S3 manifest -> local manifest (the commit point).
  * A failure at any step leaves nothing that lists as a snapshot (no manifest is written before its archive is durable).
@@ -14,7 +14,7 @@ import type { Logger } from "../util/log.js";
 import { archiveKey, FORMAT_VERSION, manifestKey, serializeManifest, type Manifest } from "./manifest.js";
 import { encryptingConsumer, sealedManifest, type CopyWrite, type SaveEncryption } from "./seal.js";
 import { tee, type TeeOutcome } from "./tee.js";
-import { measureContents, pinnedSnapshot } from "./contents.js";
+import { measureContents } from "./contents.js";
 import type { KvHash } from "../etcd/answers.js";
 
 /** What the pipeline needs from the etcd member; the agent passes its EtcdMemberClient. */
@@ -66,7 +66,9 @@ export class UnhealthyMemberError extends RemoteError {
 export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promise<SaveResult> {
   const started = deps.clock();
   await healthGate(options, deps);
-  const { stream, status, revision } = await pinnedSnapshot(deps.source, options.signal, deps.log);
+  const status = await deps.source.status();
+  options.signal?.throwIfAborted();
+  const stream = deps.source.snapshot(options.signal ? { signal: options.signal } : {});
   const archive = writeSnapshotArchive({
     name: options.name,
     snapshot: stream,
@@ -79,7 +81,7 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
   if (deps.remote) consumers.push({ ...encryptingConsumer(options.name, deps.remote, enc), optional: true });
   const written = await tee(archive.output, consumers, deps.onProgress);
   const inner = await archive.done;
-  const contents = await measureContents(deps.source, revision, deps.log);
+  const contents = await measureContents(deps.source, status.revision, deps.log);
   const manifest: Manifest = {
     formatVersion: FORMAT_VERSION,
     name: options.name,

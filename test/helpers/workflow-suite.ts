@@ -130,22 +130,25 @@ function day(series: string, etcdMode: EtcdMode): void {
     assert.ok(original, "day1 is in S3");
     const manifest = JSON.parse(original.toString("utf8")) as {
       etcd: { revision: number };
-      contents: { revision: number; keys: number; hash: number; compactRevision: number };
+      contents: { revision: number; keys: number; hashKV: number; compactRevision: number };
     };
     assert.equal(manifest.contents.keys, 20, "the key count at the snapshot's revision");
-    assert.ok(manifest.contents.revision >= 21, `a pinned revision: ${JSON.stringify(manifest.contents)}`);
+    assert.ok(
+      manifest.contents.revision >= 21,
+      `the revision the stream began at: ${JSON.stringify(manifest.contents)}`,
+    );
     assert.equal(manifest.contents.revision, manifest.etcd.revision);
-    const verify = jsonOf<{ ok: boolean; keys: number; revision: number; checked: string[]; kvHash: number }>(
+    const verify = jsonOf<{ ok: boolean; keys: number; revision: number; checked: string[]; hashKV: number }>(
       await ok(["etcd", "snapshot-verify", "--name", "day1"]),
     );
     assert.equal(verify.ok, true);
     assert.equal(verify.keys, 20);
     assert.deepEqual(verify.checked, ["revision", "keys", "hash"]);
-    assert.equal(verify.kvHash, manifest.contents.hash, "the restored member's HashKV is the live member's");
+    assert.equal(verify.hashKV, manifest.contents.hashKV, "the restored member's HashKV is the live member's");
     assert.deepEqual(await leftovers(), []);
     // A manifest whose recorded hash differs from what the snapshot restores to is caught (exit 4), and says so.
     try {
-      const wrong = { ...manifest, contents: { ...manifest.contents, hash: (manifest.contents.hash + 1) >>> 0 } };
+      const wrong = { ...manifest, contents: { ...manifest.contents, hashKV: (manifest.contents.hashKV + 1) >>> 0 } };
       await s3.put("day1.manifest.json", Buffer.from(JSON.stringify(wrong)));
       const mismatch = await run(["etcd", "snapshot-verify", "--name", "day1"]);
       assert.equal(mismatch.code, 4, mismatch.stderr);
