@@ -105,7 +105,17 @@ export async function counted<T>(
 
 /** Where the coordinator shows the nodes' progress (the CLI's ProgressBoard, src/cli/progress.ts). */
 export interface ProgressSink {
-  update(task: string, update: { step: string; done?: number | undefined; total?: number | undefined }): void;
+  update(
+    task: string,
+    update: {
+      step: string;
+      done?: number | undefined;
+      total?: number | undefined;
+      /** Measured on the node: how long the phase ran (once it ended) and its rate. */
+      elapsedMs?: number | undefined;
+      rate?: number | undefined;
+    },
+  ): void;
   end(task: string, ok: boolean, done?: number): void;
 }
 
@@ -130,7 +140,8 @@ export function watchProgress(nodes: readonly ProgressSource[], sink: ProgressSi
       const key = `${n.name}\0${p.phase}\0${p.startedAt}`;
       if (ended.has(key)) continue;
       const bytes = { ...(p.done === null ? {} : { done: p.done }), ...(p.total === null ? {} : { total: p.total }) };
-      sink.update(n.name, { step: p.phase, ...bytes });
+      const ran = p.endedAt === null ? {} : { elapsedMs: Date.parse(p.endedAt) - Date.parse(p.startedAt) };
+      sink.update(n.name, { step: p.phase, ...bytes, ...ran, ...(p.rate > 0 ? { rate: p.rate } : {}) });
       if (p.endedAt === null) continue;
       ended.add(key);
       sink.end(n.name, p.ok === true, p.done ?? undefined);
@@ -140,6 +151,7 @@ export function watchProgress(nodes: readonly ProgressSource[], sink: ProgressSi
   const loop = (async () => {
     while (!stopped) {
       await poll();
+      if (stopped) break;
       await new Promise<void>((resolve) => {
         wake = resolve;
         setTimeout(resolve, everyMs).unref();

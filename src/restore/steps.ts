@@ -5,7 +5,7 @@
  * (src/agent/restore-routes.ts) parse the requests, check the session, and call these.
  */
 import { mkdir, readdir, rm } from "node:fs/promises";
-import type { Readable } from "node:stream";
+import { pipeline, type Readable } from "node:stream";
 import { SnapshotVerifier, verifySnapshotFile } from "../archive/trailer.js";
 import type { EtcdTools } from "../etcd/binaries.js";
 import { runShell, lastLines } from "../etcd/exec.js";
@@ -70,7 +70,11 @@ export interface ApplyStep {
 }
 
 /** Streams the prepared file from a peer agent, verifying etcd's trailer and the expected sha256 before committing. */
-export async function fetchFromPeer(body: FetchStep, openPeer: PeerDownload, deps: NodeDeps) {
+export async function fetchFromPeer(
+  body: FetchStep,
+  openPeer: PeerDownload,
+  deps: Pick<NodeDeps, "config" | "progress">,
+) {
   const { config } = deps;
   await mkdir(config.restoreDir, { recursive: true, mode: 0o700 });
   const download = await openPeer(body.peer, body.name);
@@ -79,7 +83,8 @@ export async function fetchFromPeer(body: FetchStep, openPeer: PeerDownload, dep
     const verifier = new SnapshotVerifier(body.name);
     if (phase) verifier.on("data", (chunk: Buffer) => phase.add(chunk.length));
     const dest = insideDir(config.restoreDir, body.name);
-    await writeStreamAtomic(dest, download.body.pipe(verifier), {
+    // pipeline, not pipe: a peer stream that breaks mid-way fails the write (and removes its temp file).
+    await writeStreamAtomic(dest, pipeline(download.body, verifier, ignore), {
       beforeCommit: () => {
         if (verifier.result.sha256 !== body.sha256) {
           throw new ChecksumMismatchError(
@@ -198,3 +203,6 @@ export async function verifyPrepared(name: string, deps: NodeDeps) {
     await rm(path, { force: true });
   }
 }
+
+/** For pipeline: its errors reach the stream's reader (the write), which reports them. */
+function ignore(): void {}
