@@ -12,6 +12,7 @@ import type { Contents } from "../snapshot/manifest.js";
 import { findEtcdTools, type EtcdTools } from "../etcd/binaries.js";
 import { supportsBumpRevision } from "../etcd/restore-tool.js";
 import { exists, latestRestoredRecord, readRollbackRecord, retireRollbackRecord } from "../restore/node.js";
+import { RestoreProgressTracker } from "../restore/progress.js";
 import { checkIdentity, prepare } from "../restore/source.js";
 import {
   apply,
@@ -34,7 +35,10 @@ export interface RestoreRouteDeps extends AgentDeps {
   sessions: RestoreSessions;
 }
 
-export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): void {
+export function registerRestoreRoutes(router: Router, routeDeps: RestoreRouteDeps): void {
+  // One tracker per agent: the node steps count into it, GET /v1/restore/progress shows the open session's phases.
+  const progress = new RestoreProgressTracker(() => routeDeps.clock().getTime());
+  const deps = { ...routeDeps, progress };
   const { config, sessions } = deps;
   const { node, restoreDir } = config;
   /** The prepared file of the open session: a peer may read only what this node is serving now. */
@@ -46,7 +50,9 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
   router.route(routes.openSession, async ({ body }) => {
     // A rollback holds the node exactly as a restore does.
     const purpose = body.purpose === "verify" ? "verify" : "restore";
-    return { node, ...(await sessions.open(body.session, body.name, purpose)) };
+    const opened = await sessions.open(body.session, body.name, purpose);
+    progress.begin(opened.id);
+    return { node, ...opened };
   });
 
   router.route(routes.releaseSession, async ({ body }) => ({
@@ -79,6 +85,8 @@ export function registerRestoreRoutes(router: Router, deps: RestoreRouteDeps): v
     node,
     ...(await verifySnapshotFile(served(params.name))),
   }));
+
+  router.route(routes.restoreProgress, async () => ({ node, ...progress.view(sessions.current?.id) }));
 
   router.route(routes.preflight, async () => {
     const tools = await deps.tools();
@@ -162,7 +170,7 @@ function peerDownload(tls: TlsFiles): PeerDownload {
     const client = new AgentClient({ endpoint: peer, tls, timeoutMs: 60_000 });
     try {
       const download = await client.download(routes.preparedFile, { name });
-      return { body: download.body, close: () => client.close() };
+      return { body: download.body, size: download.size, close: () => client.close() };
     } catch (err) {
       client.close();
       throw err;

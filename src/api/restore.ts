@@ -109,6 +109,31 @@ export const Preflight = z.object({
 });
 export type Preflight = z.infer<typeof Preflight>;
 
+/** What a node's restore work is doing (GET /v1/restore/progress; src/restore/progress.ts). */
+export const ProgressPhaseName = z.enum(["download", "extract", "fetch", "rebuild"]);
+export const PhaseProgress = z.object({
+  /** download: from S3; extract: decompression and checks; fetch: from a peer; rebuild: the restore tool. */
+  phase: ProgressPhaseName,
+  /** Bytes done; null for a phase measured by time alone (the rebuild). */
+  done: z.number().nullable(),
+  /** Bytes the phase will have done, when known. */
+  total: z.number().nullable(),
+  /** Bytes per second since the phase began (0 until bytes moved). */
+  rate: z.number(),
+  startedAt: z.string(),
+  /** Set once the phase ended, with whether it succeeded. */
+  endedAt: z.string().nullable(),
+  ok: z.boolean().nullable(),
+});
+export type PhaseProgress = z.infer<typeof PhaseProgress>;
+export const RestoreProgress = z.object({
+  node,
+  /** The open session the phases belong to; null (and no phases) when none is open. */
+  session: z.string().nullable(),
+  phases: z.array(PhaseProgress),
+});
+export type RestoreProgress = z.infer<typeof RestoreProgress>;
+
 export const ApplyRequest = Step.extend({
   sha256: Sha256,
   initialCluster: z.string().min(1).max(65_536),

@@ -31,6 +31,7 @@ import {
   Step,
   VerifyStep,
   Verified,
+  RestoreProgress,
 } from "./restore.js";
 import { PruneRequest, PruneResponse } from "./prune.js";
 import { LineageUpdated, NodeStatus, ScheduleView } from "./schedule.js";
@@ -85,6 +86,12 @@ export const routes = {
     response: SessionReleased,
   }),
   preflight: jsonRoute({ method: "GET", path: "/v1/restore/preflight", access: cli, response: Preflight }),
+  restoreProgress: jsonRoute({
+    method: "GET",
+    path: "/v1/restore/progress",
+    access: cli,
+    response: RestoreProgress,
+  }),
   prepare: jsonRoute({
     method: "POST",
     path: "/v1/restore/prepare",

@@ -148,6 +148,8 @@ export interface ExtractOptions {
   maxSize?: number;
   /** Mode of the extracted file; default 0600. */
   mode?: number;
+  /** Told of the snapshot bytes as they are written (for progress). */
+  onBytes?: (bytes: number) => void;
 }
 
 export interface ExtractResult extends SnapshotDigest {
@@ -171,6 +173,8 @@ export async function extractSnapshot(
 ): Promise<ExtractResult> {
   assertName(name);
   const verifier = new SnapshotVerifier(`snapshot ${name} in ${path}`);
+  const onBytes = options.onBytes;
+  if (onBytes) verifier.on("data", (chunk: Buffer) => onBytes(chunk.length));
   const mode = options.mode ?? 0o600;
   if ((await detectSnapshotFile(path)) === "raw") {
     await writeStreamAtomic(destPath, through(createReadStream(path, { highWaterMark: 1 << 20 }), verifier), { mode });

@@ -19,6 +19,12 @@ export interface ProgressUpdate {
   total?: number | undefined;
   /** Replaces the numbers with a word (`waiting for <name> to finish`). */
   note?: string | undefined;
+  /**
+   * How long the step has run and how fast, as measured where it runs (a restore's agent, polled): they replace this
+   * board's own clock, which sees a step that ended between two polls as taking no time.
+   */
+  elapsedMs?: number | undefined;
+  rate?: number | undefined;
 }
 
 interface Task {
@@ -91,12 +97,12 @@ export class ProgressBoard {
     const { step, done, total, note } = task.update;
     const head = `${name} ${step}:`;
     const end = task.ended;
-    const elapsed = formatElapsed((end?.at ?? at) - task.startedAt);
+    const elapsed = formatElapsed(task.update.elapsedMs ?? (end?.at ?? at) - task.startedAt);
     if (end && !end.ok)
       return `${head} failed after ${elapsed}${done === undefined ? "" : ` (${amount(done, total)})`}`;
     if (note !== undefined && !end) return `${head} ${note}`;
     if (done === undefined) return end ? `${head} done in ${elapsed}` : `${head} ${elapsed}`;
-    const rate = end ? averageRate(done, end.at - task.startedAt) : rateOf(task, at);
+    const rate = task.update.rate || (end ? averageRate(done, end.at - task.startedAt) : rateOf(task, at));
     const speed = rate === undefined ? "" : `, ${formatBytes(Math.round(rate))}/s`;
     if (end) return `${head} ${amount(done, total)} in ${elapsed}${speed}`;
     const left = rate && total !== undefined && total > done ? `, ETA ${formatElapsed(etaMs(total - done, rate))}` : "";

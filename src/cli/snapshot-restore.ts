@@ -11,6 +11,7 @@ import { runRollback } from "../restore/rollback.js";
 import { ConfigError, UserError } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
 import { formatElapsed } from "./output.js";
+import { ProgressBoard } from "./progress.js";
 
 export interface RestoreOptions extends S3Flags {
   config: string;
@@ -42,6 +43,7 @@ export async function runSnapshotRestore(options: RestoreOptions, deps: CliDeps)
       clock: deps.clock,
       sleep: (ms) => deps.sleep(ms),
       confirm: (question) => deps.confirm(question, options.yes),
+      progress: new ProgressBoard(deps.out, () => deps.clock().getTime()),
       ...restoreView(fleet, config.backup.s3, deps.openStore, deps.out, config.lifeboat.encryption?.identity),
     };
     const healthTimeoutMs = (options.timeout ?? config.backup.timeoutSeconds) * 1000;

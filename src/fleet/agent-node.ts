@@ -43,6 +43,7 @@ function restoreOps(client: AgentClient): NodeRestoreOps {
       client.call(routes.openSession, { body: { session, name, purpose }, timeoutMs: 30_000 }),
     releaseSession: (session) => client.call(routes.releaseSession, { body: { session }, timeoutMs: 30_000 }),
     preflight: () => client.call(routes.preflight),
+    progress: () => client.call(routes.restoreProgress, { timeoutMs: 10_000 }),
     prepare: (session, name, s3, identity) =>
       client.call(routes.prepare, {
         body: { session, name, ...(s3 ? { s3 } : {}), ...(identity ? { identity } : {}) },

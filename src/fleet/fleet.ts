@@ -7,7 +7,7 @@
 import type { Health, Info } from "../api/node.js";
 import type { PruneResponse } from "../api/prune.js";
 import type { z } from "zod";
-import type { CleanupResponse, IdentityChecked } from "../api/restore.js";
+import type { CleanupResponse, IdentityChecked, RestoreProgress } from "../api/restore.js";
 import type { IdentitySource } from "../crypto/age.js";
 import type { NodeStatus } from "../api/schedule.js";
 import type { SaveEvent, SaveRequest } from "../api/snapshots.js";
@@ -93,6 +93,8 @@ export interface NodeRestoreOps {
   openSession(session: string, name: string, purpose: Purpose): Promise<unknown>;
   releaseSession(session: string): Promise<unknown>;
   preflight(): Promise<AgentPreflight>;
+  /** GET /v1/restore/progress: the open session's phases on this node. */
+  progress(): Promise<RestoreProgress>;
   /**
    * Extracts and verifies snapshot `name`: from S3 with `s3`, else the node's own copy; an encrypted copy is
    * decrypted with the identity the node finds at `identity`.

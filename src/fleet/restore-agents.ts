@@ -25,6 +25,7 @@ export function restoreAgents(
     releaseSession: (session) => n.restore.releaseSession(session),
     listSnapshots: () => n.listSnapshots(),
     preflight: () => n.restore.preflight(),
+    progress: () => n.restore.progress(),
     prepare: (session, name, source) =>
       n.restore.prepare(session, name, source.kind === "s3" ? s3 : undefined, identity),
     checkIdentity: (name, source) => n.restore.checkIdentity(name, source.kind === "s3" ? s3 : undefined, identity),

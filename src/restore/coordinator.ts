@@ -11,6 +11,7 @@ import { distributeAndCompare, rebuildCluster, untouched, type ApplyDeps, type A
 import type { MemberHealth, Prepared, RestoreAgent, S3Source } from "./fleet.js";
 import { locate, type Located } from "./locate.js";
 import { buildRestorePlan, formatPlan, type PlanMemberInput, type RestorePlan } from "./plan.js";
+import { watchProgress, type ProgressSink } from "./progress.js";
 import { knownRevision } from "./revision.js";
 import { holding, type Signals } from "./sessions.js";
 import { checkStateCertificates, parseArchivedState, recordRestore } from "./state.js";
@@ -54,6 +55,8 @@ export interface CoordinatorDeps {
   /** Tells every agent the cluster's lineage once the state file changed. */
   pushLineage(): Promise<void>;
   signals?: Signals | undefined;
+  /** Where the nodes' progress (download, extract, fetch, rebuild) is shown while the work runs. */
+  progress?: ProgressSink | undefined;
 }
 
 /** Runs a restore; resolves with the exit code (0, or 3 when a hook failed) and throws on any failure. */
@@ -83,14 +86,18 @@ export async function runRestore(input: RestoreInput, deps: CoordinatorDeps): Pr
       critical: (on) => (critical = on),
     };
     phase.next(`prepare: ${plan.server} extracts and verifies the snapshot`);
-    const prepared = await untouched(() => prepare(plan, sessions.id, deps.agents));
-    const archived = await untouched(async () => chooseState(plan, prepared.stateFile, deps));
-    await distributeAndCompare(plan, prepared.sha256, applyDeps);
-    const result = await rebuildCluster(plan, prepared.sha256, applyDeps);
+    const watch = deps.progress ? watchProgress(deps.agents, deps.progress) : undefined;
+    const result = await (async () => {
+      const prepared = await untouched(() => prepare(plan, sessions.id, deps.agents));
+      const archived = await untouched(async () => chooseState(plan, prepared.stateFile, deps));
+      await distributeAndCompare(plan, prepared.sha256, applyDeps);
+      return { prepared, archived, applied: await rebuildCluster(plan, prepared.sha256, applyDeps) };
+    })().finally(() => watch?.stop());
+    const { prepared, archived } = result;
     phase.next("record the restore in the state file");
-    await record(plan, located, prepared, result, archived, deps);
+    await record(plan, located, prepared, result.applied, archived, deps);
     phase.end();
-    return report(plan, result, phase.timings, deps);
+    return report(plan, result.applied, phase.timings, deps);
   });
 }
 

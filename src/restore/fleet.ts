@@ -6,7 +6,11 @@
 import type { CatalogEntry } from "../snapshot/catalog.js";
 import type { Store } from "../store/store.js";
 import type { RestoreNode } from "./apply.js";
-import type { Preflight as PreflightReply, Prepared as PreparedReply } from "../api/restore.js";
+import type {
+  Preflight as PreflightReply,
+  Prepared as PreparedReply,
+  RestoreProgress as ProgressReply,
+} from "../api/restore.js";
 import type { Preflight, RestoreSource } from "./plan.js";
 import type { SessionNode } from "./sessions.js";
 
@@ -35,6 +39,8 @@ export interface RestoreAgent extends SessionNode {
   /** The node's snapshots; rejects when the agent does not answer. */
   listSnapshots(): Promise<CatalogEntry[]>;
   preflight(): Promise<AgentPreflight>;
+  /** The node's restore work, per phase (GET /v1/restore/progress); absent where nothing reports it (unit tests). */
+  progress?(): Promise<Pick<ProgressReply, "phases">>;
   /** Extracts and verifies snapshot `name` from `source` on this node (its own copy, or S3). */
   prepare(session: string, name: string, source: RestoreSource): Promise<Prepared>;
   /**

@@ -20,6 +20,7 @@ import {
 import { ChecksumMismatchError, IdentityError, NotFoundError } from "../util/errors.js";
 import { insideDir, writeStreamAtomic } from "../util/fs.js";
 import { sha256PassThrough } from "../util/hash-stream.js";
+import { counted, type PhaseCounter } from "./progress.js";
 import type { NodeDeps } from "./steps.js";
 
 /** Finds `<name>` (archive or raw file) in S3 or in this node's snapshot directory and extracts the snapshot file. */
@@ -33,7 +34,14 @@ export async function prepare(
   await mkdir(config.restoreDir, { recursive: true, mode: 0o700 });
   const source = s3 ? await downloadFromS3(name, s3, identity, deps) : await localSource(name, identity, deps);
   const dest = insideDir(config.restoreDir, name);
-  const digest = await extractSnapshot(source.path, name, dest).catch(async (err: unknown) => {
+  const extracting = counted(
+    deps.progress,
+    "extract",
+    source.manifest?.snapshot.size,
+    (counter) => extractSnapshot(source.path, name, dest, counter ? { onBytes: (n) => counter.add(n) } : {}),
+    { doneOf: (d) => d.size },
+  );
+  const digest = await extracting.catch(async (err: unknown) => {
     // A decrypted archive is plaintext: it does not outlive a failed prepare (it is in the restore folder only).
     if (source.decrypted) await rm(source.path, { force: true });
     throw err;
@@ -122,9 +130,21 @@ async function manifestOf(store: Store, name: string, where: string): Promise<Ma
  * one is decrypted while it streams.
  */
 async function downloadFromS3(name: string, s3: Store, identity: IdentitySource | undefined, deps: NodeDeps) {
+  const manifest = await manifestOf(s3, name, s3.location);
+  const total = manifest ? (manifest.encryption?.size ?? manifest.archive.size) : undefined;
+  return counted(deps.progress, "download", total, (phase) => download(name, s3, manifest, identity, phase, deps));
+}
+
+async function download(
+  name: string,
+  s3: Store,
+  manifest: Manifest | undefined,
+  identity: IdentitySource | undefined,
+  phase: PhaseCounter | undefined,
+  deps: NodeDeps,
+) {
   const dir = join(deps.config.restoreDir, "download");
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const manifest = await manifestOf(s3, name, s3.location);
   if (manifest?.encryption) {
     const path = await decryptCopy(s3, manifest, identity, deps);
     return { path, from: `${s3.location}/${manifest.archive.file}`, manifest, decrypted: true };
@@ -140,7 +160,10 @@ async function downloadFromS3(name: string, s3: Store, identity: IdentitySource 
   const path = insideDir(dir, key);
   const hash = createHash("sha256");
   const counter = new PassThrough();
-  counter.on("data", (chunk: Buffer) => hash.update(chunk));
+  counter.on("data", (chunk: Buffer) => {
+    hash.update(chunk);
+    phase?.add(chunk.length);
+  });
   const body = await s3.get(key);
   // pipeline, not pipe: a download that breaks off (or a write that fails) ends the other side, and the body's error
   // has a listener, so a cancelled restore's dropped connection cannot surface as an uncaught error in the agent.

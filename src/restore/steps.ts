@@ -27,6 +27,7 @@ import {
   stagingDirFor,
   swapDataDir,
 } from "./node.js";
+import { counted, type RestoreProgressTracker } from "./progress.js";
 import { verifySnapshotOnLoopback } from "./verify.js";
 
 /** What the node side needs of its agent. */
@@ -44,10 +45,15 @@ export interface NodeDeps {
   tools: () => Promise<EtcdTools>;
   log: Logger;
   clock: () => Date;
+  /** Where the steps count their bytes (GET /v1/restore/progress); absent where nobody asks. */
+  progress?: RestoreProgressTracker | undefined;
 }
 
 /** Snapshot `name` as prepared by the peer agent at `peer` (host:port), as a stream (opened over mutual TLS). */
-export type PeerDownload = (peer: string, name: string) => Promise<{ body: Readable; close(): void }>;
+export type PeerDownload = (
+  peer: string,
+  name: string,
+) => Promise<{ body: Readable; size?: number | undefined; close(): void }>;
 
 export interface FetchStep {
   name: string;
@@ -65,28 +71,34 @@ export interface ApplyStep {
 }
 
 /** Streams the prepared file from a peer agent, verifying etcd's trailer and the expected sha256 before committing. */
-export async function fetchFromPeer(body: FetchStep, openPeer: PeerDownload, deps: NodeDeps) {
+export async function fetchFromPeer(
+  body: FetchStep,
+  openPeer: PeerDownload,
+  deps: Pick<NodeDeps, "config" | "progress">,
+) {
   const { config } = deps;
   await mkdir(config.restoreDir, { recursive: true, mode: 0o700 });
   const download = await openPeer(body.peer, body.name);
+  const phase = deps.progress?.start("fetch", download.size);
   try {
     const verifier = new SnapshotVerifier(body.name);
+    if (phase) verifier.on("data", (chunk: Buffer) => phase.add(chunk.length));
     const dest = insideDir(config.restoreDir, body.name);
-    // pipeline: a peer that drops the connection fails this write instead of an unheard error event.
-    await writeStreamAtomic(
-      dest,
-      pipeline(download.body, verifier, () => undefined),
-      {
-        beforeCommit: () => {
-          if (verifier.result.sha256 !== body.sha256) {
-            throw new ChecksumMismatchError(
-              `snapshot ${body.name} fetched by ${config.node} from ${body.peer}: sha256 ${verifier.result.sha256}, expected ${body.sha256}`,
-            );
-          }
-        },
+    // pipeline, not pipe: a peer stream that breaks mid-way fails the write (and removes its temp file).
+    await writeStreamAtomic(dest, pipeline(download.body, verifier, ignore), {
+      beforeCommit: () => {
+        if (verifier.result.sha256 !== body.sha256) {
+          throw new ChecksumMismatchError(
+            `snapshot ${body.name} fetched by ${config.node} from ${body.peer}: sha256 ${verifier.result.sha256}, expected ${body.sha256}`,
+          );
+        }
       },
-    );
+    });
+    phase?.end(true, verifier.result.size);
     return { node: config.node, ...verifier.result };
+  } catch (err) {
+    phase?.end(false);
+    throw err;
   } finally {
     download.close();
   }
@@ -105,16 +117,19 @@ export async function apply(body: ApplyStep, deps: NodeDeps) {
   const stale = await removeStaleStaging(config.etcd.dataDir);
   if (stale.length) deps.log.info("removed leftovers of an earlier restore attempt", { stale });
   const staged = stagingDirFor(config.etcd.dataDir, body.stamp);
-  await restoreSnapshotToDir({
-    tools: await deps.tools(),
-    snapshotPath,
-    dataDir: staged,
-    name: config.node,
-    initialCluster: body.initialCluster,
-    initialClusterToken: body.initialClusterToken,
-    initialAdvertisePeerUrls: config.etcd.peerUrl,
-    ...(body.bumpRevision > 0 ? { bumpRevision: body.bumpRevision, markCompacted: true } : {}),
-  });
+  const rebuild = async () =>
+    restoreSnapshotToDir({
+      tools: await deps.tools(),
+      snapshotPath,
+      dataDir: staged,
+      name: config.node,
+      initialCluster: body.initialCluster,
+      initialClusterToken: body.initialClusterToken,
+      initialAdvertisePeerUrls: config.etcd.peerUrl,
+      ...(body.bumpRevision > 0 ? { bumpRevision: body.bumpRevision, markCompacted: true } : {}),
+    });
+  // The restore tool reports no bytes: the rebuild shows its time, of the snapshot's size.
+  await counted(deps.progress, "rebuild", digest.size, rebuild, { bytes: false });
   const record = await swapDataDir({
     dataDir: config.etcd.dataDir,
     stagedDir: staged,
@@ -190,3 +205,6 @@ export async function verifyPrepared(name: string, expected: Contents | null | u
     await rm(path, { force: true });
   }
 }
+
+/** For pipeline: its errors reach the stream's reader (the write), which reports them. */
+function ignore(): void {}

@@ -89,6 +89,12 @@ function cases(series: string): void {
       run,
     );
     assert.equal(out.plan.source.kind, "s3");
+    // Progress (GET /v1/restore/progress, polled by the CLI): with -o json, plain lines on stderr, each with a total.
+    assert.match(run.stderr, /^\S+ download: .+ of .+ \(100%\) in \d/m, run.stderr);
+    assert.match(run.stderr, /^\S+ extract: .+ of .+ \(100%\) in \d/m, run.stderr);
+    assert.equal(run.stderr.match(/^\S+ fetch: .+ of .+ \(100%\) in \d/gm)?.length, 2, run.stderr);
+    assert.equal(run.stderr.match(/^\S+ rebuild: done in /gm)?.length, 3, run.stderr);
+    assert.doesNotMatch(run.stderr, /^\S+ \w+: failed after/m, run.stderr);
     assert.equal(await count("/before/"), 50);
     assert.equal(await count("/after/"), 0);
     const h = await health();
