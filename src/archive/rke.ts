@@ -86,11 +86,10 @@ async function writeEntries(writer: ZipWriter, options: SnapshotArchiveOptions):
   };
   const verifier = new SnapshotVerifier(`snapshot ${options.name}`);
   try {
-    const snap = await writer.addEntry(
-      snapshotEntryName(options.name),
-      through(options.snapshot, verifier),
-      entryOptions,
-    );
+    const snap = await writer.addEntry(snapshotEntryName(options.name), through(options.snapshot, verifier), {
+      ...entryOptions,
+      parallel: true,
+    });
     const digest = verifier.result;
     const result: SnapshotArchiveResult = {
       snapshotSize: digest.size,
