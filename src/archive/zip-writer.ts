@@ -9,6 +9,7 @@ import { pipeline } from "node:stream/promises";
 import { createDeflateRaw, crc32 } from "node:zlib";
 import { ArchiveError } from "../util/errors.js";
 import { RecordWriter } from "./bytes.js";
+import { parallelDeflateRaw } from "./parallel-deflate.js";
 import {
   EXTERNAL_ATTRS_FILE_0600,
   EXTRA,
@@ -33,6 +34,8 @@ export interface EntryOptions {
   level?: number;
   /** Default the Unix epoch, as RKE forces. */
   mtime?: Date;
+  /** Deflate in independent blocks on worker threads (parallel-deflate.ts); still one standard deflate entry. */
+  parallel?: boolean;
 }
 
 export interface EntryResult {
@@ -168,12 +171,17 @@ export class ZipWriter {
     const nameBytes = Buffer.from(name, "utf8");
     const offset = this.bytes;
     await this.put(this.localHeader(nameBytes, METHOD[method], mtime));
-    const counts = await this.writeData(source, method, options.level);
+    const counts = await this.writeData(source, method, options.level, options.parallel ?? false);
     await this.put(this.dataDescriptor(counts));
     return { ...counts, name: nameBytes, method: METHOD[method], mtime, offset };
   }
 
-  private async writeData(source: Readable | Buffer, method: MethodName, level?: number): Promise<EntryResult> {
+  private async writeData(
+    source: Readable | Buffer,
+    method: MethodName,
+    level: number | undefined,
+    parallel: boolean,
+  ): Promise<EntryResult> {
     const counts: EntryResult = { size: 0, compressedSize: 0, crc32: 0 };
     const input = Buffer.isBuffer(source) ? Readable.from([source]) : source;
     const measure = new Transform({
@@ -192,6 +200,13 @@ export class ZipWriter {
       },
     });
     if (method === "store") await pipeline(input, measure, sink);
+    else if (parallel)
+      await pipeline(
+        input,
+        measure,
+        (blocks: AsyncIterable<Buffer>) => parallelDeflateRaw(blocks, { level: level ?? 6 }),
+        sink,
+      );
     else await pipeline(input, measure, createDeflateRaw({ level: level ?? 6, chunkSize: 64 * 1024 }), sink);
     return counts;
   }
