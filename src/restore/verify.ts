@@ -64,7 +64,7 @@ export async function verifySnapshotOnLoopback(o: {
       const keys = await client.count("");
       const problems: string[] = [];
       if (live.revision < status.revision) problems.push(`revision ${live.revision} < snapshot's ${status.revision}`);
-      const compared = o.expected ? await compareContents(client, status.revision, o.expected) : undefined;
+      const compared = o.expected ? await compareContents(client, live.revision, o.expected) : undefined;
       if (compared) problems.push(...compared.problems);
       // status.totalKey counts every stored revision of every key, so it is reported, not compared with `keys`.
       const report: VerifyReport = {
@@ -112,6 +112,8 @@ async function compareContents(
   const checked: VerifyReport["checked"] = ["revision", "keys"];
   let note: string | undefined;
   const revision = expected.revision;
+  // The restored member's own revision: `snapshot status` says 0 for a snapshot of a cluster with no writes yet, whose
+  // member (and manifest) says 1.
   if (snapshotRevision < revision) {
     problems.push(`the snapshot holds revision ${snapshotRevision}, older than the manifest's ${revision}`);
     return { problems, checked };
