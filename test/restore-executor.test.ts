@@ -2,30 +2,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { rebuildCluster, waitHealthy } from "../src/restore/apply.js";
-import { buildRestorePlan } from "../src/restore/plan.js";
-import { FakeNode, fakeTime, MEMBERS, OLD_ID, SHA } from "./helpers/restore-fakes.js";
+import { fakePlan, FakeNode, fakeTime, MEMBERS, OLD_ID, SHA } from "./helpers/restore-fakes.js";
 
-const plan = (leader?: string) =>
-  buildRestorePlan({
-    name: "snap1",
-    source: { kind: "node", node: "etcd-a", key: "snap1.zip" },
-    members: MEMBERS,
-    preflight: MEMBERS.map((m) => ({
-      node: m.name,
-      mode: "managed",
-      tool: "etcdutl",
-      toolVersion: "3.5.30",
-      memberVersion: "3.5.30",
-      supportsBumpRevision: true,
-      dataDirExists: true,
-    })),
-    snapshot: { sha256: SHA, revision: 1000 },
-    stateSource: "archive",
-    statePath: "/tmp/state",
-    leader,
-    previousClusterId: OLD_ID,
-    now: new Date("2026-11-27T10:15:02Z"),
-  });
+const plan = fakePlan;
 
 test("executor: stops in the plan's order and rolls back only after every apply has settled", async () => {
   const log: string[] = [];

@@ -10,10 +10,9 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, test } from "node:test";
 import { distributeAndCompare } from "../src/restore/apply.js";
-import { buildRestorePlan } from "../src/restore/plan.js";
 import { RestoreProgressTracker, watchProgress } from "../src/restore/progress.js";
 import { fetchFromPeer, type NodeDeps, type PeerDownload } from "../src/restore/steps.js";
-import { FakeNode, MEMBERS, OLD_ID, SHA } from "./helpers/restore-fakes.js";
+import { fakePlan, FakeNode, MEMBERS, SHA } from "./helpers/restore-fakes.js";
 
 const dir = await mkdtemp(join(tmpdir(), "lifeboat-peer-fetch-"));
 after(() => rm(dir, { recursive: true, force: true }));
@@ -94,25 +93,7 @@ test("peer fetch: a whole stream is committed, hashed as it was written, its pha
 test("executor: a peer fetch that fails stops no member and says the running cluster is untouched", async () => {
   const log: string[] = [];
   const nodes = MEMBERS.map((m) => new FakeNode(m.name, log, m.name === "etcd-b" ? { fails: ["fetch"] } : {}));
-  const plan = buildRestorePlan({
-    name: "snap1",
-    source: { kind: "node", node: "etcd-a", key: "snap1.zip" },
-    members: MEMBERS,
-    preflight: MEMBERS.map((m) => ({
-      node: m.name,
-      mode: "managed",
-      tool: "etcdutl",
-      toolVersion: "3.5.30",
-      memberVersion: "3.5.30",
-      supportsBumpRevision: true,
-      dataDirExists: true,
-    })),
-    snapshot: { sha256: SHA, revision: 1000 },
-    stateSource: "archive",
-    statePath: "/tmp/state",
-    previousClusterId: OLD_ID,
-    now: new Date("2026-11-27T10:15:02Z"),
-  });
+  const plan = fakePlan();
   await assert.rejects(
     distributeAndCompare(plan, SHA, {
       nodes: nodes.map((n) => n.node()),

@@ -11,6 +11,7 @@ import type { CoordinatorDeps } from "../../src/restore/coordinator.js";
 import type { RestoreNode } from "../../src/restore/apply.js";
 import type { AgentPreflight, RestoreAgent } from "../../src/restore/fleet.js";
 import type { RollbackRecord } from "../../src/restore/node.js";
+import { buildRestorePlan } from "../../src/restore/plan.js";
 import type { CatalogEntry } from "../../src/snapshot/catalog.js";
 import type { Manifest } from "../../src/snapshot/manifest.js";
 
@@ -221,3 +222,27 @@ export const MEMBERS = ["etcd-a", "etcd-b", "etcd-c"].map((name, i) => ({
   dataDir: `/data/${name}`,
   postRestore: [],
 }));
+
+/** A plan restoring snap1 from etcd-a onto MEMBERS, all managed on etcd 3.5 (for the executor's tests). */
+export function fakePlan(leader?: string) {
+  return buildRestorePlan({
+    name: "snap1",
+    source: { kind: "node", node: "etcd-a", key: "snap1.zip" },
+    members: MEMBERS,
+    preflight: MEMBERS.map((m) => ({
+      node: m.name,
+      mode: "managed",
+      tool: "etcdutl",
+      toolVersion: "3.5.30",
+      memberVersion: "3.5.30",
+      supportsBumpRevision: true,
+      dataDirExists: true,
+    })),
+    snapshot: { sha256: SHA, revision: 1000 },
+    stateSource: "archive",
+    statePath: "/tmp/state",
+    leader,
+    previousClusterId: OLD_ID,
+    now: new Date("2026-11-27T10:15:02Z"),
+  });
+}
