@@ -14,17 +14,14 @@ import type { Logger } from "../util/log.js";
 import { archiveKey, FORMAT_VERSION, manifestKey, serializeManifest, type Manifest } from "./manifest.js";
 import { encryptingConsumer, sealedManifest, type CopyWrite, type SaveEncryption } from "./seal.js";
 import { tee, type TeeOutcome } from "./tee.js";
-import { measureContents } from "./contents.js";
-import type { KvHash } from "../etcd/answers.js";
+import { measureContents, type MeasureSource } from "./contents.js";
 
 /** What the pipeline needs from the etcd member; the agent passes its EtcdMemberClient. */
-export interface SnapshotSource {
+/** `count` and `hashKV` (MeasureSource) give the snapshot's contents (src/snapshot/contents.ts). */
+export interface SnapshotSource extends MeasureSource {
   health(): Promise<{ reachable: boolean; hasLeader: boolean; alarms: string[]; error?: string }>;
   status(): Promise<{ memberId: string; clusterId: string; revision: number; dbSize: number; version: string }>;
   snapshot(opts?: { signal?: AbortSignal }): Readable;
-  /** Keys under `prefix` at `revision` (the snapshot's contents, src/snapshot/contents.ts). */
-  count(prefix: string, revision: number): Promise<number>;
-  hashKV(revision: number): Promise<KvHash>;
 }
 
 export interface SaveOptions {
