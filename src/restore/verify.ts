@@ -90,12 +90,6 @@ export async function verifySnapshotOnLoopback(o: {
   }
 }
 
-/**
- * The restored member against what the live member held when the snapshot's stream began, read at exactly that
- * revision (the snapshot holds it at least, with its history): the same number of keys there, and the same HashKV
- * there, the hash only when both start from the same compaction (a compaction of the live cluster between the
- * snapshot and its hash makes the recorded hash cover less history).
- */
 interface Comparison {
   problems: string[];
   checked: VerifyReport["checked"];
@@ -103,6 +97,12 @@ interface Comparison {
   note?: string;
 }
 
+/**
+ * The restored member against what the live member held when the snapshot's stream began, read at exactly that
+ * revision (the snapshot holds it at least, with its history): the same number of keys there, and the same HashKV
+ * there, the hash only when both start from the same compaction (a compaction of the live cluster between the
+ * snapshot and its hash makes the recorded hash cover less history).
+ */
 async function compareContents(
   client: EtcdMemberClient,
   snapshotRevision: number,
