@@ -521,6 +521,47 @@ lifeboat:
     );
   });
 
+  void it("reads lifeboat.schedule.verify as exactly one of every and after_snapshots; alone it keeps RKE's interval", () => {
+    const base = "nodes:\n  - address: 10.0.0.1\n    role: [etcd]\nlifeboat:\n  schedule: ";
+    const verifyOf = (text: string) => parseClusterConfig(base + text, "cluster.yml").config.lifeboat;
+    assert.deepEqual(verifyOf("{ verify: { every: 24h } }\n").verify, { everyMs: 24 * HOUR });
+    assert.equal(verifyOf("{ verify: { every: 24h } }\n").schedule, undefined, "RKE's interval still applies");
+    assert.deepEqual(verifyOf("{ interval: 1h, verify: { after_snapshots: 4 } }\n").verify, { afterSnapshots: 4 });
+    assert.deepEqual(issuesOf(base + "{ verify: {} }\n"), [
+      "lifeboat.schedule.verify: give exactly one of every and after_snapshots",
+    ]);
+    assert.deepEqual(issuesOf(base + "{ verify: { every: 1h, after_snapshots: 2 } }\n"), [
+      "lifeboat.schedule.verify: give exactly one of every and after_snapshots",
+    ]);
+    assert.match(issuesOf(base + "{ verify: { every: soon } }\n")[0] ?? "", /^lifeboat\.schedule\.verify\.every: /);
+    assert.match(
+      issuesOf(base + "{ verify: { after_snapshots: 0 } }\n")[0] ?? "",
+      /^lifeboat\.schedule\.verify\.after_snapshots: /,
+    );
+  });
+
+  void it("reads the break-glass passphrase: a file or a variable, used with the identity for restores", () => {
+    const recipient = "age1s72zxkjvjg5am4quaccq0wn86ss2hcaelwymsfkuftfd86py54dst35z54";
+    const base = `nodes:\n  - address: 10.0.0.1\n    role: [etcd]\nlifeboat:\n  encryption:\n    recipients: [${recipient}]\n`;
+    const enc = (text: string) => parseClusterConfig(base + text, "cluster.yml").config.lifeboat.encryption;
+    assert.deepEqual(enc("    passphrase_file: /etc/lifeboat/glass\n")?.identity, {
+      passphraseFile: "/etc/lifeboat/glass",
+    });
+    assert.deepEqual(enc("    identity_file: /etc/lifeboat/age.key\n    passphrase_env: GLASS\n")?.identity, {
+      any: [{ file: "/etc/lifeboat/age.key" }, { passphraseEnv: "GLASS" }],
+    });
+    assert.deepEqual(enc("    passphrase_env: GLASS\n")?.passphrase, { passphraseEnv: "GLASS" });
+    assert.deepEqual(issuesOf(base + "    passphrase_file: glass.txt\n"), [
+      "lifeboat.encryption.passphrase_file: must be an absolute path (on the nodes and here)",
+    ]);
+    assert.deepEqual(issuesOf(base + "    passphrase_file: /a\n    passphrase_env: B\n"), [
+      "lifeboat.encryption: give at most one of passphrase_file and passphrase_env",
+    ]);
+    assert.deepEqual(issuesOf(base + "    passphrase_env: 1-bad\n"), [
+      "lifeboat.encryption.passphrase_env: must be an environment variable's name",
+    ]);
+  });
+
   void it("reports semantic errors: etcd role, addresses, URLs, paths, duplicates, commands, endpoint", () => {
     assert.deepEqual(issuesOf("nodes:\n  - address: 10.0.0.1\n    role: [worker]\n"), [
       "nodes: at least one node must have the etcd role",

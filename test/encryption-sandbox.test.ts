@@ -4,7 +4,10 @@
  * encrypted save (the S3 object is age, and holds none of a Secret's plaintext that the node's plain copy holds); a
  * restore with a missing and then a wrong identity (exit 4, the members' data and revision untouched); a restore
  * with the right one; `snapshot-rekey` to a new key (the old key now fails, the new one restores); an encrypted
- * local copy (`encrypt_local`); and deleting copies removes the `.zip.age` files the manifests name.
+ * local copy (`encrypt_local`); a break-glass passphrase (its recipient added to saves, a restore with the passphrase
+ * alone, a wrong one refused with the cluster untouched, `key derive --out`); retention over encrypted copies (an
+ * expired one goes, manifest and `.zip.age`, the newest stays); and deleting copies removes the `.zip.age` files the
+ * manifests name.
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -13,7 +16,9 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { AGE_MAGIC, recipientFingerprint } from "../src/crypto/age.js";
+import type { PruneReport } from "../src/cli/snapshot-prune.js";
 import { fetchManifest, listCatalog } from "../src/snapshot/catalog.js";
+import { parseManifest, serializeManifest } from "../src/snapshot/manifest.js";
 import type { Store } from "../src/store/store.js";
 import { jsonOf, type CliRun } from "./helpers/cli.js";
 import { sandboxS3, startTestSandbox, type TestSandbox } from "./helpers/sandbox.js";
@@ -167,17 +172,94 @@ void test("snapshot-rekey re-encrypts to the new key: the old key fails, the new
   assert.equal(await (await sb.etcd(0)).get("/registry/secrets/default/db"), SECRET);
 });
 
-void test("encrypt_local encrypts the nodes' copies too; deleting removes the .zip.age files", async () => {
+void test("break-glass: saves add the passphrase's recipient; the passphrase alone restores, a wrong one exits 4", async () => {
+  const glass = join(sb.dir, "glass.txt");
+  await writeFile(glass, "a long break-glass passphrase for the sandbox\n", { mode: 0o600 });
+  const derived = jsonOf<{ recipient: string; fingerprint: string }>(
+    await lifeboat(["key", "derive", "--passphrase-file", glass]),
+  );
+  await configure({ recipients: [keyB.recipient], identity_file: keyB.file, passphrase_file: glass });
+  await lifeboat(["etcd", "snapshot-save", "-c", sb.config, "--name", "glass"]);
+  const remote = await fetchManifest(s3, "glass.manifest.json");
+  assert.ok(remote.ok);
+  assert.deepEqual(
+    [...(remote.manifest.encryption?.recipients ?? [])].sort(),
+    [recipientFingerprint(keyB.recipient), derived.fingerprint].sort(),
+    "encrypted to the key and to the passphrase",
+  );
+  const etcd = await sb.etcd(0);
+  await etcd.put("/marker", "after-glass");
+  // Every identity file lost, only a passphrase: the wrong one opens nothing and touches nothing.
+  const wrong = join(sb.dir, "wrong-glass.txt");
+  await writeFile(wrong, "not the passphrase the saves used\n", { mode: 0o600 });
+  await configure({ recipients: [keyB.recipient], passphrase_file: wrong });
+  const before = await clusterState();
+  const refused = await restore("glass", 4);
+  assert.match(refused.stderr, new RegExp(`cannot be opened with the identity in passphrase file ${wrong}`));
+  assert.ok(!refused.stderr.includes("the saves used"), "no passphrase in the error");
+  assert.deepEqual(await clusterState(), before, "revision, cluster ID, data and data directories unchanged");
+  await configure({ recipients: [keyB.recipient], passphrase_file: glass });
+  await restore("glass", 0);
+  assert.equal(await (await sb.etcd(0)).get("/marker"), undefined, "restored to the snapshot");
+  assert.equal(await (await sb.etcd(1)).get("/registry/secrets/default/db"), SECRET);
+  // `key derive --out` writes the same identity: as an identity_file it opens the copy too.
+  const out = join(sb.dir, "glass.key");
+  const run = await sb.cli(["key", "derive", "--passphrase-env", "LB_GLASS", "--out", out], {
+    ...process.env,
+    LB_GLASS: "a long break-glass passphrase for the sandbox",
+  });
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal((await stat(out)).mode & 0o777, 0o600);
+  assert.ok(!run.stdout.includes("AGE-SECRET-KEY") && !run.stderr.includes("AGE-SECRET-KEY"), "no key printed");
+  await configure({ recipients: [keyB.recipient], identity_file: out });
+  const verified = jsonOf<{ ok: boolean }>(
+    await lifeboat(["etcd", "snapshot-verify", "-c", sb.config, "--name", "glass"]),
+  );
+  assert.equal(verified.ok, true);
+  await lifeboat(["etcd", "snapshot-delete", "-c", sb.config, "glass", "--force"]);
+});
+
+void test("encrypt_local encrypts the nodes' copies too", async () => {
   await configure({ recipients: [keyB.recipient], identity_file: keyB.file, encrypt_local: true });
   await lifeboat(["etcd", "snapshot-save", "-c", sb.config, "--name", "enc2"]);
   const files = await readdir(snapDir(1));
   assert.ok(files.includes("enc2.zip.age") && !files.includes("enc2.zip"), files.join(", "));
   assert.equal((await readFile(join(snapDir(1), "enc2.zip.age"))).indexOf(SECRET), -1);
-  await lifeboat(["etcd", "snapshot-delete", "-c", sb.config, "enc1", "enc2", "--force"]);
+});
+
+void test("retention removes an expired encrypted copy (its manifest and .zip.age) and keeps the newest", async () => {
+  await lifeboat(["etcd", "snapshot-save", "-c", sb.config, "--name", "enc3"]);
+  // enc2 becomes a recurring snapshot from 100 hours ago, past RKE's default 72 h window, in every location.
+  const aged = (text: string) => {
+    const parsed = parseManifest(text);
+    assert.ok(parsed.ok, "enc2's manifest parses");
+    const createdAt = new Date(Date.now() - 100 * 3_600_000).toISOString();
+    return serializeManifest({ ...parsed.manifest, kind: "recurring", createdAt });
+  };
+  for (const i of [0, 1]) {
+    const file = join(snapDir(i), "enc2.manifest.json");
+    await writeFile(file, aged(await readFile(file, "utf8")), { mode: 0o600 });
+  }
+  await s3.put("enc2.manifest.json", Buffer.from(aged((await objectBytes("enc2.manifest.json")).toString("utf8"))));
+
+  const report = jsonOf<PruneReport>(await lifeboat(["etcd", "snapshot-prune", "-c", sb.config]));
+  for (const l of report.locations) assert.deepEqual(l.result?.removed, ["enc2"], l.location);
+  for (const i of [0, 1]) {
+    const files = (await readdir(snapDir(i))).filter((f) => /^enc[23]\./.test(f));
+    assert.deepEqual(files.sort(), ["enc3.manifest.json", "enc3.zip.age"], `node${i + 1}`);
+  }
+  const keys = (await s3.list("")).map((o) => o.key).filter((k) => k.startsWith("enc2"));
+  assert.deepEqual(keys, [], "S3 keeps nothing of enc2");
+  const left = await listCatalog(s3, "s3");
+  assert.ok(left.some((e) => e.name === "enc3" && e.status === "ok" && e.key === "enc3.zip.age"));
+});
+
+void test("deleting encrypted copies removes their .zip.age files everywhere", async () => {
+  await lifeboat(["etcd", "snapshot-delete", "-c", sb.config, "enc1", "enc3", "--force"]);
   for (const i of [0, 1]) {
     const left = (await readdir(snapDir(i))).filter((f) => f.startsWith("enc"));
     assert.deepEqual(left, [], `node${i + 1} kept ${left.join(", ")}`);
   }
   const keys = (await s3.list("")).map((o) => o.key).filter((k) => k.startsWith("enc"));
-  assert.deepEqual(keys, [], "S3 keeps nothing of enc1 and enc2");
+  assert.deepEqual(keys, [], "S3 keeps nothing of enc1 and enc3");
 });

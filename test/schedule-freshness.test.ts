@@ -62,10 +62,19 @@ describe("the freshness rule", () => {
   });
 
   it("only a failed scheduled verify counts as a verify failure", () => {
-    assert.equal(lastVerifyFailed({ kind: "recurring", result: "failure" }), true);
-    assert.equal(lastVerifyFailed({ kind: "one-time", result: "failure" }), false, "its caller saw exit 4");
-    assert.equal(lastVerifyFailed({ kind: "recurring", result: "success" }), false);
+    const at = "2026-12-01T10:00:00.000Z";
+    assert.equal(lastVerifyFailed({ kind: "recurring", result: "failure", finishedAt: at }), true);
+    assert.equal(
+      lastVerifyFailed({ kind: "one-time", result: "failure", finishedAt: at }),
+      false,
+      "its caller saw exit 4",
+    );
+    assert.equal(lastVerifyFailed({ kind: "recurring", result: "success", finishedAt: at }), false);
     assert.equal(lastVerifyFailed(null), false);
+    const failed = { kind: "recurring", result: "failure", finishedAt: at } as const;
+    assert.equal(lastVerifyFailed(failed, { finishedAt: at }), true, "the cluster's newest is this node's own");
+    assert.equal(lastVerifyFailed(failed, { finishedAt: "2026-12-01T09:00:00.000Z" }), true, "an older one elsewhere");
+    assert.equal(lastVerifyFailed(failed, { finishedAt: "2026-12-01T11:00:00.000Z" }), false, "a later one anywhere");
   });
 });
 

@@ -7,16 +7,12 @@
 import assert from "node:assert/strict";
 import { routes } from "../src/api/routes.js";
 import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { closeSync, openSync } from "node:fs";
 import { readFile, stat, writeFile } from "node:fs/promises";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { AgentClient } from "../src/agent/client.js";
-import type { NotifyEvent } from "../src/telemetry/notify.js";
 import { uploadKey, UPLOAD_KEY_PREFIX } from "../src/schedule/election.js";
 import { cliTls } from "../src/fleet/open.js";
 import type { StatusReport } from "../src/fleet/status.js";
@@ -28,8 +24,8 @@ import { isAlive } from "../src/sandbox/sandbox.js";
 import { listCatalog, type CatalogEntry } from "../src/snapshot/catalog.js";
 import { parseManifest, serializeManifest, type Manifest } from "../src/snapshot/manifest.js";
 import type { Store } from "../src/store/store.js";
-import { allocateLoopbackHosts } from "../src/util/net.js";
 import { BIN, jsonOf } from "./helpers/cli.js";
+import { operatorOf, startHookServer, type HookServer } from "./helpers/operator.js";
 import { sandboxS3, scrapeMetrics, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
 
 const HOOK_PORT = 8392;
@@ -41,14 +37,8 @@ let sb: TestSandbox;
 let agents: AgentClient[];
 let s3: Store;
 let clusterId: string;
-const hook: { server?: Server; events: { headers: IncomingHttpHeaders; body: NotifyEvent }[] } = { events: [] };
-
-/** Sets keys of the sandbox's cluster.yml. */
-async function editConfig(edit: (doc: Record<string, Record<string, Record<string, unknown>>>) => void): Promise<void> {
-  const doc = parseYaml(await readFile(sb.config, "utf8")) as Record<string, Record<string, Record<string, unknown>>>;
-  edit(doc);
-  await writeFile(sb.config, stringifyYaml(doc), { mode: 0o600 });
-}
+let hook: HookServer;
+const { editConfig } = operatorOf(() => sb);
 
 async function cli(args: string[]) {
   const run = await sb.cli(["--output", "json", ...args, "--config", sb.config]);
@@ -118,23 +108,13 @@ async function s3Names(): Promise<string[]> {
 }
 
 before(async () => {
-  const [hookHost] = await allocateLoopbackHosts(1, [HOOK_PORT]);
-  hook.server = createServer((req, res) => {
-    let text = "";
-    req.on("data", (d: Buffer) => (text += d.toString()));
-    req.on("end", () => {
-      hook.events.push({ headers: req.headers, body: JSON.parse(text) as NotifyEvent });
-      res.writeHead(204).end();
-    });
-  });
-  hook.server.listen(HOOK_PORT, hookHost);
-  await once(hook.server, "listening");
+  hook = await startHookServer(HOOK_PORT);
   sb = await startTestSandbox({ nodes: 3 });
   await editConfig((doc) => {
     doc.services!.etcd!.backup_config = { ...(doc.services!.etcd!.backup_config as object), retention: 20 };
     doc.lifeboat!.snapshot = { retries: 0, retry_pause_seconds: 0 };
     doc.lifeboat!.notifications = {
-      webhook_url: `http://${hookHost}:${HOOK_PORT}/hook`,
+      webhook_url: hook.url,
       headers: { Authorization: HOOK_TOKEN },
     };
   });
@@ -153,8 +133,7 @@ after(async () => {
   agents?.forEach((a) => a.close());
   await s3?.close();
   await sb?.down();
-  hook.server?.closeAllConnections();
-  hook.server?.close();
+  hook?.close();
 });
 
 describe("recurring snapshots on a live cluster", { concurrency: false }, () => {
@@ -279,14 +258,14 @@ describe("recurring snapshots on a live cluster", { concurrency: false }, () => 
     const info = JSON.parse(await readFile(join(sb.dir, "sandbox.json"), "utf8")) as typeof sb.info;
     process.kill(info.s3.pid, "SIGTERM");
     await waitFor("the S3 server to exit", async () => !isAlive(info.s3.pid), 15_000);
-    hook.events.length = 0;
+    hook.received.length = 0;
 
     await push(`${SLOT_MS / 1000}s`);
     const failure = await waitFor("node3's failure event", async () =>
-      hook.events.find((e) => e.body.type === "snapshot.failed" && e.body.node === "etcd-node3"),
+      hook.received.find((e) => e.body.type === "snapshot.failed" && e.body.node === "etcd-node3"),
     );
     const uploadFailure = await waitFor("an upload failure event", async () =>
-      hook.events.find((e) => e.body.type === "upload.failed"),
+      hook.received.find((e) => e.body.type === "upload.failed"),
     );
     await waitFor(
       "node1 to prune the expired control copy",

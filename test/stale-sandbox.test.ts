@@ -7,21 +7,16 @@
  * shipped alerting rules and dashboard name is served by the agents.
  */
 import assert from "node:assert/strict";
-import { once } from "node:events";
-import { readFile, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { AgentClient } from "../src/agent/client.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
 import { cliTls } from "../src/fleet/open.js";
-import type { StatusReport } from "../src/fleet/status.js";
 import type { NotifyEvent } from "../src/telemetry/notify.js";
 import { ExitCode } from "../src/util/errors.js";
-import { allocateLoopbackHosts } from "../src/util/net.js";
-import { jsonOf, type CliRun } from "./helpers/cli.js";
+import { jsonOf } from "./helpers/cli.js";
+import { operatorOf, startHookServer, type HookServer } from "./helpers/operator.js";
 import { allExpressions, lifeboatMetrics } from "./helpers/monitoring.js";
 import { scrapeMetrics, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
 
@@ -31,25 +26,8 @@ const NODES = ["etcd-node1", "etcd-node2", "etcd-node3"];
 
 let sb: TestSandbox;
 let agents: AgentClient[];
-const hook: { server?: Server; events: NotifyEvent[] } = { events: [] };
-
-type Doc = Record<string, Record<string, Record<string, unknown>>>;
-async function editConfig(edit: (doc: Doc) => void): Promise<void> {
-  const doc = parseYaml(await readFile(sb.config, "utf8")) as Doc;
-  edit(doc);
-  await writeFile(sb.config, stringifyYaml(doc), { mode: 0o600 });
-}
-
-const lifeboat = (args: string[]) => sb.cli([...args, "--config", sb.config]);
-async function ok(args: string[]): Promise<CliRun> {
-  const run = await lifeboat(args);
-  assert.equal(run.code, 0, `lifeboat ${args.join(" ")} exited ${run.code}:\n${run.stdout}\n${run.stderr}`);
-  return run;
-}
-const status = async () => {
-  const run = await lifeboat(["--output", "json", "etcd", "snapshot-status"]);
-  return { code: run.code, report: jsonOf<StatusReport>(run) };
-};
+let hook: HookServer;
+const { lifeboat, ok, editConfig, status } = operatorOf(() => sb);
 const pushEvery3s = () => ok(["etcd", "schedule", "push", "--interval", "3s", "--jitter", "0s"]);
 const setSnapshots = (on: boolean) =>
   editConfig((doc) => {
@@ -59,25 +37,15 @@ const setSnapshots = (on: boolean) =>
 /** Every sample of agent `i`'s /metrics, by series (name and labels as printed). */
 const metricsOf = (i: number) => scrapeMetrics(agents[i]!);
 const staleMetric = async (i: number) => (await metricsOf(i)).get('lifeboat_snapshot_stale{location="local"}');
-const located = (type: NotifyEvent["type"]) => hook.events.filter((e) => e.type === type);
+const located = (type: NotifyEvent["type"]) => hook.received.map((e) => e.body).filter((e) => e.type === type);
 
 before(async () => {
-  const [hookHost] = await allocateLoopbackHosts(1, [HOOK_PORT]);
-  hook.server = createServer((req, res) => {
-    let text = "";
-    req.on("data", (d: Buffer) => (text += d.toString()));
-    req.on("end", () => {
-      hook.events.push(JSON.parse(text) as NotifyEvent);
-      res.writeHead(204).end();
-    });
-  });
-  hook.server.listen(HOOK_PORT, hookHost);
-  await once(hook.server, "listening");
+  hook = await startHookServer(HOOK_PORT);
   sb = await startTestSandbox({ nodes: 3 });
   await editConfig((doc) => {
     doc.lifeboat!.snapshot = { retries: 0, retry_pause_seconds: 0 };
     doc.lifeboat!.schedule = { stale_after: `${STALE_AFTER_MS / 1000}s` };
-    doc.lifeboat!.notifications = { webhook_url: `http://${hookHost}:${HOOK_PORT}/hook` };
+    doc.lifeboat!.notifications = { webhook_url: hook.url };
   });
   const state = await readState(statePathFor(sb.config));
   assert.ok(state);
@@ -88,8 +56,7 @@ before(async () => {
 after(async () => {
   agents?.forEach((a) => a.close());
   await sb?.down();
-  hook.server?.closeAllConnections();
-  hook.server?.close();
+  hook?.close();
 });
 
 describe("never silently stale, on a live cluster", { concurrency: false }, () => {

@@ -56,6 +56,17 @@ void describe("redact", () => {
     }
   });
 
+  void it("copies an object shared by two fields twice, and cuts only a real cycle", () => {
+    const shared = { name: "seed", result: "success" };
+    const report = { nodes: [{ clusterVerify: shared }], scheduledVerify: { last: shared } };
+    const out = redact(report);
+    assert.deepEqual(out, { nodes: [{ clusterVerify: shared }], scheduledVerify: { last: shared } });
+    const cycle: Record<string, unknown> = { name: "a" };
+    cycle.self = cycle;
+    cycle.list = [cycle];
+    assert.deepEqual(redact(cycle), { name: "a", self: "[circular]", list: ["[circular]"] });
+  });
+
   void it("masks private keys, age identities, URL credentials and registered secrets by value, under any name", async () => {
     const { keyPEM } = await createCA("redact-test-ca");
     const truncated = keyPEM.slice(0, 120);

@@ -36,6 +36,8 @@ interface Session {
   info: SessionInfo;
   timer?: NodeJS.Timeout;
   releaseFlight?: () => void;
+  /** A session the agent opened for itself (a scheduled verify): any session the CLI opens ends it first. */
+  preempt?: (reason: string) => void;
 }
 
 export class RestoreSessions {
@@ -49,8 +51,35 @@ export class RestoreSessions {
     return this.session?.info;
   }
 
-  /** Opens session `id` for snapshot `name`, or renews it when it is already this node's session. */
-  open(id: string, name: string, purpose: SessionPurpose): Promise<SessionInfo> {
+  /**
+   * Opens session `id` for snapshot `name`, or renews it when it is already this node's session. A session the agent
+   * opened for itself (`openOwn`) gives way: it is cancelled and closed first.
+   */
+  async open(id: string, name: string, purpose: SessionPurpose): Promise<SessionInfo> {
+    const own = this.session;
+    if (own?.preempt && own.info.id !== id) {
+      own.preempt(`a ${purpose} of ${name} (session ${id}) takes the node`);
+      await this.close(own.info.id, `a ${purpose} of ${name} takes the node`);
+    }
+    return this.openSession(id, name, purpose);
+  }
+
+  /**
+   * Opens a verify session for the agent's own work (a scheduled verify), which any session the CLI opens preempts
+   * (`preempt` is told why, then the session is closed and its files removed). It has no lease: its owner closes it.
+   * Fails with 409 while another session is open.
+   */
+  async openOwn(id: string, name: string, preempt: (reason: string) => void): Promise<SessionInfo> {
+    const info = await this.openSession(id, name, "verify");
+    const s = this.session;
+    if (s?.info.id === id) {
+      clearTimeout(s.timer);
+      s.preempt = preempt;
+    }
+    return info;
+  }
+
+  private openSession(id: string, name: string, purpose: SessionPurpose): Promise<SessionInfo> {
     return this.serial(async () => {
       const s = this.session;
       if (s?.info.id === id) {

@@ -22,6 +22,7 @@ import type { AgentDeps } from "./deps.js";
 import { HttpError, Router, type EventStream, type RequestContext, type RouterOptions } from "./http.js";
 import { registerRestoreRoutes, sessionExpired } from "./restore-routes.js";
 import { RestoreSessions } from "./restore-session.js";
+import { loopbackVerifyRunner } from "./scheduled-verify.js";
 import { registerScheduleRoutes } from "./schedule-routes.js";
 import { removeRestoreFiles } from "../restore/steps.js";
 
@@ -41,6 +42,7 @@ export function agentRouter(
     leaseMs: deps.sessionLeaseMs ?? SESSION_LEASE_MS,
     onExpired: sessionExpired(deps),
   });
+  deps.recurring.useVerifyRunner(loopbackVerifyRunner(deps, sessions));
   registerNodeRoutes(router, deps, sessions);
   registerSnapshotRoutes(router, deps);
   registerRestoreRoutes(router, { ...deps, sessions });

@@ -2,8 +2,8 @@
 import { z } from "zod";
 import { retentionPolicySchema } from "../retention/index.js";
 import { Freshness } from "../schedule/freshness.js";
-import { RunRecord, VerifyRecord } from "../schedule/history.js";
-import { Every } from "../schedule/spec.js";
+import { ClusterVerify, RunRecord, VerifyRecord } from "../schedule/history.js";
+import { Every, VerifySchedule } from "../schedule/spec.js";
 import { SessionInfo } from "./restore.js";
 
 const node = z.string();
@@ -18,6 +18,7 @@ export const PublicSchedule = z.object({
   compression: z.enum(["deflate", "store"]),
   timeoutSeconds: z.number(),
   stateFile: z.boolean(),
+  verify: VerifySchedule.nullable().optional(),
 });
 
 export const PublicView = z.object({
@@ -62,8 +63,12 @@ export const NodeStatus = z.object({
   /** The newest snapshot-verify on this node, whatever its result, and the newest successful one. */
   lastVerify: VerifyRecord.nullable(),
   lastVerifiedRestore: VerifyRecord.nullable(),
-  /** The last scheduled verify failed (src/schedule/freshness.ts lastVerifyFailed). */
+  /** This node's last scheduled verify failed and none came after it (src/schedule/freshness.ts lastVerifyFailed). */
   verifyFailed: z.boolean(),
+  /** The cluster's last scheduled verify, by whichever node ran it (etcd's /lifeboat/verify/last); absent before one. */
+  clusterVerify: ClusterVerify.nullable().optional(),
+  /** When this node's verify timer fires next (`verify.every`), if it is armed. */
+  nextVerify: z.string().nullable().optional(),
   /** The restore or verify session open on this node, if any. */
   session: SessionInfo.nullable(),
 });

@@ -170,9 +170,8 @@ export function registerCommands(program: Command, deps: Deps): void {
       await runCertNode(opts, deps());
     });
 
-  program
-    .command("key")
-    .description("age keys for lifeboat.encryption")
+  const key = program.command("key").description("age keys for lifeboat.encryption");
+  key
     .command("generate")
     .description(
       "write a new age identity to FILE (0600; an existing file is never overwritten) and print its recipient, " +
@@ -182,6 +181,19 @@ export function registerCommands(program: Command, deps: Deps): void {
     .action(async (opts: { out: string }) => {
       const { runKeyGenerate } = await import("./key.js");
       await runKeyGenerate(opts, deps());
+    });
+  key
+    .command("derive")
+    .description(
+      "derive the break-glass identity from a passphrase (lifeboat.encryption.passphrase_file/_env) and print its " +
+        "recipient; with --out, also write the identity to FILE (0600, never overwritten) for a restore by hand",
+    )
+    .option("--passphrase-file <file>", "a file whose first line is the passphrase")
+    .option("--passphrase-env <name>", "an environment variable that holds the passphrase")
+    .option("--out <file>", "where to write the derived identity (the private key)")
+    .action(async (opts: { passphraseFile?: string; passphraseEnv?: string; out?: string }) => {
+      const { runKeyDerive } = await import("./key.js");
+      await runKeyDerive(opts, deps());
     });
 
   const sandbox = program.command("sandbox").description("a whole cluster on loopback: etcd members, agents, S3");

@@ -3,6 +3,7 @@
  * and webhook from cluster.yml. What is sent is assembled in src/fleet/schedule.ts; `services.etcd.snapshot: false`
  * removes it.
  */
+import { withBreakGlass } from "../config/encryption.js";
 import { applyS3Flags, type S3Flags } from "../config/cluster.js";
 import { lineageOf } from "../config/state.js";
 import { readStateFile } from "../fleet/open.js";
@@ -17,7 +18,7 @@ export interface SchedulePushOptions extends S3Flags, ScheduleFlags {
 export async function runSchedulePush(options: SchedulePushOptions, deps: CliDeps): Promise<PushReport> {
   const fleet = await deps.openFleet(options.config, deps.out);
   try {
-    const config = await applyS3Flags(fleet.config, options);
+    const config = await withBreakGlass(await applyS3Flags(fleet.config, options));
     const stateFile = await readStateFile(fleet);
     if (!stateFile)
       deps.out.note(`warning: no state file at ${fleet.statePath}; recurring snapshots are taken without it`);
@@ -36,6 +37,7 @@ function print(report: PushReport, deps: CliDeps): void {
       ? `Recurring snapshots ${report.schedule}, ${report.retention ?? ""}${report.s3 ? `, uploaded once per run to ${report.s3}` : ", local only"}`
       : "Recurring snapshots are off (services.etcd.snapshot: false): schedule removed",
   );
+  if (report.verify) deps.out.line(`Scheduled verify: ${report.verify}, by one elected node`);
   const rows = report.nodes.map((n) => [
     n.node,
     n.ok ? "pushed" : "FAILED",

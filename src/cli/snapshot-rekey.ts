@@ -4,6 +4,7 @@
  * retired key no longer opens any of them. Encrypted copies are read with the configured identity and any
  * `--identity` files (the old key, during a rotation). Exit 0 when every copy is done, 3 when some failed, 1 when all.
  */
+import { withBreakGlass } from "../config/encryption.js";
 import { applyS3Flags, type S3Flags } from "../config/cluster.js";
 import { loadClusterConfig } from "../config/cluster.js";
 import { loadIdentities, type LoadedIdentities } from "../crypto/age.js";
@@ -31,7 +32,7 @@ export async function runSnapshotRekey(
   options: RekeyCommandOptions,
   deps: CliDeps,
 ): Promise<RekeyReport> {
-  const config = await applyS3Flags((await loadClusterConfig(options.config)).config, options);
+  const config = await withBreakGlass(await applyS3Flags((await loadClusterConfig(options.config)).config, options));
   const encryption = config.lifeboat.encryption;
   if (!encryption)
     throw new UserError("lifeboat.encryption is not set in cluster.yml: there are no recipients to rekey to");

@@ -2,6 +2,7 @@
  * `lifeboat etcd snapshot-save`: a snapshot on every etcd node at once, kept locally on each node and uploaded
  * once to S3 by one healthy node (the leader when it is healthy). The fan-out is src/fleet/save.ts.
  */
+import { withBreakGlass } from "../config/encryption.js";
 import { validateSnapshotName } from "../archive/rke.js";
 import { applyS3Flags, type S3Flags } from "../config/cluster.js";
 import { readStateFile } from "../fleet/open.js";
@@ -38,7 +39,7 @@ export async function runSnapshotSave(options: SaveCommandOptions, deps: CliDeps
   if (!options.name) deps.out.note(`Name of the snapshot is not specified, using [${name}]`);
   const fleet = await deps.openFleet(options.config, deps.out);
   try {
-    const config = await applyS3Flags(fleet.config, options);
+    const config = await withBreakGlass(await applyS3Flags(fleet.config, options));
     const stateFile = await readStateFile(fleet);
     if (!stateFile) deps.out.note(`warning: no state file at ${fleet.statePath}; the snapshot is taken without it`);
     const body = saveBody(config, name, stateFile);

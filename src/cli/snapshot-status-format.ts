@@ -104,6 +104,21 @@ export function attention(report: Pick<StatusReport, "nodes" | "s3">): string[] 
   return lines.length ? ["", "Needs attention:", ...lines.map((l) => `  ${l}`)] : [];
 }
 
+/** `Scheduled verify: last 2026-… <name> from s3 on etcd-node2: passed (revision 42, 17 keys); next 2026-…`. */
+export function scheduledVerifyLine(report: Pick<StatusReport, "scheduledVerify">): string[] {
+  const v = report.scheduledVerify;
+  if (!v) return [];
+  const next = v.next ? `; next ${v.next}` : "";
+  if (!v.last) return ["", `Scheduled verify: none yet${next}`];
+  const l = v.last;
+  const result =
+    l.result === "success" ? `passed (revision ${l.revision ?? "?"}, ${l.keys ?? "?"} keys)` : `FAILED: ${l.reason}`;
+  return [
+    "",
+    `Scheduled verify: last ${l.finishedAt} ${l.name} from ${l.location ?? "?"} on ${l.node}: ${result}${next}`,
+  ];
+}
+
 /** `etcd-node1: STALE: the newest good snapshot (taken 2026-…) is older than stale_after 6s`. */
 function staleLines(location: string, f: Freshness): string[] {
   if (f.state !== "stale" || f.staleAfterMs === null) return [];

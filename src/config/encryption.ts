@@ -1,9 +1,10 @@
 /** `lifeboat.encryption`: validation of the recipients and of where the identity is found (docs/config-reference.md). */
 import { isAbsolute } from "node:path";
-import { recipientFingerprint, recipientProblem, type IdentitySource } from "../crypto/age.js";
+import { recipientFingerprint, recipientProblem, type OneSource } from "../crypto/age.js";
 import type { Report } from "./report.js";
 import type { RawClusterLifeboat } from "./schema.js";
-import type { EncryptionSettings } from "./types.js";
+import { deriveIdentity, readPassphrase, type PassphraseSource } from "../crypto/passphrase.js";
+import type { ClusterConfig, EncryptionSettings } from "./types.js";
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const PATH = "lifeboat.encryption";
@@ -25,33 +26,55 @@ export function encryptionOf(
     seen.add(r);
   });
   const settings: EncryptionSettings = { recipients: [...raw.recipients], local: raw.encrypt_local ?? false };
-  const identity = identityOf(raw, report);
-  if (identity) settings.identity = identity;
+  const identity: OneSource | undefined = locationOf(raw, "identity", report);
+  const where = locationOf(raw, "passphrase", report);
+  const passphrase: PassphraseSource | undefined =
+    where && ("file" in where ? { passphraseFile: where.file } : { passphraseEnv: where.env });
+  if (passphrase) settings.passphrase = passphrase;
+  if (identity && passphrase) settings.identity = { any: [identity, passphrase] };
+  else if (identity ?? passphrase) settings.identity = identity ?? passphrase;
   return settings;
 }
 
-function identityOf(
-  raw: { identity_file?: string | undefined; identity_env?: string | undefined },
+/**
+ * The configuration with the break-glass passphrase's recipient added to `lifeboat.encryption.recipients`, for the
+ * commands that encrypt (saves, the schedule push, rekey): the passphrase is read on this host and derived once per
+ * command (scrypt: about a second); a passphrase that cannot be read stops the command (IdentityError, exit 4).
+ */
+export async function withBreakGlass(config: ClusterConfig): Promise<ClusterConfig> {
+  const enc = config.lifeboat.encryption;
+  if (!enc?.passphrase) return config;
+  const { recipient } = await deriveIdentity(await readPassphrase(enc.passphrase));
+  const recipients = enc.recipients.includes(recipient) ? enc.recipients : [...enc.recipients, recipient];
+  return { ...config, lifeboat: { ...config.lifeboat, encryption: { ...enc, recipients } } };
+}
+
+/**
+ * Where `<what>_file` or `<what>_env` points (an identity or a passphrase): at most one of the two, an absolute path
+ * or a variable's name; `undefined` when neither is set.
+ */
+function locationOf(
+  raw: Record<string, unknown>,
+  what: "identity" | "passphrase",
   report: Report,
-): IdentitySource | undefined {
-  if (raw.identity_file !== undefined && raw.identity_env !== undefined) {
-    report.issues.push({ path: PATH, message: "give at most one of identity_file and identity_env" });
+): { file: string } | { env: string } | undefined {
+  const file = raw[`${what}_file`] as string | undefined;
+  const env = raw[`${what}_env`] as string | undefined;
+  if (file !== undefined && env !== undefined) {
+    report.issues.push({ path: PATH, message: `give at most one of ${what}_file and ${what}_env` });
     return undefined;
   }
-  if (raw.identity_file !== undefined) {
-    if (!isAbsolute(raw.identity_file)) {
-      report.issues.push({
-        path: `${PATH}.identity_file`,
-        message: "must be an absolute path (on the nodes and here)",
-      });
+  if (file !== undefined) {
+    if (!isAbsolute(file)) {
+      report.issues.push({ path: `${PATH}.${what}_file`, message: "must be an absolute path (on the nodes and here)" });
     }
-    return { file: raw.identity_file };
+    return { file };
   }
-  if (raw.identity_env !== undefined) {
-    if (!ENV_NAME.test(raw.identity_env)) {
-      report.issues.push({ path: `${PATH}.identity_env`, message: "must be an environment variable's name" });
+  if (env !== undefined) {
+    if (!ENV_NAME.test(env)) {
+      report.issues.push({ path: `${PATH}.${what}_env`, message: "must be an environment variable's name" });
     }
-    return { env: raw.identity_env };
+    return { env };
   }
   return undefined;
 }

@@ -6,7 +6,7 @@ import { parseHttpUrl } from "./endpoints.js";
 import { encryptionOf } from "./encryption.js";
 import type { Report } from "./report.js";
 import type { RawClusterLifeboat } from "./schema.js";
-import type { LifeboatSettings } from "./types.js";
+import type { LifeboatSettings, VerifyEvery } from "./types.js";
 
 /** As rke-tools' `--backup-retries` default. */
 export const DEFAULT_SNAPSHOT_RETRIES = 4;
@@ -30,12 +30,18 @@ export function resolveLifeboat(raw: RawClusterLifeboat | undefined, report: Rep
   if (raw?.cluster_id) settings.clusterId = raw.cluster_id;
   if (tls) settings.etcdTls = tls;
   if (raw?.schedule) {
-    const { stale_after: staleAfter, ...when } = raw.schedule;
-    const schedule = staleAfter !== undefined && isEmpty(when) ? undefined : scheduleOf(when, report);
+    const { stale_after: staleAfter, verify, ...when } = raw.schedule;
+    // stale_after or verify alone keep RKE's own interval (backup_config.interval_hours).
+    const alone = (staleAfter !== undefined || verify !== undefined) && isEmpty(when);
+    const schedule = alone ? undefined : scheduleOf(when, report);
     if (schedule) settings.schedule = schedule;
     if (staleAfter !== undefined) {
       const ms = staleAfterOf(staleAfter, report);
       if (ms !== undefined) settings.staleAfterMs = ms;
+    }
+    if (verify) {
+      const every = verifyOf(verify, report);
+      if (every) settings.verify = every;
     }
   }
   if (raw?.notifications) settings.notifications = notifications(raw.notifications, report);
@@ -87,6 +93,25 @@ function scheduleOf(
 
 function isEmpty(when: { cron?: string | undefined; interval?: string | undefined }): boolean {
   return when.cron === undefined && when.interval === undefined;
+}
+
+/** Exactly one of `every` (a Go duration of whole seconds, at least 1s) and `after_snapshots` (at least 1). */
+function verifyOf(
+  raw: { every?: string | undefined; after_snapshots?: number | undefined },
+  report: Report,
+): VerifyEvery | undefined {
+  if ((raw.every === undefined) === (raw.after_snapshots === undefined)) {
+    report.issues.push({ path: "lifeboat.schedule.verify", message: "give exactly one of every and after_snapshots" });
+    return undefined;
+  }
+  if (raw.after_snapshots !== undefined) return { afterSnapshots: raw.after_snapshots };
+  const parsed = parseGoDuration(raw.every ?? "");
+  if (!parsed.ok || parsed.ms < 1000 || parsed.ms % 1000 !== 0) {
+    const why = parsed.ok ? "must be whole seconds of at least 1s (e.g. 24h)" : parsed.message;
+    report.issues.push({ path: "lifeboat.schedule.verify.every", message: why });
+    return undefined;
+  }
+  return { everyMs: parsed.ms };
 }
 
 /** A Go duration of at least 1s, or `off` (null: nothing is ever stale). */

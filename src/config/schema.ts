@@ -194,13 +194,23 @@ export const ClusterLifeboatSchema = z.object({
         .optional(),
     })
     .optional(),
-  schedule: z.object({ cron: text.optional(), interval: text.optional(), stale_after: text.optional() }).optional(),
+  schedule: z
+    .object({
+      cron: text.optional(),
+      interval: text.optional(),
+      stale_after: text.optional(),
+      /** The scheduled verify (src/schedule/verify.ts): exactly one of `every` and `after_snapshots`. */
+      verify: z.object({ every: text.optional(), after_snapshots: whole(1).optional() }).optional(),
+    })
+    .optional(),
   /** Encryption at rest with age (config/encryption.ts): public recipients, and where the identity is found. */
   encryption: z
     .object({
       recipients: z.array(text, { error: "must be a list of age recipients (age1…)" }),
       identity_file: text.optional(),
       identity_env: text.optional(),
+      passphrase_file: text.optional(),
+      passphrase_env: text.optional(),
       encrypt_local: z.boolean().optional(),
     })
     .optional(),

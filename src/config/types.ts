@@ -3,6 +3,7 @@
  * RKE precedence rule has already been applied: consumers never look at the raw cluster.yml keys.
  */
 import type { IdentitySource } from "../crypto/age.js";
+import type { PassphraseSource } from "../crypto/passphrase.js";
 import type { S3Settings } from "./s3-settings.js";
 import type { Role } from "./schema.js";
 import type { NodeSsh } from "./ssh.js";
@@ -111,17 +112,29 @@ export type LifeboatSettings = {
    * null for `off`; absent: twice the schedule's period.
    */
   staleAfterMs?: number | null;
+  /**
+   * `lifeboat.schedule.verify`: a scheduled restore of the newest snapshot into a throwaway etcd, every `everyMs` or
+   * after every `afterSnapshots`-th recurring snapshot (src/schedule/verify.ts).
+   */
+  verify?: VerifyEvery;
   notifications?: { webhookUrl: string; headers: Record<string, string>; onSuccess: boolean };
   /** `lifeboat.encryption`: the recipients every S3 copy (and with `local` every node copy) is encrypted to. */
   encryption?: EncryptionSettings;
 };
 
+export type VerifyEvery = { everyMs: number } | { afterSnapshots: number };
+
 /** Recipients are public keys; `identity` says where the private key is found (never the key itself). */
 export type EncryptionSettings = {
   recipients: string[];
   local: boolean;
-  /** `identity_file` (a path on every node and on the CLI's host) or `identity_env` (a variable's name). */
+  /**
+   * `identity_file` (a path on every node and on the CLI's host) or `identity_env` (a variable's name), and the
+   * break-glass passphrase when one is configured (`any` of both).
+   */
   identity?: IdentitySource;
+  /** `passphrase_file` or `passphrase_env`: its derived recipient is added to `recipients` (withBreakGlass). */
+  passphrase?: PassphraseSource;
 };
 
 export type ClusterConfig = {

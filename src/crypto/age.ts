@@ -14,9 +14,10 @@ import { isAbsolute } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
 import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
-import { IdentityError, UserError } from "../util/errors.js";
+import { describeError, IdentityError, UserError } from "../util/errors.js";
 import { sha256PassThrough, type StreamedDigest } from "../util/hash-stream.js";
 import { registerSecret } from "../util/redact.js";
+import { deriveIdentity, describePassphrase, readPassphrase } from "./passphrase.js";
 
 /** The first line of every age file. */
 export const AGE_MAGIC = "age-encryption.org/v1";
@@ -27,15 +28,29 @@ export const AGE_SUFFIX = ".age";
 const RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 const IDENTITY = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
 
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const absolute = z.string().min(2).refine(isAbsolute, "must be an absolute path");
+const envName = z.string().regex(ENV_NAME, "must be an environment variable's name");
+
+/** One place an identity is read from: an identity file or variable, or a break-glass passphrase (passphrase.ts). */
+const OneSource = z.union([
+  z.object({ file: absolute }).strict(),
+  z.object({ env: envName }).strict(),
+  z.object({ passphraseFile: absolute }).strict(),
+  z.object({ passphraseEnv: envName }).strict(),
+]);
+
 /**
- * Where an identity is read from: a file (an absolute path on the node, or the CLI's host) or an environment
- * variable. Only this location travels to an agent (with a restore's requests), never the identity.
+ * Where an identity is read from: a file (an absolute path on the node, or the CLI's host), an environment variable,
+ * a break-glass passphrase in either, or `any` of these (every one that can be read is used). Only this location
+ * travels to an agent (with a restore's requests), never the identity.
  */
 export const IdentitySource = z.union([
-  z.object({ file: z.string().min(2).refine(isAbsolute, "must be an absolute path") }).strict(),
-  z.object({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be an environment variable's name") }).strict(),
+  ...OneSource.options,
+  z.object({ any: z.array(OneSource).min(1).max(4) }).strict(),
 ]);
 export type IdentitySource = z.infer<typeof IdentitySource>;
+export type OneSource = z.infer<typeof OneSource>;
 
 export interface LoadedIdentities {
   identities: string[];
@@ -59,6 +74,8 @@ export function recipientFingerprint(recipient: string): string {
 }
 
 export function describeSource(source: IdentitySource): string {
+  if ("any" in source) return source.any.map(describeSource).join(" or ");
+  if ("passphraseFile" in source || "passphraseEnv" in source) return describePassphrase(source);
   return "file" in source ? `file ${source.file}` : `environment variable ${source.env}`;
 }
 
@@ -70,14 +87,34 @@ export async function generateIdentity(): Promise<{ identity: string; recipient:
 }
 
 /**
- * The identities in `source` (age's identity file format: one per line, `#` comments). A missing file, an unset
- * variable, an unreadable file or one without an identity is an `IdentityError` naming where it looked.
+ * The identities in `source` (age's identity file format: one per line, `#` comments; a passphrase derives one). A
+ * missing file, an unset variable, an unreadable file or one without an identity is an `IdentityError` naming where
+ * it looked; with `any`, only when none of its sources gives an identity.
  */
 export async function loadIdentities(
   source: IdentitySource,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<LoadedIdentities> {
+  if (!("any" in source)) return loadOne(source, env);
+  const loaded = await Promise.allSettled(source.any.map((s) => loadOne(s, env)));
+  const ok = loaded.flatMap((l) => (l.status === "fulfilled" ? [l.value] : []));
+  if (ok.length === 0) {
+    const why = loaded.map((l) => (l.status === "rejected" ? describeError(l.reason) : "")).join("; ");
+    throw new IdentityError(why);
+  }
+  return {
+    identities: ok.flatMap((l) => l.identities),
+    fingerprints: ok.flatMap((l) => l.fingerprints),
+    where: ok.map((l) => l.where).join(" and "),
+  };
+}
+
+async function loadOne(source: OneSource, env: NodeJS.ProcessEnv): Promise<LoadedIdentities> {
   const where = describeSource(source);
+  if ("passphraseFile" in source || "passphraseEnv" in source) {
+    const { identity, recipient } = await deriveIdentity(await readPassphrase(source, env));
+    return { identities: [identity], fingerprints: [recipientFingerprint(recipient)], where };
+  }
   const text = "file" in source ? await readIdentityFile(source.file, where) : env[source.env];
   if (text === undefined || text.trim() === "") throw new IdentityError(`no age identity: ${where} is not set`);
   const lines = text

@@ -28,6 +28,8 @@ export interface ManagedMemberOptions {
   stopTimeoutMs?: number;
   /** First and largest delay before a restart (default 500 ms and 30 s). */
   restartBackoffMs?: { initial: number; max: number };
+  /** Go runtime threads etcd may run on at once (GOMAXPROCS); default: every core. */
+  maxProcs?: number;
 }
 
 interface Exit {
@@ -146,7 +148,8 @@ export class ManagedMember implements MemberController {
     const log = await open(spec.logFile, "a", 0o600);
     let run: Run;
     try {
-      run = watch(spawn(this.tools.etcd, etcdArgs(spec), { stdio: ["ignore", log.fd, log.fd] }), supervised);
+      const env = this.opts.maxProcs ? { ...process.env, GOMAXPROCS: String(this.opts.maxProcs) } : process.env;
+      run = watch(spawn(this.tools.etcd, etcdArgs(spec), { stdio: ["ignore", log.fd, log.fd], env }), supervised);
     } finally {
       await log.close();
     }

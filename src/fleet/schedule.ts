@@ -24,6 +24,8 @@ export interface ScheduleFlags {
 
 export interface PushReport {
   schedule: string | null;
+  /** The scheduled verify, described; null without one. */
+  verify: string | null;
   retention: string | null;
   s3: string | null;
   nodes: NodePush[];
@@ -71,6 +73,9 @@ export function buildSchedulePush(
   if (stateFile) schedule.stateFile = stateFile.toString("base64");
   const encryption = saveEncryptionOf(config.lifeboat.encryption);
   if (encryption) schedule.encryption = encryption;
+  if (config.lifeboat.verify) schedule.verify = config.lifeboat.verify;
+  const identity = config.lifeboat.encryption?.identity;
+  if (identity) schedule.identity = identity;
   return { schedule, notifications, staleAfterMs };
 }
 
@@ -165,11 +170,19 @@ export function pushReport(body: SchedulePush, config: ClusterConfig, nodes: Nod
   const retention = s ? describePolicy(s.retention) : null;
   return {
     schedule: s ? describeEvery(s.every) : null,
+    verify: s?.verify ? describeVerify(s.verify) : null,
     retention,
     s3: s?.s3 && config.backup.s3 ? s3Location(config.backup.s3) : null,
     nodes,
     exitCode: exitCodeOfFailures(failed, nodes.length),
   };
+}
+
+function describeVerify(v: NonNullable<ScheduleSpec["verify"]>): string {
+  const what = "the newest snapshot is restored into a throwaway etcd";
+  return "everyMs" in v
+    ? `${what} every ${formatDuration(v.everyMs)}`
+    : `${what} after every ${v.afterSnapshots} recurring snapshots`;
 }
 
 function describePolicy(p: RetentionPolicy): string {

@@ -8,6 +8,7 @@
  */
 import type { S3Settings } from "../config/s3-settings.js";
 import type { NodeStatus } from "../api/schedule.js";
+import type { ClusterVerify } from "../schedule/history.js";
 import { createdOf, listCatalog } from "../snapshot/catalog.js";
 import { s3Location } from "../store/s3-location.js";
 import { evaluateFreshness, unwatched, type Freshness } from "../schedule/freshness.js";
@@ -32,6 +33,8 @@ export interface StatusReport {
   /** The locations that are stale, and the nodes whose last scheduled verify failed: exit 6 when any. */
   stale: string[];
   verifyFailed: string[];
+  /** The cluster's last scheduled verify (the newest any node reports), and the soonest next one; null without. */
+  scheduledVerify: { last: ClusterVerify | null; next: string | null } | null;
   exitCode: number;
 }
 
@@ -54,7 +57,22 @@ export async function fleetStatus(
   const verifyFailed = answered.filter((n) => n.verifyFailed).map((n) => n.node);
   const unreachable = answered.length < nodes.length || s3Report?.error !== undefined;
   const exitCode = stale.length || verifyFailed.length ? ExitCode.stale : unreachable ? ExitCode.partial : ExitCode.ok;
-  return { nodes, s3: s3Report, stale, verifyFailed, exitCode };
+  return { nodes, s3: s3Report, stale, verifyFailed, scheduledVerify: scheduledVerify(answered), exitCode };
+}
+
+function scheduledVerify(nodes: readonly NodeStatus[]): StatusReport["scheduledVerify"] {
+  const last = nodes
+    .map((n) => n.clusterVerify ?? undefined)
+    .filter((v): v is ClusterVerify => v !== undefined)
+    .sort((a, b) => a.finishedAt.localeCompare(b.finishedAt))
+    .at(-1);
+  const next = nodes
+    .map((n) => n.nextVerify ?? undefined)
+    .filter((v): v is string => v !== undefined)
+    .sort()
+    .at(0);
+  const configured = nodes.some((n) => n.schedule?.verify);
+  return last || next || configured ? { last: last ?? null, next: next ?? null } : null;
 }
 
 async function s3Status(

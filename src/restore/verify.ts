@@ -45,6 +45,8 @@ export async function verifySnapshotOnLoopback(o: {
     },
     o.tools,
     o.log.child({ verify: o.snapshotPath }),
+    // One core at most: a verify runs beside the live member, which must keep its share of the machine.
+    { maxProcs: 1 },
   );
   try {
     const status = await snapshotStatus(o.tools, o.snapshotPath);

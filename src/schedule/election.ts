@@ -10,6 +10,8 @@ import { formatInstant } from "../retention/index.js";
 import { describeError } from "../util/errors.js";
 
 export const UPLOAD_KEY_PREFIX = "/lifeboat/uploads/";
+/** The scheduled verify of a slot (src/schedule/verify.ts) is elected the same way, under its own keys. */
+export const VERIFY_KEY_PREFIX = "/lifeboat/verifies/";
 
 /** The etcd operations an election needs (EtcdMemberClient has them). */
 export interface ElectionClient {
@@ -24,17 +26,37 @@ export function uploadKey(slot: Date): string {
   return `${UPLOAD_KEY_PREFIX}${formatInstant(slot)}`;
 }
 
+export function verifyKey(slot: Date): string {
+  return `${VERIFY_KEY_PREFIX}${formatInstant(slot)}`;
+}
+
 /** The lease TTL for a slot of `periodMs`: twice the period, between one minute and thirty days. */
 export function leaseSeconds(periodMs: number): number {
   return Math.min(30 * 86_400, Math.max(60, Math.ceil((2 * periodMs) / 1000)));
 }
 
 /** Campaigns for the upload of `slot`. Never throws: an etcd error is a lost ballot with its reason. */
-export async function campaignForUpload(
+export function campaignForUpload(
   client: ElectionClient,
   opts: { slot: Date; periodMs: number; node: string; name: string },
 ): Promise<Ballot> {
-  const key = uploadKey(opts.slot);
+  return campaign(client, uploadKey(opts.slot), "another node uploads this slot", opts);
+}
+
+/** Campaigns for the scheduled verify of `slot`; as campaignForUpload. */
+export function campaignForVerify(
+  client: ElectionClient,
+  opts: { slot: Date; periodMs: number; node: string; name: string },
+): Promise<Ballot> {
+  return campaign(client, verifyKey(opts.slot), "another node verifies this slot", opts);
+}
+
+async function campaign(
+  client: ElectionClient,
+  key: string,
+  lost: string,
+  opts: { periodMs: number; node: string; name: string },
+): Promise<Ballot> {
   let lease: string | undefined;
   try {
     lease = await client.leaseGrant(leaseSeconds(opts.periodMs));
@@ -44,7 +66,7 @@ export async function campaignForUpload(
       return { won: true, key, release: () => client.leaseRevoke(id).catch(() => undefined) };
     }
     await client.leaseRevoke(lease).catch(() => undefined);
-    return { won: false, key, reason: "another node uploads this slot" };
+    return { won: false, key, reason: lost };
   } catch (err) {
     if (lease) await client.leaseRevoke(lease).catch(() => undefined);
     return { won: false, key, reason: `election failed: ${describeError(err)}` };

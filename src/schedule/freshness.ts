@@ -67,12 +67,17 @@ export function unwatched(newestGood: string | null = null): Freshness {
 }
 
 /**
- * Whether the last scheduled verify (a restore of a snapshot into a throwaway etcd) failed. Only a recurring verify
- * counts: whoever runs `snapshot-verify` by hand sees its result (and exit 4) at once. A later success of either kind
- * clears it, since only the newest verify is recorded as the last.
+ * Whether this node's last scheduled verify (a restore of a snapshot into a throwaway etcd) failed and is still the
+ * cluster's newest (`cluster`: /lifeboat/verify/last, src/schedule/verify.ts). Only a recurring verify counts: whoever
+ * runs `snapshot-verify` by hand sees its result (and exit 4) at once. A later verify of either kind on this node, or
+ * a later scheduled verify anywhere, clears it: one failure is reported by one node, until the next verify.
  */
-export function lastVerifyFailed(last: Pick<VerifyRecord, "kind" | "result"> | null | undefined): boolean {
-  return last?.kind === "recurring" && last.result === "failure";
+export function lastVerifyFailed(
+  own: Pick<VerifyRecord, "kind" | "result" | "finishedAt"> | null | undefined,
+  cluster?: Pick<VerifyRecord, "finishedAt">,
+): boolean {
+  if (own?.kind !== "recurring" || own.result !== "failure") return false;
+  return !cluster || Date.parse(cluster.finishedAt) <= Date.parse(own.finishedAt);
 }
 
 /** The default threshold: twice the period, for cron twice the longest gap between consecutive runs. */

@@ -39,8 +39,8 @@ export const RunRecord = z.object({
 export type RunRecord = z.infer<typeof RunRecord>;
 
 /**
- * One `snapshot-verify` on this node: the snapshot restored into a throwaway etcd on loopback. `kind` recurring is a
- * scheduled verify (to come); one-time is one the CLI asked for.
+ * One verify on this node: the snapshot restored into a throwaway etcd on loopback. `kind` recurring is a scheduled
+ * verify (src/schedule/verify.ts); one-time is a `snapshot-verify` the CLI asked for.
  */
 export const VerifyRecord = z.object({
   name: z.string(),
@@ -51,8 +51,16 @@ export const VerifyRecord = z.object({
   reason: z.string().optional(),
   revision: z.number().optional(),
   keys: z.number().optional(),
+  /** Where the verified copy was read from: `s3` or `node:<member>` (scheduled verifies). */
+  location: z.string().optional(),
+  /** The verified snapshot's creation time (its manifest): after_snapshots counts the snapshots newer than this. */
+  snapshotCreatedAt: z.string().optional(),
 });
 export type VerifyRecord = z.infer<typeof VerifyRecord>;
+
+/** A scheduled verify as etcd's `/lifeboat/verify/last` holds it (src/schedule/verify.ts): the record and its node. */
+export const ClusterVerify = VerifyRecord.extend({ node: z.string() });
+export type ClusterVerify = z.infer<typeof ClusterVerify>;
 
 const HistoryFile = z.object({
   version: z.literal(1),

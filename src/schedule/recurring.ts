@@ -24,6 +24,7 @@ import { readScheduleDocument, registerScheduleSecrets, writeScheduleDocument } 
 import { defaultStaleAfter, lastVerifyFailed } from "./freshness.js";
 import { FreshnessWatch } from "./watch.js";
 import type { VerifyRecord } from "./history.js";
+import { newestGood as newestGoodEntry, ScheduledVerifier, type VerifyRunner } from "./verify.js";
 
 export interface RecurringAgentDeps {
   node: string;
@@ -32,7 +33,16 @@ export interface RecurringAgentDeps {
   version: string;
   etcd: Pick<
     EtcdMemberClient,
-    "health" | "status" | "snapshot" | "count" | "hashKV" | "leaseGrant" | "leaseRevoke" | "txnPutIfAbsent"
+    | "health"
+    | "status"
+    | "snapshot"
+    | "count"
+    | "hashKV"
+    | "leaseGrant"
+    | "leaseRevoke"
+    | "txnPutIfAbsent"
+    | "get"
+    | "put"
   >;
   local: Store;
   makeS3: (settings: S3Settings) => Store;
@@ -55,6 +65,7 @@ export class RecurringAgent {
   private readonly history: RunHistory;
   private readonly scheduler: Scheduler;
   private readonly watch: FreshnessWatch;
+  private readonly verifier: ScheduledVerifier;
   private doc: ScheduleDocument | undefined;
   private docError: string | undefined;
   /** Pushes are applied one after the other. */
@@ -91,7 +102,8 @@ export class RecurringAgent {
       log: deps.log,
       lastSuccess: () => this.lastRecurringSuccess(),
       run: async (job) => {
-        await runRecurring(job, run);
+        const record = await runRecurring(job, run);
+        this.verifier.afterRun(job, record);
         await this.watch.check();
       },
       skipped: (job, reason) => void recordSkip(job, reason, run),
@@ -106,6 +118,24 @@ export class RecurringAgent {
       metrics: this.metrics,
       newestGood: async () => newestGood(await this.catalog()),
     });
+    this.verifier = new ScheduledVerifier({
+      node: deps.node,
+      etcd: deps.etcd,
+      local: deps.local,
+      openS3: deps.makeS3,
+      history: this.history,
+      metrics: this.metrics,
+      notifier: this.notifier,
+      log: deps.log,
+      clock: deps.clock,
+      timers: deps.timers ?? realTimers,
+      random: deps.random ?? Math.random,
+    });
+  }
+
+  /** The restore side of scheduled verifies (src/agent/scheduled-verify.ts), given once the sessions exist. */
+  useVerifyRunner(runner: VerifyRunner): void {
+    this.verifier.useRunner(runner);
   }
 
   /** Loads the stored schedule and history (if not yet) and arms the timer; a missed slot runs at once. */
@@ -136,7 +166,7 @@ export class RecurringAgent {
 
   async stop(): Promise<void> {
     this.watch.stop();
-    await this.scheduler.stop();
+    await Promise.all([this.scheduler.stop(), this.verifier.stop()]);
     await this.notifier.close();
   }
 
@@ -189,13 +219,14 @@ export class RecurringAgent {
   }
 
   /** Pauses recurring runs (cancelling one that is going) until `resume`: a restore holds the node. */
-  pause(reason: string): Promise<void> {
-    this.deps.log.info("recurring snapshots paused", { reason });
-    return this.scheduler.pause(reason);
+  async pause(reason: string): Promise<void> {
+    this.deps.log.info("recurring snapshots and verifies paused", { reason });
+    await Promise.all([this.scheduler.pause(reason), this.verifier.pause(reason)]);
   }
 
   resume(): void {
     this.scheduler.resume();
+    this.verifier.resume();
     this.deps.log.info("recurring snapshots resumed");
   }
 
@@ -279,6 +310,7 @@ export class RecurringAgent {
     const newest = own.at(-1);
     const history = this.history.get();
     const freshness = await this.watch.check();
+    const cluster = await this.verifier.clusterLast();
     return {
       node: this.deps.node,
       time: this.deps.clock().toISOString(),
@@ -302,7 +334,9 @@ export class RecurringAgent {
       freshness,
       lastVerify: history.lastVerify ?? null,
       lastVerifiedRestore: history.lastVerifiedRestore ?? null,
-      verifyFailed: lastVerifyFailed(history.lastVerify),
+      verifyFailed: lastVerifyFailed(history.lastVerify, cluster),
+      clusterVerify: cluster ?? null,
+      nextVerify: this.verifier.status().nextRun ?? null,
     };
   }
 
@@ -312,7 +346,7 @@ export class RecurringAgent {
     if (entries) this.metrics.catalog(entries);
     await this.watch.check();
     const history = this.history.get();
-    this.metrics.history(history, lastVerifyFailed(history.lastVerify));
+    this.metrics.history(history, lastVerifyFailed(history.lastVerify, await this.verifier.clusterLast()));
     const next = this.scheduler.status().nextRun;
     this.metrics.schedule(next ? new Date(next.at) : undefined, this.flight.current !== undefined);
     return this.metrics.registry.render();
@@ -320,7 +354,8 @@ export class RecurringAgent {
 
   private async apply(): Promise<void> {
     const spec = this.doc?.schedule ?? undefined;
-    await this.scheduler.configure(spec && this.doc ? { spec, since: new Date(this.doc.since) } : undefined);
+    const schedule = spec && this.doc ? { spec, since: new Date(this.doc.since) } : undefined;
+    await Promise.all([this.scheduler.configure(schedule), this.verifier.configure(schedule)]);
   }
 
   /** This node's copies in its directory, oldest first. */
@@ -337,15 +372,10 @@ export class RecurringAgent {
   }
 }
 
-/** The newest good copy of a listing (any kind: a one-time snapshot is a backup too). */
+/** The newest good copy of a listing, as the freshness watch wants it. */
 function newestGood(entries: readonly CatalogEntry[]): { name: string; createdAt: Date } | undefined {
-  let out: { name: string; createdAt: Date } | undefined;
-  for (const e of entries) {
-    if (e.status !== "ok" || !e.manifest) continue;
-    const createdAt = new Date(e.manifest.createdAt);
-    if (!out || createdAt.getTime() > out.createdAt.getTime()) out = { name: e.name, createdAt };
-  }
-  return out;
+  const entry = newestGoodEntry(entries);
+  return entry?.manifest ? { name: entry.name, createdAt: new Date(entry.manifest.createdAt) } : undefined;
 }
 
 /** The threshold a push sets: what the CLI sent, else (an older CLI) twice the schedule's period, else none. */

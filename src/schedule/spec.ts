@@ -8,6 +8,7 @@ import { formatDuration } from "../util/duration.js";
 import { S3Settings } from "../config/s3-settings.js";
 import { NotifySettings } from "../telemetry/notify.js";
 import { SaveEncryption } from "../snapshot/seal.js";
+import { IdentitySource } from "../crypto/age.js";
 import { parseCron } from "./cron.js";
 
 /** How often recurring snapshots run: a fixed interval (whole seconds, aligned to the Unix epoch) or a cron expression. */
@@ -35,6 +36,22 @@ export const Every = z.discriminatedUnion("type", [
 ]);
 export type Every = z.infer<typeof Every>;
 
+/**
+ * The scheduled verify (src/schedule/verify.ts): on its own timer (`everyMs`, slots aligned to the Unix epoch like the
+ * snapshots'), or by the uploader (without S3: an elected node) after every `afterSnapshots`-th recurring snapshot.
+ */
+export const VerifySchedule = z.union([
+  z.object({
+    everyMs: z
+      .number()
+      .int()
+      .min(1000, "the verify interval must be at least 1s")
+      .refine((ms) => ms % 1000 === 0, "the verify interval must be whole seconds"),
+  }),
+  z.object({ afterSnapshots: z.number().int().min(1).max(100_000) }),
+]);
+export type VerifySchedule = z.infer<typeof VerifySchedule>;
+
 export const ScheduleSpec = z.object({
   every: Every,
   /** Upper bound of the random delay added to each run (never more than a tenth of the period). */
@@ -53,6 +70,12 @@ export const ScheduleSpec = z.object({
   stateFile: z.string().optional(),
   /** Recurring copies are encrypted as one-time ones are: the push carries the recipients (public keys) only. */
   encryption: SaveEncryption.optional(),
+  verify: VerifySchedule.optional(),
+  /**
+   * Where this node finds the age identity that opens encrypted copies for a scheduled verify: cluster.yml's
+   * identity_file (a path on the node) or identity_env (a variable of the agent's environment), never the key.
+   */
+  identity: IdentitySource.optional(),
 });
 export type ScheduleSpec = z.infer<typeof ScheduleSpec>;
 

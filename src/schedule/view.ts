@@ -19,6 +19,7 @@ export function publicView(doc: ScheduleDocument | undefined): PublicView | null
           compression: s.compression,
           timeoutSeconds: s.timeoutSeconds,
           stateFile: s.stateFile !== undefined,
+          verify: s.verify ?? null,
         }
       : null,
     notifications: doc.notifications

@@ -92,7 +92,11 @@ export class AgentMetrics {
   );
   private readonly verifyFailed = this.registry.gauge(
     "lifeboat_snapshot_verify_failed",
-    "1 when the last scheduled verify on this node failed, else 0.",
+    "1 when the last scheduled verify on this node failed and no verify came after it, else 0.",
+  );
+  private readonly verifies = this.registry.counter(
+    "lifeboat_snapshot_verifies_total",
+    "Scheduled verifies run on this node, by result.",
   );
 
   constructor(
@@ -120,6 +124,12 @@ export class AgentMetrics {
     if (!ok) return this.failed("s3", at);
     this.uploadBytes.inc({}, bytes ?? 0);
     this.succeeded("s3", at);
+  }
+
+  /** A scheduled verify on this node finished (the history's gauges follow on the next render). */
+  verifyFinished(ok: boolean, at: Date): void {
+    this.verifies.inc({ result: ok ? "success" : "failure" });
+    if (ok) this.lastVerifiedRestore.set({}, at.getTime() / 1000);
   }
 
   skipped(kind: SnapshotKind): void {

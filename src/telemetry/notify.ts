@@ -26,7 +26,10 @@ export type NotifyEventType =
   | "prune.failed"
   /** The node's newest good snapshot became older than stale_after (once), and later was not any more (once). */
   | "location.stale"
-  | "location.recovered";
+  | "location.recovered"
+  /** A scheduled verify (src/schedule/verify.ts) found the newest snapshot unrestorable, or (with onSuccess) did not. */
+  | "verify.failed"
+  | "verify.succeeded";
 
 /** The JSON body posted to the webhook. */
 export interface NotifyEvent {
@@ -87,7 +90,7 @@ export class Notifier {
   notify(event: NotifyEvent): void {
     const settings = this.options.settings();
     if (!settings || this.closing.signal.aborted) return;
-    if (event.type === "snapshot.succeeded" && !settings.onSuccess) return;
+    if (event.type.endsWith(".succeeded") && !settings.onSuccess) return;
     for (const value of Object.values(settings.headers)) registerSecret(value);
     this.queue.push(event);
     if (this.queue.length > (this.options.maxQueue ?? 100)) {

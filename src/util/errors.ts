@@ -72,6 +72,11 @@ export class ArchiveError extends Error {
 }
 
 /** Something looked up by name that does not exist (a snapshot, an object, a file). */
+/** Not enough free disk space for the work asked for; nothing was written. */
+export class InsufficientSpaceError extends Error {
+  override name = "InsufficientSpaceError";
+}
+
 export class NotFoundError extends Error {
   override name = "NotFoundError";
 }

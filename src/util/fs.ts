@@ -4,11 +4,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { open, rename, rm } from "node:fs/promises";
+import { open, rename, rm, statfs } from "node:fs/promises";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { UserError } from "./errors.js";
+import { InsufficientSpaceError, UserError } from "./errors.js";
 
 /** The temp name used while writing `target`: hidden, in the same directory, never matching a snapshot name. */
 export function tempPathFor(target: string): string {
@@ -82,4 +82,13 @@ export function insideDir(dir: string, name: string): string {
     throw new UserError(`${JSON.stringify(name)} is not a name inside ${dir}`);
   }
   return path;
+}
+
+/** Refuses, naming both numbers, when the file system of `dir` has less than `bytes` available to this process. */
+export async function ensureFreeSpace(dir: string, bytes: number, what: string): Promise<void> {
+  const info = await statfs(dir);
+  const free = info.bavail * info.bsize;
+  if (free >= bytes) return;
+  const mib = (n: number) => `${Math.ceil(n / 1048576)} MiB`;
+  throw new InsufficientSpaceError(`${what} needs ${mib(bytes)} in ${dir}, which has ${mib(free)} free`);
 }

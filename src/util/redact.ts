@@ -61,18 +61,23 @@ export function redact<T>(value: T): T {
   return redactValue(value, new WeakSet()) as T;
 }
 
-function redactValue(value: unknown, seen: WeakSet<object>): unknown {
+/** `ancestors` holds the objects on the path to `value`: a cycle is cut, an object shared by two fields is not. */
+function redactValue(value: unknown, ancestors: WeakSet<object>): unknown {
   if (typeof value === "string") return redactText(value);
   if (value === null || typeof value !== "object") return value;
-  if (seen.has(value)) return "[circular]";
-  seen.add(value);
-  if (Array.isArray(value)) return value.map((v) => redactValue(v, seen));
+  if (ancestors.has(value)) return "[circular]";
   if (value instanceof Error) return redactText(value.message);
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    out[k] = isSecretName(k) && v !== "" && v !== undefined && v !== null ? "***" : redactValue(v, seen);
+  ancestors.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((v) => redactValue(v, ancestors));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = isSecretName(k) && v !== "" && v !== undefined && v !== null ? "***" : redactValue(v, ancestors);
+    }
+    return out;
+  } finally {
+    ancestors.delete(value);
   }
-  return out;
 }
 
 const registered = new Set<string>();
