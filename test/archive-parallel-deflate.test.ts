@@ -84,7 +84,7 @@ describe("parallel deflate", () => {
     const path = join(dir, "p.zip");
     const writer = new ZipWriter();
     const written = pipeline(writer.output, createWriteStream(path));
-    const entry = await writer.addEntry("/backup/snap", Readable.from([data]), { level: 1, parallel: true });
+    const entry = await writer.addEntry("/backup/snap", Readable.from([data]), { level: 1, threads: 2 });
     assert.equal(entry.size, data.length);
     assert.equal(entry.crc32, crc32(data));
     await writer.finish();

@@ -61,13 +61,18 @@ async function archive(options: Omit<SnapshotArchiveOptions, "snapshot"> & { dat
 }
 
 void describe("RKE snapshot archives", () => {
-  void test("write, list, extract and read the state file back (deflate and store)", async () => {
+  void test("write, list, extract and read the state file back (deflate on one and two threads, and store)", async () => {
     const name = "rke_etcd_snapshot_2024-05-06T07:08:09+02:00";
     const data = fakeSnapshot(4096, 3);
     const state = Buffer.from(JSON.stringify({ desiredState: { rkeConfig: {} }, currentState: {} }));
-    for (const method of ["deflate", "store"] as const) {
+    for (const [method, threads] of [
+      ["deflate", 1],
+      ["deflate", 2],
+      ["store", 1],
+    ] as const) {
       const path = tmp(".zip");
-      const { output, done } = writeSnapshotArchive({ name, snapshot: chunked(data), stateFile: state, method });
+      const snapshot = chunked(data);
+      const { output, done } = writeSnapshotArchive({ name, snapshot, stateFile: state, method, threads });
       await pipeline(output, createWriteStream(path));
       const result = await done;
       assert.equal(result.snapshotSize, data.length);
@@ -100,12 +105,14 @@ void describe("RKE snapshot archives", () => {
   void test("a snapshot with a bad trailer fails the output, so an atomic write leaves nothing", async () => {
     const data = fakeSnapshot(1024);
     data[100] = (data[100] ?? 0) ^ 0xff;
-    const target = join(dir, "bad", "bad.zip");
-    await mkdir(join(dir, "bad"));
-    const { output, done } = writeSnapshotArchive({ name: "bad", snapshot: chunked(data) });
-    await assert.rejects(writeStreamAtomic(target, output), ChecksumMismatchError);
-    await assert.rejects(done, ChecksumMismatchError);
-    assert.deepEqual(await readdir(join(dir, "bad")), []);
+    for (const threads of [1, 2]) {
+      const folder = join(dir, `bad${threads}`);
+      await mkdir(folder);
+      const { output, done } = writeSnapshotArchive({ name: "bad", snapshot: chunked(data), threads });
+      await assert.rejects(writeStreamAtomic(join(folder, "bad.zip"), output), ChecksumMismatchError);
+      await assert.rejects(done, ChecksumMismatchError);
+      assert.deepEqual(await readdir(folder), [], `${threads} thread(s)`);
+    }
   });
 
   void test("a failing snapshot stream fails both the output and done", async () => {

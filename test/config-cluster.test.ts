@@ -470,7 +470,7 @@ services:
         access_key: { nested: true }
 lifeboat:
   s3: { addressing: dns }
-  snapshot: { retries: -1, retry_pause_seconds: 1.5, compression: gzip, level: 10 }
+  snapshot: { retries: -1, retry_pause_seconds: 1.5, compression: gzip, level: 10, compression_threads: 0 }
   etcd_tls: { ca_file: /ca.pem }
   notifications: { headers: [] }
   schedule: {}
@@ -497,6 +497,7 @@ lifeboat:
       "lifeboat.snapshot.retry_pause_seconds: must be a whole number >= 0",
       "lifeboat.snapshot.compression: must be one of deflate, none",
       "lifeboat.snapshot.level: must be a whole number from 0 to 9",
+      "lifeboat.snapshot.compression_threads: must be a whole number from 1 to 16",
       "lifeboat.notifications.webhook_url: required",
       "lifeboat.notifications.headers: must be a mapping of header names to values",
     ]);

@@ -63,7 +63,8 @@ function compressionTable(rows: CompressionRow[]): string[] {
     "| --- | --- | --- | --- | --- |",
     ...rows.map(
       (c) =>
-        `| ${c.level === undefined ? c.method : `${c.method} level ${c.level}`} | ${(c.ratio * 100).toFixed(1)}% | ` +
+        `| ${c.level === undefined ? c.method : `${c.method} level ${c.level}`}` +
+        `${(c.threads ?? 1) > 1 ? `, ${c.threads} threads` : ""} | ${(c.ratio * 100).toFixed(1)}% | ` +
         `${c.mibPerSecond.toFixed(0)} | ${time(c.wall)} | ${mem(c.peakRss)} |`,
     ),
   ];

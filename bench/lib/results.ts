@@ -108,6 +108,8 @@ export function sequence(label: string, first: Series, second: Series): Series {
 export interface CompressionRow {
   method: "store" | "deflate";
   level?: number;
+  /** Deflate threads (1: zlib's single stream). */
+  threads?: number;
   inputBytes: number;
   outputBytes: number;
   ratio: number;

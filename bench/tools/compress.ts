@@ -1,5 +1,5 @@
 /**
- * `node dist/bench/tools/compress.js <snapshot file> <store|deflate> [level]`: runs Lifeboat's archive writer
+ * `node dist/bench/tools/compress.js <snapshot file> <store|deflate> [level|""] [threads]`: runs Lifeboat's archive writer
  * (trailer check, sha256, CRC-32, deflate) over a snapshot file and discards the archive, so that the benchmark can
  * time one compression setting as a whole process. Prints `{"inputBytes":n,"outputBytes":n}`.
  */
@@ -7,15 +7,16 @@ import { createReadStream } from "node:fs";
 import { writeSnapshotArchive } from "../../src/archive/rke.js";
 
 async function main(argv: string[]): Promise<void> {
-  const [file, method, level] = argv;
+  const [file, method, level, threads] = argv;
   if (!file || (method !== "store" && method !== "deflate")) {
-    throw new Error("usage: compress.js <snapshot file> <store|deflate> [level]");
+    throw new Error('usage: compress.js <snapshot file> <store|deflate> [level|""] [threads]');
   }
   const archive = writeSnapshotArchive({
     name: "bench",
     snapshot: createReadStream(file, { highWaterMark: 1 << 20 }),
     method,
-    level: level === undefined ? undefined : Number(level),
+    level: level === undefined || level === "" ? undefined : Number(level),
+    threads: threads === undefined ? 1 : Number(threads),
   });
   let outputBytes = 0;
   for await (const chunk of archive.output as AsyncIterable<Buffer>) outputBytes += chunk.length;

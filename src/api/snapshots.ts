@@ -12,6 +12,8 @@ export const SaveRequest = z.object({
   stateFile: z.string().optional(),
   compression: z.enum(["deflate", "store"]).default("deflate"),
   level: z.number().int().min(0).max(9).optional(),
+  /** Deflate threads (lifeboat.snapshot.compression_threads); absent: DEFAULT_DEFLATE_THREADS, at most the cores. */
+  threads: z.number().int().min(1).max(16).optional(),
   retries: z.number().int().min(0).max(20).default(4),
   retryPauseSeconds: z.number().min(0).max(600).default(15),
   /** Present only on the node chosen to upload. */

@@ -43,11 +43,8 @@ export interface SnapshotArchiveOptions {
   /** Default "deflate", as RKE writes. */
   method?: MethodName | undefined;
   level?: number | undefined;
-  /**
-   * Deflate the snapshot on worker threads (parallel-deflate.ts). Off by default: the agent's RSS grows by about
-   * 125 MiB with two workers on a 300 MiB snapshot (test/archive-memory.test.ts allows 64 MiB), not yet explained.
-   */
-  parallel?: boolean | undefined;
+  /** Deflate threads for the snapshot entry (ZipWriter's `threads`: 1, the default, deflates on this thread). */
+  threads?: number | undefined;
   /** Passed to ZipWriter (tests). */
   forceZip64?: boolean;
 }
@@ -93,7 +90,7 @@ async function writeEntries(writer: ZipWriter, options: SnapshotArchiveOptions):
   try {
     const snap = await writer.addEntry(snapshotEntryName(options.name), through(options.snapshot, verifier), {
       ...entryOptions,
-      parallel: options.parallel ?? false,
+      threads: options.threads ?? 1,
     });
     const digest = verifier.result;
     const result: SnapshotArchiveResult = {

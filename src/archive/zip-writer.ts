@@ -34,8 +34,11 @@ export interface EntryOptions {
   level?: number;
   /** Default the Unix epoch, as RKE forces. */
   mtime?: Date;
-  /** Deflate in independent blocks on worker threads (parallel-deflate.ts); still one standard deflate entry. */
-  parallel?: boolean;
+  /**
+   * Deflate threads: 2 or more deflates independent blocks on that many worker threads (parallel-deflate.ts), still
+   * one standard deflate entry; 1 (the default) is zlib's single stream on this thread.
+   */
+  threads?: number;
 }
 
 export interface EntryResult {
@@ -171,7 +174,7 @@ export class ZipWriter {
     const nameBytes = Buffer.from(name, "utf8");
     const offset = this.bytes;
     await this.put(this.localHeader(nameBytes, METHOD[method], mtime));
-    const counts = await this.writeData(source, method, options.level, options.parallel ?? false);
+    const counts = await this.writeData(source, method, options.level, options.threads ?? 1);
     await this.put(this.dataDescriptor(counts));
     return { ...counts, name: nameBytes, method: METHOD[method], mtime, offset };
   }
@@ -180,7 +183,7 @@ export class ZipWriter {
     source: Readable | Buffer,
     method: MethodName,
     level: number | undefined,
-    parallel: boolean,
+    threads: number,
   ): Promise<EntryResult> {
     const counts: EntryResult = { size: 0, compressedSize: 0, crc32: 0 };
     const input = Buffer.isBuffer(source) ? Readable.from([source]) : source;
@@ -200,11 +203,11 @@ export class ZipWriter {
       },
     });
     if (method === "store") await pipeline(input, measure, sink);
-    else if (parallel)
+    else if (threads > 1)
       await pipeline(
         input,
         measure,
-        (blocks: AsyncIterable<Buffer>) => parallelDeflateRaw(blocks, { level: level ?? 6 }),
+        (blocks: AsyncIterable<Buffer>) => parallelDeflateRaw(blocks, { level: level ?? 6, workers: threads }),
         sink,
       );
     else await pipeline(input, measure, createDeflateRaw({ level: level ?? 6, chunkSize: 64 * 1024 }), sink);

@@ -25,6 +25,7 @@ export function resolveLifeboat(raw: RawClusterLifeboat | undefined, report: Rep
       retryPauseSeconds: raw?.snapshot?.retry_pause_seconds ?? DEFAULT_RETRY_PAUSE_SECONDS,
       compression: raw?.snapshot?.compression ?? "deflate",
       ...(raw?.snapshot?.level !== undefined ? { level: raw.snapshot.level } : {}),
+      ...(raw?.snapshot?.compression_threads !== undefined ? { threads: raw.snapshot.compression_threads } : {}),
     },
   };
   if (raw?.cluster_id) settings.clusterId = raw.cluster_id;

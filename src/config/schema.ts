@@ -192,6 +192,11 @@ export const ClusterLifeboatSchema = z.object({
         .min(0, { error: "must be a whole number from 0 to 9" })
         .max(9, { error: "must be a whole number from 0 to 9" })
         .optional(),
+      compression_threads: z
+        .int({ error: "must be a whole number from 1 to 16" })
+        .min(1, { error: "must be a whole number from 1 to 16" })
+        .max(16, { error: "must be a whole number from 1 to 16" })
+        .optional(),
     })
     .optional(),
   schedule: z

@@ -104,7 +104,14 @@ export type LifeboatSettings = {
   /** Files on each node for the agent's client connection to etcd; absent => kube-ca/kube-node from the state file. */
   etcdTls?: { caFile: string; certFile: string; keyFile: string };
   s3: { addressing: S3Addressing; proxy?: string; sessionToken?: string };
-  snapshot: { retries: number; retryPauseSeconds: number; compression: "deflate" | "none"; level?: number };
+  snapshot: {
+    retries: number;
+    retryPauseSeconds: number;
+    compression: "deflate" | "none";
+    level?: number;
+    /** Deflate threads on each node (`compression_threads`); absent: the agent's default. */
+    threads?: number;
+  };
   /** A cron expression (UTC) or a fixed interval (Go duration, e.g. `30m`: below an hour for a tight RPO). */
   schedule?: { cron: string } | { intervalMs: number };
   /**

@@ -54,7 +54,16 @@ export type AgentHealth = Health;
 /** The body of a one-time save (POST /v1/snapshots), as the CLI sends it. */
 export type SaveBody = Pick<
   SaveRequest,
-  "name" | "kind" | "stateFile" | "compression" | "level" | "retries" | "retryPauseSeconds" | "s3" | "encryption"
+  | "name"
+  | "kind"
+  | "stateFile"
+  | "compression"
+  | "level"
+  | "threads"
+  | "retries"
+  | "retryPauseSeconds"
+  | "s3"
+  | "encryption"
 >;
 
 /** A node's answer to a prune (POST /v1/prune): the plan, and the result unless it was a dry run. */

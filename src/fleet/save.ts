@@ -49,6 +49,7 @@ export function saveBody(config: ClusterConfig, name: string, stateFile: Buffer 
     ...(stateFile ? { stateFile: stateFile.toString("base64") } : {}),
     compression: snap.compression === "none" ? ("store" as const) : ("deflate" as const),
     ...(snap.level === undefined ? {} : { level: snap.level }),
+    ...(snap.threads === undefined ? {} : { threads: snap.threads }),
     retries: snap.retries,
     retryPauseSeconds: snap.retryPauseSeconds,
     ...encryptionField(config),

@@ -69,6 +69,7 @@ export function buildSchedulePush(
     timeoutSeconds: config.backup.timeoutSeconds,
   };
   if (snap.level !== undefined) schedule.level = snap.level;
+  if (snap.threads !== undefined) schedule.threads = snap.threads;
   if (config.backup.s3) schedule.s3 = config.backup.s3;
   if (stateFile) schedule.stateFile = stateFile.toString("base64");
   const encryption = saveEncryptionOf(config.lifeboat.encryption);

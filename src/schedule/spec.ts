@@ -62,6 +62,7 @@ export const ScheduleSpec = z.object({
   s3: S3Settings.optional(),
   compression: z.enum(["deflate", "store"]).default("deflate"),
   level: z.number().int().min(0).max(9).optional(),
+  threads: z.number().int().min(1).max(16).optional(),
   retries: z.number().int().min(0).max(20).default(4),
   retryPauseSeconds: z.number().min(0).max(600).default(15),
   /** A run that takes longer is aborted and counts as failed (RKE's `backup_config.timeout`). */

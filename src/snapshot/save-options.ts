@@ -1,4 +1,5 @@
 /** The save pipeline's options from what an operator's request or a pushed schedule asks for (the same fields). */
+import { availableParallelism } from "node:os";
 import type { SaveOptions } from "./save.js";
 import type { SaveEncryption } from "./seal.js";
 
@@ -7,9 +8,18 @@ export interface SaveSettings {
   stateFile?: string | undefined;
   compression: "deflate" | "store";
   level?: number | undefined;
+  threads?: number | undefined;
   retries: number;
   retryPauseSeconds: number;
   encryption?: SaveEncryption | undefined;
+}
+
+/** Deflate threads when a request or schedule names none: two, so that compression is not one core's work. */
+export const DEFAULT_DEFLATE_THREADS = 2;
+
+/** The threads a save deflates on: the asked number (or the default), never more than the node's cores. */
+export function deflateThreads(asked: number | undefined, cores = availableParallelism()): number {
+  return Math.max(1, Math.min(asked ?? DEFAULT_DEFLATE_THREADS, cores));
 }
 
 export function saveOptions(
@@ -23,6 +33,7 @@ export function saveOptions(
     stateFile: settings.stateFile === undefined ? undefined : Buffer.from(settings.stateFile, "base64"),
     compression: settings.compression,
     level: settings.level,
+    threads: deflateThreads(settings.threads),
     retries: settings.retries,
     retryPauseMs: settings.retryPauseSeconds * 1000,
     toolVersion: run.version,

@@ -31,6 +31,8 @@ export interface SaveOptions {
   stateFile?: Buffer | undefined;
   compression: "deflate" | "store";
   level?: number | undefined;
+  /** Deflate threads (src/archive/parallel-deflate.ts); 1: zlib's single stream. */
+  threads?: number | undefined;
   /** Health-gate attempts after the first (RKE: 4) and the pause between them. */
   retries: number;
   retryPauseMs: number;
@@ -72,6 +74,7 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
     stateFile: options.stateFile,
     method: options.compression,
     level: options.level,
+    threads: options.threads,
   });
   const enc = options.encryption;
   const consumers = [encryptingConsumer(options.name, deps.local, enc?.local ? enc : undefined)];
