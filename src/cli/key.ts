@@ -7,6 +7,7 @@
 import { open } from "node:fs/promises";
 import { generateIdentity, recipientFingerprint } from "../crypto/age.js";
 import { deriveIdentity, readPassphrase, type PassphraseSource } from "../crypto/passphrase.js";
+import { ENV_NAME } from "../crypto/secret-source.js";
 import { fsyncDir } from "../util/fs.js";
 import { UserError } from "../util/errors.js";
 import { dirname, resolve } from "node:path";
@@ -62,7 +63,7 @@ function passphraseFlag(options: { passphraseFile?: string; passphraseEnv?: stri
     throw new UserError("give exactly one of --passphrase-file and --passphrase-env");
   }
   if (options.passphraseEnv !== undefined) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(options.passphraseEnv))
+    if (!ENV_NAME.test(options.passphraseEnv))
       throw new UserError("--passphrase-env: must be an environment variable's name");
     return { passphraseEnv: options.passphraseEnv };
   }

@@ -4,9 +4,9 @@ import { recipientFingerprint, recipientProblem, type OneSource } from "../crypt
 import type { Report } from "./report.js";
 import type { RawClusterLifeboat } from "./schema.js";
 import { deriveIdentity, readPassphrase, type PassphraseSource } from "../crypto/passphrase.js";
+import { ENV_NAME } from "../crypto/secret-source.js";
 import type { ClusterConfig, EncryptionSettings } from "./types.js";
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const PATH = "lifeboat.encryption";
 
 export function encryptionOf(

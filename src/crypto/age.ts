@@ -9,7 +9,6 @@
  * their fingerprint.
  */
 import { createHash } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
@@ -18,6 +17,7 @@ import { describeError, IdentityError, UserError } from "../util/errors.js";
 import { sha256PassThrough, type StreamedDigest } from "../util/hash-stream.js";
 import { registerSecret } from "../util/redact.js";
 import { deriveIdentity, describePassphrase, readPassphrase } from "./passphrase.js";
+import { ENV_NAME, readSecretFile } from "./secret-source.js";
 
 /** The first line of every age file. */
 export const AGE_MAGIC = "age-encryption.org/v1";
@@ -28,7 +28,6 @@ export const AGE_SUFFIX = ".age";
 const RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 const IDENTITY = /^AGE-SECRET-KEY-1[02-9AC-HJ-NP-Z]{58}$/;
 
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const absolute = z.string().min(2).refine(isAbsolute, "must be an absolute path");
 const envName = z.string().regex(ENV_NAME, "must be an environment variable's name");
 
@@ -115,7 +114,7 @@ async function loadOne(source: OneSource, env: NodeJS.ProcessEnv): Promise<Loade
     const { identity, recipient } = await deriveIdentity(await readPassphrase(source, env));
     return { identities: [identity], fingerprints: [recipientFingerprint(recipient)], where };
   }
-  const text = "file" in source ? await readIdentityFile(source.file, where) : env[source.env];
+  const text = "file" in source ? await readSecretFile(source.file, `no age identity: ${where}`) : env[source.env];
   if (text === undefined || text.trim() === "") throw new IdentityError(`no age identity: ${where} is not set`);
   const lines = text
     .split(/\r?\n/)
@@ -129,19 +128,6 @@ async function loadOne(source: OneSource, env: NodeJS.ProcessEnv): Promise<Loade
   }
   const fingerprints = await Promise.all(lines.map(async (l) => recipientFingerprint(await identityToRecipient(l))));
   return { identities: lines, fingerprints, where };
-}
-
-async function readIdentityFile(path: string, where: string): Promise<string> {
-  try {
-    const info = await stat(path);
-    if (!info.isFile()) throw new IdentityError(`no age identity: ${where} is not a file`);
-    return await readFile(path, "utf8");
-  } catch (err) {
-    if (err instanceof IdentityError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? "";
-    const why = code === "ENOENT" ? "does not exist" : code === "EACCES" ? "cannot be read (permission denied)" : code;
-    throw new IdentityError(`no age identity: ${where} ${why || "cannot be read"}`);
-  }
 }
 
 /** What an encrypting stream reports once it has ended: the size and sha256 of the ciphertext it produced. */

@@ -13,11 +13,11 @@
  * second, which a short passphrase does not survive).
  */
 import { scrypt } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
 import { bech32 } from "@scure/base";
 import { identityToRecipient } from "age-encryption";
 import { IdentityError } from "../util/errors.js";
 import { registerSecret } from "../util/redact.js";
+import { readSecretFile } from "./secret-source.js";
 
 export const BREAK_GLASS_SALT = "lifeboat break-glass passphrase v1";
 export const BREAK_GLASS_SCRYPT = { N: 2 ** 17, r: 8, p: 1 } as const;
@@ -35,22 +35,10 @@ export function describePassphrase(source: PassphraseSource): string {
 /** The passphrase at `source`, registered with `redact()`; an `IdentityError` naming the source when unusable. */
 export async function readPassphrase(source: PassphraseSource, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const where = describePassphrase(source);
-  let text: string | undefined;
-  if ("passphraseFile" in source) {
-    try {
-      if (!(await stat(source.passphraseFile)).isFile())
-        throw new IdentityError(`no passphrase: ${where} is not a file`);
-      text = await readFile(source.passphraseFile, "utf8");
-    } catch (err) {
-      if (err instanceof IdentityError) throw err;
-      const code = (err as NodeJS.ErrnoException).code;
-      const why =
-        code === "ENOENT" ? "does not exist" : code === "EACCES" ? "cannot be read (permission denied)" : code;
-      throw new IdentityError(`no passphrase: ${where} ${why ?? "cannot be read"}`);
-    }
-  } else {
-    text = env[source.passphraseEnv];
-  }
+  const text =
+    "passphraseFile" in source
+      ? await readSecretFile(source.passphraseFile, `no passphrase: ${where}`)
+      : env[source.passphraseEnv];
   // The first line, without its line ending: `echo "…" > file` and an editor's final newline give the same key.
   const passphrase = (text ?? "").split(/\r?\n/)[0] ?? "";
   registerSecret(passphrase);

@@ -5,6 +5,7 @@
 import type { ClusterConfig } from "../config/cluster.js";
 import type { S3Settings } from "../config/s3-settings.js";
 import type { SaveResult } from "../snapshot/save.js";
+import type { SaveSettings } from "../snapshot/save-options.js";
 import { s3Location } from "../store/s3-location.js";
 import { saveEncryptionOf } from "../config/encryption.js";
 import { describeError, ExitCode } from "../util/errors.js";
@@ -42,23 +43,25 @@ export type SaveProgress = (node: string, event: SaveProgressEvent) => void;
 
 /** The request every node gets, from cluster.yml's snapshot settings; pure. */
 export function saveBody(config: ClusterConfig, name: string, stateFile: Buffer | undefined): SaveBody {
+  return { name, kind: "one-time" as const, ...saveSettingsOf(config, stateFile) };
+}
+
+/**
+ * How a snapshot is taken, from cluster.yml: what a one-time save request and a pushed schedule both carry
+ * (src/snapshot/save-options.ts turns either into the pipeline's options on the node).
+ */
+export function saveSettingsOf(config: ClusterConfig, stateFile: Buffer | undefined): SaveSettings {
   const snap = config.lifeboat.snapshot;
+  const encryption = saveEncryptionOf(config.lifeboat.encryption);
   return {
-    name,
-    kind: "one-time" as const,
     ...(stateFile ? { stateFile: stateFile.toString("base64") } : {}),
-    compression: snap.compression === "none" ? ("store" as const) : ("deflate" as const),
+    compression: snap.compression === "none" ? "store" : "deflate",
     ...(snap.level === undefined ? {} : { level: snap.level }),
     ...(snap.threads === undefined ? {} : { threads: snap.threads }),
     retries: snap.retries,
     retryPauseSeconds: snap.retryPauseSeconds,
-    ...encryptionField(config),
+    ...(encryption ? { encryption } : {}),
   };
-}
-
-function encryptionField(config: ClusterConfig): Pick<SaveBody, "encryption"> {
-  const encryption = saveEncryptionOf(config.lifeboat.encryption);
-  return encryption ? { encryption } : {};
 }
 
 /** The leader when it is healthy, otherwise the first healthy node in cluster.yml order. */

@@ -10,7 +10,7 @@ import { defaultStaleAfter } from "../schedule/freshness.js";
 import type { ClusterConfig } from "../config/cluster.js";
 import { retentionPolicyFromConfig, type RetentionPolicy } from "../retention/index.js";
 import { s3Location } from "../store/s3-location.js";
-import { saveEncryptionOf } from "../config/encryption.js";
+import { saveSettingsOf } from "./save.js";
 import { formatDuration, parseDuration } from "../util/duration.js";
 import { describeError, exitCodeOfFailures, UserError } from "../util/errors.js";
 import type { Fleet } from "./fleet.js";
@@ -58,22 +58,14 @@ export function buildSchedulePush(
   const every = scheduleEvery(config, interval);
   const staleAfterMs =
     config.lifeboat.staleAfterMs === undefined ? defaultStaleAfter(every) : config.lifeboat.staleAfterMs;
-  const snap = config.lifeboat.snapshot;
   const schedule: ScheduleSpec = {
     every,
     jitterMs: flags.jitter === undefined ? DEFAULT_JITTER_MS : wholeSeconds("--jitter", flags.jitter, 0),
     retention: clusterRetention(config, { intervalMs: interval, lineage }),
-    compression: snap.compression === "none" ? "store" : "deflate",
-    retries: snap.retries,
-    retryPauseSeconds: snap.retryPauseSeconds,
+    ...saveSettingsOf(config, stateFile),
     timeoutSeconds: config.backup.timeoutSeconds,
   };
-  if (snap.level !== undefined) schedule.level = snap.level;
-  if (snap.threads !== undefined) schedule.threads = snap.threads;
   if (config.backup.s3) schedule.s3 = config.backup.s3;
-  if (stateFile) schedule.stateFile = stateFile.toString("base64");
-  const encryption = saveEncryptionOf(config.lifeboat.encryption);
-  if (encryption) schedule.encryption = encryption;
   if (config.lifeboat.verify) schedule.verify = config.lifeboat.verify;
   const identity = config.lifeboat.encryption?.identity;
   if (identity) schedule.identity = identity;

@@ -141,14 +141,17 @@ export class ScheduledVerifier {
    * read), else undefined.
    */
   async clusterLast(): Promise<ClusterVerify | undefined> {
+    let timer: NodeJS.Timeout | undefined;
     try {
       const text = await Promise.race([
         this.deps.etcd.get(LAST_VERIFY_KEY),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timed out")), 2000).unref()),
+        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error("timed out")), 2000))),
       ]);
       if (text !== undefined) this.cluster = parseJsonText(text, LAST_VERIFY_KEY, ClusterVerify).data;
     } catch (err) {
       this.deps.log.debug("cannot read the cluster's last scheduled verify", { error: describeError(err) });
+    } finally {
+      clearTimeout(timer);
     }
     return this.cluster;
   }

@@ -71,12 +71,12 @@ export class ArchiveError extends Error {
   override name = "ArchiveError";
 }
 
-/** Something looked up by name that does not exist (a snapshot, an object, a file). */
 /** Not enough free disk space for the work asked for; nothing was written. */
 export class InsufficientSpaceError extends Error {
   override name = "InsufficientSpaceError";
 }
 
+/** Something looked up by name that does not exist (a snapshot, an object, a file). */
 export class NotFoundError extends Error {
   override name = "NotFoundError";
 }
