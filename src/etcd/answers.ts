@@ -38,3 +38,35 @@ export interface KvHash {
   /** The compaction the hash starts from; members compare only with the same one. */
   compactRevision: number;
 }
+
+/** One key as a range read returns it. */
+export interface StoredKeyValue {
+  key: Buffer;
+  value: Buffer;
+  createRevision: number;
+  modRevision: number;
+  version: number;
+  /** Decimal lease ID, "0" for none. */
+  lease: string;
+}
+
+/** Every key of the keyspace as of one revision, in key order. */
+export interface KeyspaceAt {
+  revision: number;
+  kvs: StoredKeyValue[];
+}
+
+/** A lease's remaining and granted time to live, in seconds. */
+export interface LeaseTtl {
+  ttl: number;
+  grantedTtl: number;
+}
+
+/** One operation of `txnApply`: a put (value and lease optional: empty, none) or the delete of one key. */
+export interface TxnOp {
+  type: "put" | "delete";
+  key: Buffer;
+  value?: Buffer;
+  /** Decimal lease ID to attach the key to; "0" or absent for none. */
+  lease?: string;
+}

@@ -11,12 +11,33 @@ import { UserError } from "../util/errors.js";
 import { toRemoteError } from "./grpc-errors.js";
 import { memberHealth, type MemberHealth } from "./health.js";
 import { snapshotByteStream } from "./snapshot-stream.js";
-import { method, type Int64, type Rpc, type StatusResponse } from "./wire.js";
+import { watchMessages, type WatchCall, type WatchMessage, type WatchOptions } from "./watch.js";
+import { asBuffer, method, type Int64, type KeyValue, type RequestOp, type Rpc, type StatusResponse } from "./wire.js";
 
-import type { KvHash, MemberAlarm, MemberInfo, MemberStatus } from "./answers.js";
+import type {
+  KeyspaceAt,
+  KvHash,
+  LeaseTtl,
+  MemberAlarm,
+  MemberInfo,
+  MemberStatus,
+  StoredKeyValue,
+  TxnOp,
+} from "./answers.js";
 
 export type { MemberHealth } from "./health.js";
-export type { KvHash, MemberAlarm, MemberInfo, MemberStatus } from "./answers.js";
+export type {
+  KeyspaceAt,
+  KvHash,
+  LeaseTtl,
+  MemberAlarm,
+  MemberInfo,
+  MemberStatus,
+  StoredKeyValue,
+  TxnOp,
+} from "./answers.js";
+export type { RevisionGroup, WatchEvent, WatchMessage, WatchOptions } from "./watch.js";
+export { WatchCompactedError } from "./watch.js";
 
 export interface EtcdClientOptions {
   /** One member's client URL, e.g. "https://127.0.0.2:2379". */
@@ -28,6 +49,7 @@ export interface EtcdClientOptions {
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
+const DEFAULT_RANGE_PAGE = 1000;
 const IP_SNI_PLACEHOLDER = "etcd-member.invalid";
 /** How long a call waits for a channel in backoff to reconnect before trying anyway. */
 const RECONNECT_WAIT_MS = 1500;
@@ -129,11 +151,86 @@ export class EtcdMemberClient {
     return { revision, hash: res.hash >>> 0, compactRevision: Number(res.compact_revision) };
   }
 
+  /**
+   * Every key in key order, as of `revision` (default: the revision of the first page, so that every page reads the
+   * same revision). Paged by `pageSize` keys (default 1000), each page starting right after the last key of the one
+   * before. A compacted `revision` fails with a RemoteError.
+   */
+  async rangeAll(opts: { revision?: number; pageSize?: number } = {}): Promise<KeyspaceAt> {
+    const limit = opts.pageSize ?? DEFAULT_RANGE_PAGE;
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`page size must be at least 1, got ${limit}`);
+    let revision = opts.revision;
+    let key = Buffer.from([0]);
+    const kvs: StoredKeyValue[] = [];
+    for (;;) {
+      const at = revision === undefined ? {} : { revision: String(revision) };
+      const res = await this.unary("KV/Range", { key, range_end: Buffer.from([0]), limit, ...at }, "range");
+      revision ??= Number(res.header?.revision ?? 0);
+      kvs.push(...res.kvs.map(storedKeyValue));
+      const last = res.kvs.at(-1);
+      if (!res.more || last === undefined) return { revision, kvs };
+      key = Buffer.concat([asBuffer(last.key), Buffer.from([0])]);
+    }
+  }
+
+  /**
+   * Applies `ops` in order as one transaction without conditions, so they share one revision, and returns the
+   * revision after it. etcd refuses a transaction that touches a key twice, more operations than its
+   * --max-txn-ops (default 128), or a lease that does not exist. Deleting a missing key is no change: a transaction
+   * of nothing else leaves the revision as it was.
+   */
+  async txnApply(ops: TxnOp[]): Promise<number> {
+    const res = await this.unary("KV/Txn", { compare: [], success: ops.map(requestOp), failure: [] }, "transaction");
+    return Number(res.header?.revision ?? 0);
+  }
+
+  /**
+   * Watches every key from `opts.startRevision` on one Watch stream: one message per revision, in order, and with
+   * `progressEveryMs` progress notifications. Throws WatchCompactedError when that revision was compacted, a
+   * RemoteError for other failures; `signal` and `break` end it without an error. See ./watch.ts.
+   */
+  watchAll(opts: WatchOptions): AsyncIterable<WatchMessage> {
+    const m = method("Watch/Watch");
+    const open = async (): Promise<WatchCall> => {
+      await this.connected();
+      return this.grpc.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, {});
+    };
+    return watchMessages(open, this, opts);
+  }
+
+  /** Compacts the history below `revision` (without waiting for the backend to reclaim the space). */
+  async compact(revision: number): Promise<void> {
+    await this.unary("KV/Compact", { revision: String(revision), physical: false }, `compact to revision ${revision}`);
+  }
+
   /** Grants a lease and returns its ID (decimal string). */
   async leaseGrant(ttlSeconds: number): Promise<string> {
     const res = await this.unary("Lease/LeaseGrant", { TTL: String(ttlSeconds), ID: "0" }, "lease grant");
     if (res.error) throw toRemoteError(new Error(res.error), { endpoint: this.endpoint, what: "lease grant" });
     return res.ID;
+  }
+
+  /**
+   * Grants a lease with the given ID (decimal), e.g. to bring back a lease that keys of a restored state refer to.
+   * An ID that is already granted is refused by etcd: a RemoteError naming the ID.
+   */
+  async leaseGrantId(id: string, ttlSeconds: number): Promise<void> {
+    const what = `lease grant with ID ${id}`;
+    const res = await this.unary("Lease/LeaseGrant", { TTL: String(ttlSeconds), ID: id }, what);
+    if (res.error) throw toRemoteError(new Error(res.error), { endpoint: this.endpoint, what });
+  }
+
+  /** The lease's remaining and granted TTL in seconds, or undefined when no such lease exists (any more). */
+  async leaseTimeToLive(id: string): Promise<LeaseTtl | undefined> {
+    const res = await this.unary("Lease/LeaseTimeToLive", { ID: id }, `lease time-to-live of ${id}`);
+    const ttl = Number(res.TTL);
+    return ttl < 0 ? undefined : { ttl, grantedTtl: Number(res.grantedTTL) };
+  }
+
+  /** The IDs (decimal) of every lease granted and not yet expired or revoked. */
+  async leaseList(): Promise<string[]> {
+    const res = await this.unary("Lease/LeaseLeases", {}, "lease list");
+    return res.leases.map((l) => l.ID);
   }
 
   async leaseRevoke(id: string): Promise<void> {
@@ -236,6 +333,22 @@ function toStatus(s: StatusResponse): MemberStatus {
     errors: s.errors,
     isLearner: s.isLearner,
   };
+}
+
+function storedKeyValue(kv: KeyValue): StoredKeyValue {
+  return {
+    key: asBuffer(kv.key),
+    value: asBuffer(kv.value),
+    createRevision: Number(kv.create_revision),
+    modRevision: Number(kv.mod_revision),
+    version: Number(kv.version),
+    lease: kv.lease,
+  };
+}
+
+function requestOp(op: TxnOp): RequestOp {
+  if (op.type === "delete") return { request_delete_range: { key: op.key } };
+  return { request_put: { key: op.key, value: op.value ?? Buffer.alloc(0), lease: op.lease ?? "0" } };
 }
 
 function bytes(value: string | Uint8Array): Buffer {

@@ -77,6 +77,8 @@ export interface RangeRequest {
 export interface RangeResponse {
   header: ResponseHeader | null;
   kvs: KeyValue[];
+  /** More keys are in the range than `limit` let through. */
+  more: boolean;
   count: Int64;
 }
 export interface PutRequest {
@@ -94,14 +96,62 @@ export interface Compare {
   key: Buffer;
   create_revision?: Int64;
 }
+/** Without range_end, exactly `key`. */
+export interface DeleteRangeRequest {
+  key: Buffer;
+  range_end?: Buffer;
+}
+/** One operation of a transaction: exactly one of the fields (a proto oneof). */
+export type RequestOp = { request_put: PutRequest } | { request_delete_range: DeleteRangeRequest };
 export interface TxnRequest {
   compare: Compare[];
-  success: { request_put: PutRequest }[];
-  failure: { request_put: PutRequest }[];
+  success: RequestOp[];
+  failure: RequestOp[];
 }
 export interface TxnResponse {
   header: ResponseHeader | null;
   succeeded: boolean;
+}
+
+export interface CompactionRequest {
+  revision: Int64;
+  /** Wait until the compaction is applied to the backend, not just accepted. */
+  physical: boolean;
+}
+
+/** The names kv.proto gives the event types (not etcd's Go names, PUT and DELETE). */
+export type EventType = "Put" | "Delete";
+export interface Event {
+  type: EventType;
+  kv: KeyValue | null;
+  prev_kv: KeyValue | null;
+}
+export interface WatchCreateRequest {
+  key: Buffer;
+  range_end?: Buffer;
+  /** The first revision to deliver (inclusive); 0 or absent means "from now". */
+  start_revision?: Int64;
+  progress_notify?: boolean;
+  prev_kv?: boolean;
+  /** Lets etcd split one revision over several responses; this package never sets it. */
+  fragment?: boolean;
+}
+/** One message of the Watch stream: exactly one of the fields (a proto oneof). */
+export type WatchRequest =
+  | { create_request: WatchCreateRequest }
+  | { cancel_request: { watch_id: Int64 } }
+  | { progress_request: Record<string, never> };
+export interface WatchResponse {
+  header: ResponseHeader | null;
+  watch_id: Int64;
+  created: boolean;
+  canceled: boolean;
+  /** Non-zero when the watch's start revision (or its position, for a watcher that fell behind) was compacted. */
+  compact_revision: Int64;
+  cancel_reason: string;
+  /** More responses follow with events of the same revision (only when the watch asked for fragments). */
+  fragment: boolean;
+  events: Event[];
 }
 
 export interface HashKVResponse {
@@ -121,6 +171,22 @@ export interface LeaseKeepAliveResponse {
   ID: Int64;
   TTL: Int64;
 }
+export interface LeaseTimeToLiveResponse {
+  header: ResponseHeader | null;
+  ID: Int64;
+  /** Seconds left; -1 when the lease does not exist (expired, revoked or never granted). */
+  TTL: Int64;
+  grantedTTL: Int64;
+}
+export interface LeaseLeasesResponse {
+  header: ResponseHeader | null;
+  leases: { ID: Int64 }[];
+}
+
+/** bytes fields as Buffers: the loader decodes them as Buffers in Node already; anything else is wrapped, not copied. */
+export function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
 
 /** Maps each method this package calls to its request and response types. */
 export interface Rpc {
@@ -132,9 +198,13 @@ export interface Rpc {
   "KV/Range": [RangeRequest, RangeResponse];
   "KV/Put": [PutRequest, PutResponse];
   "KV/Txn": [TxnRequest, TxnResponse];
+  "KV/Compact": [CompactionRequest, { header: ResponseHeader | null }];
+  "Watch/Watch": [WatchRequest, WatchResponse];
   "Lease/LeaseGrant": [{ TTL: Int64; ID: Int64 }, LeaseGrantResponse];
   "Lease/LeaseRevoke": [{ ID: Int64 }, { header: ResponseHeader | null }];
   "Lease/LeaseKeepAlive": [{ ID: Int64 }, LeaseKeepAliveResponse];
+  "Lease/LeaseTimeToLive": [{ ID: Int64; keys?: boolean }, LeaseTimeToLiveResponse];
+  "Lease/LeaseLeases": [Record<string, never>, LeaseLeasesResponse];
 }
 
 /**
