@@ -1,7 +1,8 @@
 /**
  * One benchmark run, in the order that keeps the machine quiet for each measurement:
  *   1-node sandbox (one-node.ts): fill -> save loop (cases 1-4) -> listing (6) -> memory at larger sizes -> down
- *   then compression choices on etcdctl's snapshot file, then a 3-node sandbox for the restore (5).
+ *   then compression choices on etcdctl's snapshot file, then a 3-node sandbox for the restore (5), then another for
+ *   the revision log's recovery point (9).
  * Every case measures its baseline in the same loop (see cases/*.ts); this file only sequences them.
  */
 import { createReadStream } from "node:fs";
@@ -16,6 +17,7 @@ import type { BenchResult } from "./lib/results.js";
 import { startSandbox } from "./lib/sandbox.js";
 import { runCompression } from "./cases/compression.js";
 import { runRestore } from "./cases/restore.js";
+import { runRpo } from "./cases/rpo.js";
 import { addSeries, onOneNode, type Kept, type RunContext } from "./one-node.js";
 import { restoreRows } from "./rows.js";
 
@@ -37,13 +39,15 @@ export async function runBench(o: BenchOptions, command: string, log: (line: str
   const work = await mkdtemp(join(tmpdir(), "lifeboat-bench-work-"));
   const run: RunContext = { o, tools, work, result, log };
   try {
-    const kept = await onOneNode(run);
+    // The recovery point case needs no filled database: alone, it skips the 1-node sandbox.
+    const kept: Kept = [...o.cases].some((c) => c !== "rpo") ? await onOneNode(run) : {};
     if (o.cases.has("compression") && kept.snapshotFile) {
       log("compression choices on the snapshot file");
       result.compression = await runCompression(kept.snapshotFile, o.runs, log);
       await rm(kept.snapshotFile, { force: true });
     }
     if (o.cases.has("restore") && kept.archive) await restoreCase(run, kept.archive);
+    if (o.cases.has("rpo")) await rpoCase(run);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -74,6 +78,21 @@ async function restoreCase(run: RunContext, archive: NonNullable<Kept["archive"]
     result.notes.push(`Restore floor phases (median): ${phases(restore.floorPhasesMs).join(", ")}.`);
     const ours = phases(restore.lifeboatPhasesMs);
     if (ours.length) result.notes.push(`snapshot-restore phases as it reports them (median): ${ours.join("; ")}.`);
+  } finally {
+    await sandbox.down(run.o.keep);
+  }
+}
+
+/** Case 9 on a fresh 3-node sandbox: the revision log's recovery point after a total loss. */
+async function rpoCase(run: RunContext): Promise<void> {
+  run.log("3-node sandbox for the recovery point of the revision log");
+  const sandbox = await startSandbox({ nodes: 3, etcdSeries: run.o.etcdSeries });
+  try {
+    const rpo = await runRpo({ sandbox, log: run.log });
+    run.result.rpo = rpo;
+    run.log(
+      `  lost ${rpo.lostWrites} of ${rpo.acknowledged} acknowledged writes: ${rpo.lossSeconds} s (${rpo.verdict})`,
+    );
   } finally {
     await sandbox.down(run.o.keep);
   }

@@ -306,6 +306,7 @@ describe("snapshot-status over a fake fleet", () => {
       lastSuccess: { name: "two", createdAt: hoursAgo(1).toISOString() },
       lastFailure: { name: failure.name, node: "etcd-a", at: failure.finishedAt, reason: "AccessDenied" },
       freshness: unwatched(hoursAgo(1).toISOString()),
+      log: null,
     });
     assert.match(
       f.out.lines[0]!,

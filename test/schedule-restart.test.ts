@@ -5,8 +5,6 @@
  */
 import assert from "node:assert/strict";
 import { routes } from "../src/api/routes.js";
-import { spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -17,8 +15,8 @@ import { cliTls } from "../src/fleet/open.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
 import { isAlive } from "../src/sandbox/sandbox.js";
-import { BIN, jsonOf } from "./helpers/cli.js";
-import { startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
+import { jsonOf } from "./helpers/cli.js";
+import { startAgentProcess, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
 
 const SLOT_MS = 5000;
 const RKE_RECURRING = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z_etcd$/;
@@ -110,17 +108,3 @@ async function readdirNames(node: TestSandbox["info"]["nodes"][number]): Promise
 }
 
 /** Starts `lifeboat agent` again as the sandbox does: detached, appending to its log. */
-function startAgentProcess(agentDir: string): number {
-  const fd = openSync(join(agentDir, "agent.log"), "a", 0o600);
-  try {
-    const child = spawn(process.execPath, [BIN, "agent", "--dir", agentDir], {
-      detached: true,
-      stdio: ["ignore", fd, fd],
-    });
-    child.unref();
-    assert.ok(child.pid);
-    return child.pid;
-  } finally {
-    closeSync(fd);
-  }
-}

@@ -176,7 +176,11 @@ describe("retention across a restore: the lineage", { concurrency: false }, () =
     );
     assert.deepEqual(await present(first), everywhere(["base", foreign]), "other clusters and one-time stay");
     for (const agent of agents) {
-      const status = await agent.call(routes.status);
+      // The run is recorded after its prunes (the S3 one includes the revision log's): wait for the record.
+      const status = await waitFor("the recurring run's record", async () => {
+        const s = await agent.call(routes.status);
+        return s.lastRun?.kind === "recurring" ? s : undefined;
+      });
       const pruned = status.lastRun?.pruned?.local;
       assert.ok(pruned && pruned.failed === 0 && !pruned.error, `${status.node}: ${JSON.stringify(status.lastRun)}`);
     }

@@ -1,7 +1,7 @@
 /** The flags of `npm run bench`, parsed and checked up front so that a typo fails before any sandbox starts. */
 import { parseArgs } from "node:util";
 
-export const CASES = ["save", "rke", "s3", "memory", "restore", "list", "compression", "encrypted"] as const;
+export const CASES = ["save", "rke", "s3", "memory", "restore", "list", "compression", "encrypted", "rpo"] as const;
 export type CaseId = (typeof CASES)[number];
 
 export interface BenchOptions {

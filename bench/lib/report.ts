@@ -2,6 +2,7 @@
 import { formatSize } from "./args.js";
 import type { BenchResult, CompressionRow, Row } from "./results.js";
 import type { Summary } from "./stats.js";
+import { rpoLines } from "../cases/rpo.js";
 
 export function renderMarkdown(r: BenchResult): string {
   const m = r.machine;
@@ -22,6 +23,7 @@ export function renderMarkdown(r: BenchResult): string {
     ...r.rows.map(row),
   ];
   if (r.compression.length) lines.push("", ...compressionTable(r.compression));
+  if (r.rpo) lines.push(...rpoLines(r.rpo));
   if (r.notes.length) lines.push("", "## Notes", "", ...r.notes.map((n) => `- ${n}`));
   return lines.join("\n") + "\n";
 }

@@ -1,5 +1,6 @@
 /** What a benchmark run records: the JSON written to bench/results/<date>.json, and the rows of its table. */
 import { ratioOf, summarize, type Summary } from "./stats.js";
+import type { RpoResult } from "../cases/rpo.js";
 
 /** One measured run of one process. */
 export interface Sample {
@@ -130,5 +131,7 @@ export interface BenchResult {
   compression: CompressionRow[];
   series: Record<string, Series>;
   notes: string[];
+  /** The revision log's recovery point (bench/cases/rpo.ts), when that case ran. */
+  rpo?: RpoResult;
   durationMs: number;
 }

@@ -62,7 +62,9 @@ export function registerRestoreRoutes(router: Router, routeDeps: RestoreRouteDep
 
   router.route(routes.prepare, async ({ body }) =>
     sessions.step(body.session, body.name, () =>
-      closing(body.s3 ? deps.makeS3(body.s3) : undefined, (s3) => prepare(body.name, s3, body.identity, deps)),
+      closing(body.s3 ? deps.makeS3(body.s3) : undefined, (s3) =>
+        prepare(body.name, s3, body.identity, deps, body.replay),
+      ),
     ),
   );
 

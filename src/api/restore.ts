@@ -56,8 +56,28 @@ export type SnapshotDigest = z.infer<typeof SnapshotDigest>;
 assertSame<Same<SnapshotDigest, TrailerDigest>>();
 export const NodeDigest = z.object({ node, ...SnapshotDigest.shape });
 
+/**
+ * A restore to a point (docs/design.md, "Restore to a point"): after preparing the base, the serving node replays the
+ * log's `segments` of `chain` up to `toRevision` (src/pitr/replay.ts). At most a million segments, in order.
+ */
+export const ReplayRequest = z.object({
+  chain: z.string().regex(/^[0-9a-f]{1,16}-[0-9]{16}$/),
+  toRevision: z.number().int().positive(),
+  segments: z
+    .array(z.object({ first: z.number().int().positive(), last: z.number().int().positive() }))
+    .max(1_000_000)
+    .refine((s) => s.every((x, i) => x.first <= x.last && (i === 0 || x.first === s[i - 1]!.last + 1)), {
+      message: "segments must be consecutive revision ranges",
+    }),
+});
+export type ReplayRequest = z.infer<typeof ReplayRequest>;
+
 /** `identity`: where this node finds the age identity of an encrypted copy (a location, never the key). */
-export const PrepareRequest = Step.extend({ s3: S3Settings.optional(), identity: IdentitySource.optional() });
+export const PrepareRequest = Step.extend({
+  s3: S3Settings.optional(),
+  identity: IdentitySource.optional(),
+  replay: ReplayRequest.optional(),
+});
 
 /**
  * Before anything is held or stopped: can this node open the copy of `name` (S3 with `s3`, else its own) with the
@@ -82,6 +102,15 @@ export const Prepared = z.object({
   ...SnapshotDigest.shape,
   manifest: ManifestSchema.nullable(),
   stateFile: z.string().nullable(),
+  /** For a restore to a point: the base's digest and revision, and the revisions replayed onto it. */
+  pointInTime: z
+    .object({
+      baseSha256: z.string(),
+      baseRevision: z.number(),
+      revision: z.number(),
+      applied: z.number(),
+    })
+    .optional(),
 });
 export type Prepared = z.infer<typeof Prepared>;
 
@@ -110,9 +139,12 @@ export const Preflight = z.object({
 export type Preflight = z.infer<typeof Preflight>;
 
 /** What a node's restore work is doing (GET /v1/restore/progress; src/restore/progress.ts). */
-export const ProgressPhaseName = z.enum(["download", "extract", "fetch", "rebuild"]);
+export const ProgressPhaseName = z.enum(["download", "extract", "replay", "fetch", "rebuild"]);
 export const PhaseProgress = z.object({
-  /** download: from S3; extract: decompression and checks; fetch: from a peer; rebuild: the restore tool. */
+  /**
+   * download: from S3; extract: decompression and checks; replay: a restore to a point's log (time only); fetch: from
+   * a peer; rebuild: the restore tool.
+   */
   phase: ProgressPhaseName,
   /** Bytes done; null for a phase measured by time alone (the rebuild). */
   done: z.number().nullable(),

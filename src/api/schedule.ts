@@ -19,6 +19,8 @@ export const PublicSchedule = z.object({
   timeoutSeconds: z.number(),
   stateFile: z.boolean(),
   verify: VerifySchedule.nullable().optional(),
+  /** The revision log's settings (src/pitr/writer.ts); null or absent without one. */
+  continuous: z.object({ intervalMs: z.number(), maxSegmentBytes: z.number() }).nullable().optional(),
 });
 
 export const PublicView = z.object({
@@ -69,6 +71,17 @@ export const NodeStatus = z.object({
   clusterVerify: ClusterVerify.nullable().optional(),
   /** When this node's verify timer fires next (`verify.every`), if it is armed. */
   nextVerify: z.string().nullable().optional(),
+  /** The revision log's writer on this node: whether it writes now, the chain, the last revision committed. */
+  log: z
+    .object({
+      configured: z.boolean(),
+      leading: z.boolean(),
+      chain: z.string().optional(),
+      committed: z.number().optional(),
+      lastSegmentAt: z.string().optional(),
+      problem: z.string().optional(),
+    })
+    .optional(),
   /** The restore or verify session open on this node, if any. */
   session: SessionInfo.nullable(),
 });

@@ -68,7 +68,18 @@ export function registerCommands(program: Command, deps: Deps): void {
         "restore every member from one snapshot: fetch, serve, verify everywhere, then rebuild (old data kept)",
       )
       .addOption(configOption())
-      .option("--name <name>", "snapshot to restore (required unless --rollback)")
+      .option("--name <name>", "snapshot to restore (required unless --rollback or a point in time)")
+      .option(
+        "--to-revision <n>",
+        "restore the cluster as it was at this revision (the revision log in S3)",
+        parseWhole,
+      )
+      .option(
+        "--to-time <time>",
+        "restore the last revision observed at or before this RFC 3339 time (the revision log)",
+      )
+      .option("--latest", "restore the newest revision the revision log in S3 holds")
+      .option("--chain <id>", "with a point in time: the revision log chain to use (see snapshot-list)")
       .option("--local", "use the nodes' local copies even when S3 is configured")
       .option("--from-node <name>", "restore the copy on this etcd node (e.g. when another copy is broken)")
       .option("--use-local-state", "use the local state file, not the one inside the archive")

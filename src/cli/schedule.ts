@@ -38,6 +38,7 @@ function print(report: PushReport, deps: CliDeps): void {
       : "Recurring snapshots are off (services.etcd.snapshot: false): schedule removed",
   );
   if (report.verify) deps.out.line(`Scheduled verify: ${report.verify}, by one elected node`);
+  if (report.continuous) deps.out.line(`Revision log: ${report.continuous}`);
   const rows = report.nodes.map((n) => [
     n.node,
     n.ok ? "pushed" : "FAILED",

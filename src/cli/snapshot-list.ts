@@ -4,6 +4,7 @@ import { collectCatalog, type ListReport } from "../fleet/catalog.js";
 import { createdOf } from "../snapshot/catalog.js";
 import { ExitCode } from "../util/errors.js";
 import type { CliDeps } from "./deps.js";
+import { describeChains } from "../pitr/summary.js";
 import { formatBytes, table } from "./output.js";
 
 export async function runSnapshotList(options: { config: string } & S3Flags, deps: CliDeps): Promise<ListReport> {
@@ -11,7 +12,7 @@ export async function runSnapshotList(options: { config: string } & S3Flags, dep
   let report: ListReport;
   try {
     const config = await applyS3Flags(fleet.config, options);
-    report = await collectCatalog(fleet, config.backup.s3, deps.openStore);
+    report = await collectCatalog(fleet, config.backup.s3, deps.openStore, deps.clock());
   } finally {
     fleet.close();
   }
@@ -31,6 +32,7 @@ export async function runSnapshotList(options: { config: string } & S3Flags, dep
       ]),
     ),
   );
+  if (report.log) for (const line of describeChains(report.log)) deps.out.line(line);
   if (report.snapshots.some((s) => s.manifest?.encryption)) {
     deps.out.note("note: encrypted copies (.zip.age) can be restored by Lifeboat only: RKE cannot read them");
   }

@@ -45,7 +45,9 @@ export async function runSnapshotPrune(options: PruneCommandOptions, deps: CliDe
 }
 
 function exitCodeOf(locations: readonly LocationPrune[]): number {
-  const bad = locations.filter((l) => l.error !== undefined || (l.result?.failed.length ?? 0) > 0).length;
+  const bad = locations.filter(
+    (l) => l.error !== undefined || (l.result?.failed.length ?? 0) > 0 || l.log?.error || (l.log?.failed ?? 0) > 0,
+  ).length;
   return exitCodeOfFailures(bad, locations.length);
 }
 
@@ -65,6 +67,15 @@ function print(report: PruneReport, deps: CliDeps): void {
   }
   deps.out.line(table(["NAME", "LOCATION", "ACTION", "SIZE", "REASON"], rows));
   for (const l of report.locations) if (l.error) deps.out.note(`warning: ${l.location}: ${l.error}`);
+  for (const l of report.locations) {
+    const log = l.log;
+    if (!log) continue;
+    if (log.error) deps.out.note(`warning: the revision log in ${l.location} was not pruned: ${log.error}`);
+    else if (log.chains || log.segments)
+      deps.out.line(
+        `Revision log: ${removing} ${log.segments} segments no kept snapshot needs and ${log.chains} chains without a kept base${log.failed ? ` (${log.failed} removals FAILED)` : ""}`,
+      );
+  }
   const count = report.locations.reduce(
     (n, l) => n + (report.dryRun ? (l.plan?.remove.length ?? 0) : (l.result?.removed.length ?? 0)),
     0,

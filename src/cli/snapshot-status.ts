@@ -7,6 +7,7 @@
 import { applyS3Flags, type S3Flags } from "../config/cluster.js";
 import { fleetStatus, type StatusReport } from "../fleet/status.js";
 import type { CliDeps } from "./deps.js";
+import { describeChains } from "../pitr/summary.js";
 import { attention, scheduledVerifyLine, statusTable } from "./snapshot-status-format.js";
 
 export async function runSnapshotStatus(options: { config: string } & S3Flags, deps: CliDeps): Promise<StatusReport> {
@@ -16,6 +17,7 @@ export async function runSnapshotStatus(options: { config: string } & S3Flags, d
     const report = await fleetStatus(fleet, config.backup.s3, deps.openStore, deps.clock());
     deps.out.line(statusTable(report));
     for (const line of scheduledVerifyLine(report)) deps.out.line(line);
+    if (report.s3?.log) for (const line of describeChains(report.s3.log)) deps.out.line(line);
     for (const line of attention(report)) deps.out.line(line);
     deps.out.result(report);
     deps.setExitCode(report.exitCode);

@@ -12,6 +12,8 @@ import type { LifeboatSettings, VerifyEvery } from "./types.js";
 export const DEFAULT_SNAPSHOT_RETRIES = 4;
 /** As rke-tools' pause between snapshot attempts. */
 export const DEFAULT_RETRY_PAUSE_SECONDS = 15;
+/** A segment is committed early once the revisions waiting for it take this much memory. */
+export const DEFAULT_MAX_SEGMENT_BYTES = 8 << 20;
 const SECRET_HEADER = /auth|token|key|secret|cookie|password/i;
 const CRON_FIELD = /^[0-9A-Za-z*/,?-]+$/;
 
@@ -44,6 +46,10 @@ export function resolveLifeboat(raw: RawClusterLifeboat | undefined, report: Rep
       const every = verifyOf(verify, report);
       if (every) settings.verify = every;
     }
+  }
+  if (raw?.continuous?.enabled) {
+    const continuous = continuousOf(raw.continuous, report);
+    if (continuous) settings.continuous = continuous;
   }
   if (raw?.notifications) settings.notifications = notifications(raw.notifications, report);
   if (raw?.encryption) settings.encryption = encryptionOf(raw.encryption, report);
@@ -113,6 +119,20 @@ function verifyOf(
     return undefined;
   }
   return { everyMs: parsed.ms };
+}
+
+/** The revision log: a segment every `interval` (whole seconds, 1s to 10m, default 10s), at most 8 MiB by default. */
+function continuousOf(
+  raw: { interval?: string | undefined; max_segment_bytes?: number | undefined },
+  report: Report,
+): LifeboatSettings["continuous"] {
+  const parsed = parseGoDuration(raw.interval ?? "10s");
+  if (!parsed.ok || parsed.ms < 1000 || parsed.ms > 600_000 || parsed.ms % 1000 !== 0) {
+    const why = parsed.ok ? "must be whole seconds from 1s to 10m (e.g. 10s)" : parsed.message;
+    report.issues.push({ path: "lifeboat.continuous.interval", message: why });
+    return undefined;
+  }
+  return { intervalMs: parsed.ms, maxSegmentBytes: raw.max_segment_bytes ?? DEFAULT_MAX_SEGMENT_BYTES };
 }
 
 /** A Go duration of at least 1s, or `off` (null: nothing is ever stale). */

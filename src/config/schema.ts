@@ -208,6 +208,10 @@ export const ClusterLifeboatSchema = z.object({
       verify: z.object({ every: text.optional(), after_snapshots: whole(1).optional() }).optional(),
     })
     .optional(),
+  /** The continuous revision log in S3 (src/pitr/): on or off, how often a segment is committed, its size bound. */
+  continuous: z
+    .object({ enabled: z.boolean(), interval: text.optional(), max_segment_bytes: whole(65_536).optional() })
+    .optional(),
   /** Encryption at rest with age (config/encryption.ts): public recipients, and where the identity is found. */
   encryption: z
     .object({

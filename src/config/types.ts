@@ -124,6 +124,8 @@ export type LifeboatSettings = {
    * after every `afterSnapshots`-th recurring snapshot (src/schedule/verify.ts).
    */
   verify?: VerifyEvery;
+  /** `lifeboat.continuous` when enabled: the revision log's interval and segment size bound (src/pitr/writer.ts). */
+  continuous?: { intervalMs: number; maxSegmentBytes: number };
   notifications?: { webhookUrl: string; headers: Record<string, string>; onSuccess: boolean };
   /** `lifeboat.encryption`: the recipients every S3 copy (and with `local` every node copy) is encrypted to. */
   encryption?: EncryptionSettings;

@@ -208,3 +208,17 @@ function fromWeb(stream: ReadableStream<Uint8Array>): Readable {
     highWaterMark: 1 << 16,
   });
 }
+
+/** The identities at `identity` (the location the CLI sent), or an IdentityError saying none was configured. */
+export async function identityFor(
+  what: string,
+  recipients: readonly string[],
+  identity: IdentitySource | undefined,
+): Promise<LoadedIdentities> {
+  if (!identity) {
+    throw new IdentityError(
+      `${what} is encrypted (to ${recipients.join(", ")}) and no identity is configured: set lifeboat.encryption.identity_file or identity_env`,
+    );
+  }
+  return loadIdentities(identity);
+}

@@ -203,6 +203,12 @@ export class EtcdMemberClient {
     await this.unary("KV/Compact", { revision: String(revision), physical: false }, `compact to revision ${revision}`);
   }
 
+  /** Deletes every key that starts with `prefix` in one request; resolves with how many were deleted. */
+  async deletePrefix(prefix: string): Promise<number> {
+    const res = await this.unary("KV/DeleteRange", prefixRange(prefix), "delete");
+    return Number(res.deleted);
+  }
+
   /** Grants a lease and returns its ID (decimal string). */
   async leaseGrant(ttlSeconds: number): Promise<string> {
     const res = await this.unary("Lease/LeaseGrant", { TTL: String(ttlSeconds), ID: "0" }, "lease grant");

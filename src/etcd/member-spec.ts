@@ -16,6 +16,8 @@ export interface MemberSpec {
   /** Client and peer TLS with client certificates required on both. The same key pair serves and dials. */
   tls?: { caFile: string; certFile: string; keyFile: string };
   quotaBackendBytes?: number;
+  /** Request limits above etcd's defaults (a replay applies a whole revision, however many keys, in one txn). */
+  limits?: { maxTxnOps: number; maxRequestBytes: number };
   /** etcd's stdout and stderr are appended here. */
   logFile: string;
   /** Where the running etcd's pid is written (default `<dataDir>/../etcd.pid`). */
@@ -42,6 +44,9 @@ export function etcdArgs(spec: MemberSpec): string[] {
     args.push("--peer-client-cert-auth");
   }
   if (spec.quotaBackendBytes !== undefined) args.push(`--quota-backend-bytes=${spec.quotaBackendBytes}`);
+  if (spec.limits) {
+    args.push(`--max-txn-ops=${spec.limits.maxTxnOps}`, `--max-request-bytes=${spec.limits.maxRequestBytes}`);
+  }
   return args;
 }
 

@@ -198,6 +198,7 @@ export interface Rpc {
   "KV/Range": [RangeRequest, RangeResponse];
   "KV/Put": [PutRequest, PutResponse];
   "KV/Txn": [TxnRequest, TxnResponse];
+  "KV/DeleteRange": [{ key: Buffer; range_end?: Buffer }, { header: ResponseHeader | null; deleted: Int64 }];
   "KV/Compact": [CompactionRequest, { header: ResponseHeader | null }];
   "Watch/Watch": [WatchRequest, WatchResponse];
   "Lease/LeaseGrant": [{ TTL: Int64; ID: Int64 }, LeaseGrantResponse];

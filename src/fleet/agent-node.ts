@@ -44,9 +44,15 @@ function restoreOps(client: AgentClient): NodeRestoreOps {
     releaseSession: (session) => client.call(routes.releaseSession, { body: { session }, timeoutMs: 30_000 }),
     preflight: () => client.call(routes.preflight),
     progress: () => client.call(routes.restoreProgress, { timeoutMs: 10_000 }),
-    prepare: (session, name, s3, identity) =>
+    prepare: (session, name, s3, identity, replay) =>
       client.call(routes.prepare, {
-        body: { session, name, ...(s3 ? { s3 } : {}), ...(identity ? { identity } : {}) },
+        body: {
+          session,
+          name,
+          ...(s3 ? { s3 } : {}),
+          ...(identity ? { identity } : {}),
+          ...(replay ? { replay } : {}),
+        },
         timeoutMs: 600_000,
       }),
     checkIdentity: (name, s3, identity) =>

@@ -3,9 +3,12 @@ import type { S3Settings } from "../config/s3-settings.js";
 import { createdOf, listCatalog, type CatalogEntry } from "../snapshot/catalog.js";
 import { describeError } from "../util/errors.js";
 import type { Fleet, OpenStore } from "./fleet.js";
+import { logSummary, type LogSummary } from "../pitr/summary.js";
 
 export interface ListReport {
   snapshots: CatalogEntry[];
+  /** The revision log's chains in S3, with their windows; null without S3 or when S3 holds none. */
+  log: LogSummary | null;
   errors: { location: string; error: string }[];
 }
 
@@ -14,8 +17,10 @@ export async function collectCatalog(
   fleet: Pick<Fleet, "nodes">,
   s3: S3Settings | undefined,
   openStore: OpenStore,
+  now = new Date(),
 ): Promise<ListReport> {
   const errors: ListReport["errors"] = [];
+  let log: LogSummary | null = null;
   const perNode = fleet.nodes.map(async (n) => {
     try {
       return await n.listSnapshots();
@@ -28,7 +33,9 @@ export async function collectCatalog(
     ? (async () => {
         const store = openStore(s3);
         try {
-          return await listCatalog(store, "s3");
+          const [entries, summary] = await Promise.all([listCatalog(store, "s3"), logSummary(store, now)]);
+          if (summary.chains.length) log = summary;
+          return entries;
         } catch (err) {
           errors.push({ location: "s3", error: describeError(err) });
           return [];
@@ -38,5 +45,5 @@ export async function collectCatalog(
       })()
     : Promise.resolve([]);
   const all = (await Promise.all([...perNode, remote])).flat();
-  return { snapshots: all.sort((a, b) => createdOf(a).localeCompare(createdOf(b))), errors };
+  return { snapshots: all.sort((a, b) => createdOf(a).localeCompare(createdOf(b))), log, errors };
 }

@@ -7,7 +7,7 @@
 import type { Health, Info } from "../api/node.js";
 import type { PruneResponse } from "../api/prune.js";
 import type { z } from "zod";
-import type { CleanupResponse, IdentityChecked, RestoreProgress } from "../api/restore.js";
+import type { CleanupResponse, IdentityChecked, ReplayRequest, RestoreProgress } from "../api/restore.js";
 import type { IdentitySource } from "../crypto/age.js";
 import type { NodeStatus } from "../api/schedule.js";
 import type { SaveEvent, SaveRequest } from "../api/snapshots.js";
@@ -106,13 +106,14 @@ export interface NodeRestoreOps {
   progress(): Promise<RestoreProgress>;
   /**
    * Extracts and verifies snapshot `name`: from S3 with `s3`, else the node's own copy; an encrypted copy is
-   * decrypted with the identity the node finds at `identity`.
+   * decrypted with the identity the node finds at `identity`; with `replay`, the point in time is built from it.
    */
   prepare(
     session: string,
     name: string,
     s3: S3Settings | undefined,
     identity: IdentitySource | undefined,
+    replay?: ReplayRequest,
   ): Promise<Prepared>;
   /** Whether the node opens the copy's age header with the identity at `identity` (IdentityError when not). */
   checkIdentity(name: string, s3: S3Settings | undefined, identity: IdentitySource | undefined): Promise<IdentityCheck>;

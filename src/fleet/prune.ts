@@ -9,12 +9,16 @@ import type { DeletePlan } from "../snapshot/prune-delete.js";
 import { executePrune, planPrune, type PruneItem, type PrunePlan, type PruneResult } from "../snapshot/prune.js";
 import { describeError } from "../util/errors.js";
 import type { Fleet, FleetNode, OpenStore } from "./fleet.js";
+import { pruneLogIn } from "../pitr/prune.js";
+import type { Store } from "../store/store.js";
 import { clusterHealth } from "./health.js";
 
 export interface LocationPrune {
   location: string;
   plan?: PrunePlan;
   result?: PruneResult;
+  /** S3 only: the revision log's segments and chains no kept snapshot needs (src/pitr/prune.ts). */
+  log?: { chains: number; segments: number; failed: number; error?: string };
   error?: string;
 }
 
@@ -60,14 +64,33 @@ async function pruneS3(
   const store = openStore(target);
   try {
     const plan = planPrune(location, await listCatalog(store, location), { ...policy, clusterId }, now);
-    if (dryRun) return { location, plan };
+    if (dryRun)
+      return {
+        location,
+        plan,
+        log: await logPrune(
+          store,
+          plan.remove.map((i) => i.name),
+          true,
+        ),
+      };
     const result = await executePrune(store, plan);
     if (result.removed.length) await refreshListingIndex(store);
-    return { location, plan, result };
+    return { location, plan, result, log: await logPrune(store, [], false) };
   } catch (err) {
     return { location, error: describeError(err) };
   } finally {
     await store.close();
+  }
+}
+
+/** The log's share of an S3 prune; its failure is reported with it, never failing the snapshots' prune. */
+async function logPrune(store: Store, removed: string[], dryRun: boolean): Promise<NonNullable<LocationPrune["log"]>> {
+  try {
+    const { plan, result } = await pruneLogIn(store, { dryRun, removed });
+    return { chains: plan.chains.length, segments: plan.segments.length, failed: result?.failed.length ?? 0 };
+  } catch (err) {
+    return { chains: 0, segments: 0, failed: 0, error: describeError(err) };
   }
 }
 

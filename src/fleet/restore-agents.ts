@@ -26,8 +26,8 @@ export function restoreAgents(
     listSnapshots: () => n.listSnapshots(),
     preflight: () => n.restore.preflight(),
     progress: () => n.restore.progress(),
-    prepare: (session, name, source) =>
-      n.restore.prepare(session, name, source.kind === "s3" ? s3 : undefined, identity),
+    prepare: (session, name, source, replay) =>
+      n.restore.prepare(session, name, source.kind === "s3" ? s3 : undefined, identity, replay),
     checkIdentity: (name, source) => n.restore.checkIdentity(name, source.kind === "s3" ? s3 : undefined, identity),
     node: (session) => restoreNode(n, session),
   }));

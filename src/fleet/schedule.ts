@@ -26,6 +26,8 @@ export interface PushReport {
   schedule: string | null;
   /** The scheduled verify, described; null without one. */
   verify: string | null;
+  /** The continuous revision log, described; null without one. */
+  continuous: string | null;
   retention: string | null;
   s3: string | null;
   nodes: NodePush[];
@@ -54,7 +56,13 @@ export function buildSchedulePush(
 ): SchedulePush {
   const notifications = config.lifeboat.notifications ?? null;
   const interval = flags.interval === undefined ? undefined : wholeSeconds("--interval", flags.interval, 1000);
-  if (!config.backup.recurring) return { schedule: null, notifications, staleAfterMs: watchOff(config, interval) };
+  if (!config.backup.recurring) {
+    if (config.lifeboat.continuous)
+      throw new UserError(
+        "lifeboat.continuous: the revision log is pushed with the schedule, and services.etcd.snapshot is false",
+      );
+    return { schedule: null, notifications, staleAfterMs: watchOff(config, interval) };
+  }
   const every = scheduleEvery(config, interval);
   const staleAfterMs =
     config.lifeboat.staleAfterMs === undefined ? defaultStaleAfter(every) : config.lifeboat.staleAfterMs;
@@ -67,6 +75,13 @@ export function buildSchedulePush(
   };
   if (config.backup.s3) schedule.s3 = config.backup.s3;
   if (config.lifeboat.verify) schedule.verify = config.lifeboat.verify;
+  if (config.lifeboat.continuous) {
+    if (!schedule.s3)
+      throw new UserError(
+        "lifeboat.continuous: the revision log is written to S3, and no S3 is configured (backup_config.s3backupconfig)",
+      );
+    schedule.continuous = config.lifeboat.continuous;
+  }
   const identity = config.lifeboat.encryption?.identity;
   if (identity) schedule.identity = identity;
   return { schedule, notifications, staleAfterMs };
@@ -164,6 +179,9 @@ export function pushReport(body: SchedulePush, config: ClusterConfig, nodes: Nod
   return {
     schedule: s ? describeEvery(s.every) : null,
     verify: s?.verify ? describeVerify(s.verify) : null,
+    continuous: s?.continuous
+      ? `a revision log segment every ${formatDuration(s.continuous.intervalMs)} to S3 (one writer)`
+      : null,
     retention,
     s3: s?.s3 && config.backup.s3 ? s3Location(config.backup.s3) : null,
     nodes,

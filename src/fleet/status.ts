@@ -14,6 +14,7 @@ import { s3Location } from "../store/s3-location.js";
 import { evaluateFreshness, unwatched, type Freshness } from "../schedule/freshness.js";
 import { describeError, ExitCode } from "../util/errors.js";
 import type { Fleet, OpenStore } from "./fleet.js";
+import { logSummary, type LogSummary } from "../pitr/summary.js";
 
 export interface S3Status {
   location: string;
@@ -24,6 +25,8 @@ export interface S3Status {
   /** The newest failed upload any node reported. */
   lastFailure: { name: string; node: string; at: string; reason: string } | null;
   freshness: Freshness;
+  /** The revision log in this folder (src/pitr/summary.ts); null when it holds none and none is configured. */
+  log: LogSummary | null;
   error?: string;
 }
 
@@ -54,6 +57,7 @@ export async function fleetStatus(
   const answered = nodes.filter((n): n is NodeStatus => !("error" in n));
   const stale = answered.filter((n) => n.freshness.state === "stale").map((n) => n.node);
   if (s3Report?.freshness.state === "stale") stale.push("s3");
+  if (logIsStale(s3Report?.log ?? null, answered)) stale.push("revision log");
   const verifyFailed = answered.filter((n) => n.verifyFailed).map((n) => n.node);
   const unreachable = answered.length < nodes.length || s3Report?.error !== undefined;
   const exitCode = stale.length || verifyFailed.length ? ExitCode.stale : unreachable ? ExitCode.partial : ExitCode.ok;
@@ -86,7 +90,7 @@ async function s3Status(
   const store = openStore(target);
   const watch = s3Watch(nodes);
   try {
-    const entries = await listCatalog(store, "s3");
+    const [entries, log] = await Promise.all([listCatalog(store, "s3"), logSummary(store, now)]);
     const good = entries.filter((e) => e.status === "ok");
     const newest = good.at(-1);
     const newestGood = good.reduce<Date | undefined>((max, e) => {
@@ -101,14 +105,48 @@ async function s3Status(
       lastSuccess: newest ? { name: newest.name, createdAt: createdOf(newest) } : null,
       lastFailure,
       freshness: evaluateFreshness({ ...watch, newestGood, now }),
+      log: log.chains.length || logConfigured(nodes) ? log : null,
     };
   } catch (err) {
     // Unlisted is not known to be stale: it is reported as unreachable (exit 3).
     const error = describeError(err);
-    return { location, count: 0, bytes: 0, broken: 0, lastSuccess: null, lastFailure, freshness: unwatched(), error };
+    return {
+      location,
+      count: 0,
+      bytes: 0,
+      broken: 0,
+      lastSuccess: null,
+      lastFailure,
+      freshness: unwatched(),
+      log: null,
+      error,
+    };
   } finally {
     await store.close();
   }
+}
+
+/** The log's interval as the agents were pushed it (the largest), undefined when no agent has the log. */
+function logInterval(nodes: StatusReport["nodes"]): number | undefined {
+  const intervals = nodes.flatMap((n) =>
+    "error" in n || !n.schedule?.continuous ? [] : [n.schedule.continuous.intervalMs],
+  );
+  return intervals.length ? Math.max(...intervals) : undefined;
+}
+
+function logConfigured(nodes: StatusReport["nodes"]): boolean {
+  return logInterval(nodes) !== undefined;
+}
+
+/**
+ * The log is stale (exit 6) when it is configured and its recovery point is older than six intervals and a minute:
+ * the writer died and no agent took over, or S3 refuses its segments.
+ */
+function logIsStale(log: LogSummary | null, nodes: StatusReport["nodes"]): boolean {
+  const interval = logInterval(nodes);
+  if (interval === undefined || !log) return false;
+  const age = log.recoveryPoint?.ageSeconds;
+  return age === undefined || age * 1000 > 6 * interval + 60_000;
 }
 
 /** S3's threshold: the largest the agents report, watched since the earliest of theirs; none watched: none. */

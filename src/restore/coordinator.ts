@@ -10,7 +10,7 @@ import { ChecksumMismatchError, ExitCode } from "../util/errors.js";
 import { distributeAndCompare, rebuildCluster, untouched, type ApplyDeps, type ApplyResult } from "./apply.js";
 import type { MemberHealth, Prepared, RestoreAgent, S3Source } from "./fleet.js";
 import { locate, type Located } from "./locate.js";
-import { buildRestorePlan, formatPlan, type PlanMemberInput, type RestorePlan } from "./plan.js";
+import { buildRestorePlan, formatPlan, type PlanMemberInput, type PointInTime, type RestorePlan } from "./plan.js";
 import { watchProgress, type ProgressSink } from "./progress.js";
 import { knownRevision } from "./revision.js";
 import { holding, type Signals } from "./sessions.js";
@@ -27,6 +27,8 @@ export interface RestoreInput {
   bumpRevision?: number | undefined;
   /** How long the start phase may take, from the first start to a healthy cluster. */
   healthTimeoutMs: number;
+  /** A restore to a point: `name` is its base (in S3), replayed up to the target (src/pitr/point.ts). */
+  pointInTime?: PointInTime | undefined;
 }
 
 /** Where the coordinator reports: progress lines, notes (stderr), and the one machine-readable result. */
@@ -89,6 +91,10 @@ export async function runRestore(input: RestoreInput, deps: CoordinatorDeps): Pr
     const watch = deps.progress ? watchProgress(deps.agents, deps.progress) : undefined;
     const result = await (async () => {
       const prepared = await untouched(() => prepare(plan, sessions.id, deps.agents));
+      if (prepared.pointInTime)
+        deps.out.note(
+          `${plan.server} replayed ${prepared.pointInTime.applied} revisions onto the snapshot (revision ${prepared.pointInTime.baseRevision}): revision ${prepared.pointInTime.revision}`,
+        );
       const archived = await untouched(async () => chooseState(plan, prepared.stateFile, deps));
       await distributeAndCompare(plan, prepared.sha256, applyDeps);
       return { prepared, archived, applied: await rebuildCluster(plan, prepared.sha256, applyDeps) };
@@ -116,11 +122,18 @@ async function identityOpens(plan: RestorePlan, deps: Pick<CoordinatorDeps, "age
 async function prepare(plan: RestorePlan, session: string, agents: readonly RestoreAgent[]): Promise<Prepared> {
   const server = agents.find((a) => a.name === plan.server);
   if (!server) throw new Error(`the serving node ${plan.server} is not part of the restore`);
-  const prepared = await server.prepare(session, plan.name, plan.source);
+  const point = plan.pointInTime;
+  const replay = point ? { chain: point.chain, toRevision: point.revision, segments: point.segments } : undefined;
+  const prepared = await server.prepare(session, plan.name, plan.source, replay);
   const expected = plan.snapshot.sha256;
-  if (expected && prepared.sha256 !== expected)
+  const got = point ? prepared.pointInTime?.baseSha256 : prepared.sha256;
+  if (expected && got !== expected)
     throw new ChecksumMismatchError(
-      `snapshot ${plan.name} prepared on ${plan.server} has sha256:${prepared.sha256}, the plan expects sha256:${expected}`,
+      `snapshot ${plan.name} prepared on ${plan.server} has sha256:${got ?? "?"}, the plan expects sha256:${expected}`,
+    );
+  if (point && prepared.pointInTime?.revision !== point.revision)
+    throw new ChecksumMismatchError(
+      `${plan.server} built revision ${prepared.pointInTime?.revision ?? "none"}, the plan asks for ${point.revision}`,
     );
   return prepared;
 }
@@ -155,7 +168,9 @@ async function makePlan(
 ): Promise<RestorePlan> {
   const preflight = await Promise.all(deps.agents.map((a) => a.preflight()));
   const manifest = located.manifest;
-  const currentRevision = liveRevision(health, manifest?.etcd.revision, (l) => deps.out.note(l));
+  const currentRevision = liveRevision(health, input.pointInTime?.revision ?? manifest?.etcd.revision, (l) =>
+    deps.out.note(l),
+  );
   const known =
     currentRevision === undefined
       ? await knownRevision(located, { nodes: deps.agents.map((a) => a.name), s3: deps.s3, state: deps.state.current })
@@ -176,6 +191,7 @@ async function makePlan(
       : {},
     currentRevision,
     knownRevision: known,
+    pointInTime: input.pointInTime,
     bumpOverride: input.bumpRevision,
     stateSource: input.useLocalState ? "local" : "archive",
     statePath: deps.state.path,

@@ -9,6 +9,7 @@ import type { RestoreNode } from "./apply.js";
 import type {
   Preflight as PreflightReply,
   Prepared as PreparedReply,
+  ReplayRequest,
   RestoreProgress as ProgressReply,
 } from "../api/restore.js";
 import type { Preflight, RestoreSource } from "./plan.js";
@@ -21,7 +22,8 @@ export type AgentPreflight = Preflight & Pick<PreflightReply, "pendingRollback" 
  * What the coordinator needs of the serving node's prepared file (POST /v1/restore/prepare): its digest, where it
  * came from, and the archive's state file (base64, or null: an older RKE archive, a raw etcdctl file).
  */
-export type Prepared = Pick<PreparedReply, "sha256" | "size" | "stateFile"> & Partial<Pick<PreparedReply, "from">>;
+export type Prepared = Pick<PreparedReply, "sha256" | "size" | "stateFile"> &
+  Partial<Pick<PreparedReply, "from" | "pointInTime">>;
 
 /** One member's health before the restore, as far as the coordinator needs it. */
 export interface MemberHealth {
@@ -41,8 +43,11 @@ export interface RestoreAgent extends SessionNode {
   preflight(): Promise<AgentPreflight>;
   /** The node's restore work, per phase (GET /v1/restore/progress); absent where nothing reports it (unit tests). */
   progress?(): Promise<Pick<ProgressReply, "phases">>;
-  /** Extracts and verifies snapshot `name` from `source` on this node (its own copy, or S3). */
-  prepare(session: string, name: string, source: RestoreSource): Promise<Prepared>;
+  /**
+   * Extracts and verifies snapshot `name` from `source` on this node (its own copy, or S3); with `replay`, then
+   * builds the snapshot of that point in time from it (src/pitr/replay.ts).
+   */
+  prepare(session: string, name: string, source: RestoreSource, replay?: ReplayRequest): Promise<Prepared>;
   /**
    * Before anything is held: whether this node opens `source`'s copy of `name` (its age header) with the identity it
    * is told of; rejects with an IdentityError naming where it looked. Resolves `{encrypted: false}` for a plain copy.

@@ -32,6 +32,8 @@ export interface PlanInput {
   preflight: readonly Preflight[];
   /** What the manifest says, when there is one. */
   snapshot: { sha256?: string; size?: number; revision?: number; createdAt?: string; clusterId?: string };
+  /** A restore to a point: the snapshot above is its base, replayed up to `revision` (src/pitr/point.ts). */
+  pointInTime?: PointInTime | undefined;
   /** The highest revision a running member reported before the restore; undefined when no member answered. */
   currentRevision?: number | undefined;
   /**
@@ -51,6 +53,15 @@ export interface PlanInput {
   now: Date;
 }
 
+/** What a restore to a point adds to the plan: the chain, the target and when it was observed, the segments. */
+export interface PointInTime {
+  chain: string;
+  revision: number;
+  at: string;
+  baseRevision: number;
+  segments: { first: number; last: number }[];
+}
+
 export interface PlannedMember extends PlanMemberInput {
   /** Where the restored data is built before the swap. */
   stagingDir: string;
@@ -68,7 +79,9 @@ export interface PlannedMember extends PlanMemberInput {
 export interface RestorePlan {
   name: string;
   source: RestoreSource;
+  /** With a point in time, `revision` is the target's: what the restored cluster must reach. */
   snapshot: PlanInput["snapshot"];
+  pointInTime?: PointInTime;
   stamp: string;
   /** A new cluster token: the restored cluster is a new logical cluster (new cluster and member IDs). */
   initialClusterToken: string;
@@ -132,15 +145,17 @@ export function buildRestorePlan(input: PlanInput): RestorePlan {
   });
   const first = input.members[0];
   if (!first) throw new Error("a restore needs at least one etcd member");
+  const point = input.pointInTime;
   return {
     name: input.name,
     source: input.source,
-    snapshot: input.snapshot,
+    snapshot: point ? { ...input.snapshot, revision: point.revision } : input.snapshot,
+    ...(point ? { pointInTime: point } : {}),
     stamp,
     initialClusterToken: `lifeboat-${stamp.toLowerCase()}-${shortHash(input.name)}`,
     initialCluster: input.members.map((m) => `${m.name}=${m.peerUrl}`).join(","),
     server: input.source.kind === "node" ? input.source.node : first.name,
-    bump: planBump(input),
+    bump: planBump(point ? { ...input, snapshot: { ...input.snapshot, revision: point.revision } } : input),
     stateSource: input.stateSource,
     stateFile: stateFileDecision(input),
     stopOrder: leaderFirst(
@@ -238,6 +253,7 @@ export function formatPlan(plan: RestorePlan): string[] {
     `  source:          ${src}`,
     `  digest:          ${plan.snapshot.sha256 ? `sha256:${plan.snapshot.sha256}, every node's copy checked against it before any member stops` : "computed when the file is prepared (no manifest); every node's copy checked against it"}`,
     `  revision:        ${plan.snapshot.revision ?? "unknown (no manifest)"}`,
+    ...pointLines(plan),
     `  served by:       ${plan.server}, fetched and checked by every other node`,
     `  state file:      ${plan.stateFile}`,
     `  stop order:      ${plan.stopOrder.join(", ")} (one after another, the leader first), then every data dir rebuilt`,
@@ -260,6 +276,19 @@ export function formatPlan(plan: RestorePlan): string[] {
     "  on failure after the stop: every node gets its old data directory back and the old cluster is restarted",
   );
   return lines;
+}
+
+/** The lines of a restore to a point: what is replayed onto the snapshot, and where. */
+function pointLines(plan: RestorePlan): string[] {
+  const p = plan.pointInTime;
+  if (!p) return [];
+  const first = p.segments[0];
+  const last = p.segments[p.segments.length - 1];
+  const segments = first && last ? `${p.segments.length} (revisions ${first.first}-${last.last})` : "none";
+  return [
+    `  point in time:   revision ${p.revision}, observed at ${p.at} (chain ${p.chain})`,
+    `  replayed:        the snapshot (revision ${p.baseRevision}) restored on ${plan.server}'s loopback, then the log's segments: ${segments}, each revision checked; the result is what every node restores`,
+  ];
 }
 
 function shortHash(text: string): string {

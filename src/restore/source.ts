@@ -3,22 +3,19 @@
  * node's snapshot directory, check it against its manifest, and extract the snapshot file into the restore folder.
  */
 import { createHash } from "node:crypto";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, pipeline } from "node:stream";
 import { detectSnapshotFile, extractSnapshot, readStateFile } from "../archive/rke.js";
 import { fetchManifest } from "../snapshot/catalog.js";
 import { archiveKey, manifestKey, type Manifest } from "../snapshot/manifest.js";
 import type { Store } from "../store/store.js";
-import {
-  checkHeader,
-  decryptStream,
-  loadIdentities,
-  type IdentitySource,
-  type LoadedIdentities,
-} from "../crypto/age.js";
-import { ChecksumMismatchError, IdentityError, NotFoundError } from "../util/errors.js";
-import { insideDir, writeStreamAtomic } from "../util/fs.js";
+import { checkHeader, decryptStream, identityFor, type IdentitySource } from "../crypto/age.js";
+import { ChecksumMismatchError, NotFoundError } from "../util/errors.js";
+import { fsyncDir, insideDir, writeStreamAtomic } from "../util/fs.js";
+import type { ReplayRequest } from "../api/restore.js";
+import { loggedRevisions } from "../pitr/fetch.js";
+import { buildPointInTime } from "../pitr/replay.js";
 import { sha256PassThrough } from "../util/hash-stream.js";
 import { counted, type PhaseCounter } from "./progress.js";
 import type { NodeDeps } from "./steps.js";
@@ -29,6 +26,7 @@ export async function prepare(
   s3: Store | undefined,
   identity: IdentitySource | undefined,
   deps: NodeDeps,
+  replay?: ReplayRequest,
 ) {
   const { config } = deps;
   await mkdir(config.restoreDir, { recursive: true, mode: 0o700 });
@@ -55,16 +53,70 @@ export async function prepare(
   const format = await detectSnapshotFile(source.path);
   const state = format === "zip" ? await readStateFile(source.path, name) : undefined;
   deps.log.info("restore source prepared", { name, from: source.from, sha256: digest.sha256 });
+  const point = replay ? await replayOnto(dest, name, replay, s3, identity, deps) : undefined;
   return {
     node: config.node,
     from: source.from,
     format,
-    size: digest.size,
-    sha256: digest.sha256,
-    dbSha256: digest.dbSha256,
+    size: point?.size ?? digest.size,
+    sha256: point?.sha256 ?? digest.sha256,
+    dbSha256: point?.dbSha256 ?? digest.dbSha256,
     manifest: source.manifest ?? null,
     stateFile: state ? state.toString("base64") : null,
+    ...(point
+      ? {
+          pointInTime: {
+            baseSha256: digest.sha256,
+            baseRevision: point.baseRevision,
+            revision: point.revision,
+            applied: point.applied,
+          },
+        }
+      : {}),
   };
+}
+
+/**
+ * A restore to a point: the prepared base becomes the snapshot at the target revision (src/pitr/replay.ts), built
+ * beside it and renamed over it only once its revision and trailer are checked; a failure removes both.
+ */
+async function replayOnto(
+  dest: string,
+  name: string,
+  replay: ReplayRequest,
+  s3: Store | undefined,
+  identity: IdentitySource | undefined,
+  deps: NodeDeps,
+) {
+  if (!s3) throw new NotFoundError("a restore to a point reads the revision log from S3, and no S3 was given");
+  const outPath = `${dest}.at-${replay.toRevision}`;
+  try {
+    const tools = await deps.tools();
+    const built = await counted(
+      deps.progress,
+      "replay",
+      undefined,
+      () =>
+        buildPointInTime({
+          basePath: dest,
+          baseName: name,
+          tools,
+          workDir: deps.config.restoreDir,
+          log: deps.log,
+          target: replay.toRevision,
+          revisions: loggedRevisions(s3, replay.chain, replay.segments, identity),
+          outPath,
+        }),
+      { bytes: false },
+    );
+    await rename(outPath, dest);
+    await fsyncDir(deps.config.restoreDir);
+    return built;
+  } catch (err) {
+    await rm(outPath, { force: true });
+    await rm(dest, { force: true });
+    throw err;
+  }
 }
 
 /**
@@ -209,20 +261,6 @@ async function decryptCopy(
     },
   });
   return path;
-}
-
-/** The identities at `identity` (the location the CLI sent), or an IdentityError saying none was configured. */
-export async function identityFor(
-  what: string,
-  recipients: readonly string[],
-  identity: IdentitySource | undefined,
-): Promise<LoadedIdentities> {
-  if (!identity) {
-    throw new IdentityError(
-      `${what} is encrypted (to ${recipients.join(", ")}) and no identity is configured: set lifeboat.encryption.identity_file or identity_env`,
-    );
-  }
-  return loadIdentities(identity);
 }
 
 /** For pipeline: its errors reach the streams' readers, who report them. */

@@ -5,16 +5,12 @@
  * when the snapshot was taken; stop it and remove everything. Proves a snapshot restores, with the same data, without
  * touching the cluster.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
-import { join } from "node:path";
 import type { VerifyReport } from "../api/restore.js";
 import type { EtcdTools } from "../etcd/binaries.js";
-import { EtcdMemberClient } from "../etcd/client.js";
-import { ManagedMember } from "../etcd/member.js";
-import { restoreSnapshotToDir, snapshotStatus } from "../etcd/restore-tool.js";
+import type { EtcdMemberClient } from "../etcd/client.js";
 import type { Contents } from "../snapshot/manifest.js";
 import type { Logger } from "../util/log.js";
+import { withLoopbackMember } from "./loopback.js";
 
 /** The report is what POST /v1/restore/verify sends (src/api/restore.ts). */
 export type { VerifyReport };
@@ -27,69 +23,29 @@ export async function verifySnapshotOnLoopback(o: {
   /** What the manifest says the snapshot holds; null or absent for snapshots taken without it. */
   expected?: Contents | null | undefined;
 }): Promise<VerifyReport> {
-  const dir = await mkdtemp(join(o.workDir, "verify-"));
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
-  const clientUrl = `http://127.0.0.1:${clientPort}`;
-  const peerUrl = `http://127.0.0.1:${peerPort}`;
-  const member = new ManagedMember(
-    {
-      name: "lifeboat-verify",
-      dataDir: join(dir, "data"),
-      clientUrl,
-      peerUrl,
-      initialCluster: `lifeboat-verify=${peerUrl}`,
-      initialClusterState: "new",
-      initialClusterToken: "lifeboat-verify",
-      logFile: join(dir, "etcd.log"),
-      pidFile: join(dir, "etcd.pid"),
-    },
-    o.tools,
-    o.log.child({ verify: o.snapshotPath }),
-    // One core at most: a verify runs beside the live member, which must keep its share of the machine.
-    { maxProcs: 1 },
-  );
-  try {
-    const status = await snapshotStatus(o.tools, o.snapshotPath);
-    await restoreSnapshotToDir({
-      tools: o.tools,
-      snapshotPath: o.snapshotPath,
-      dataDir: join(dir, "data"),
-      name: "lifeboat-verify",
-      initialCluster: `lifeboat-verify=${peerUrl}`,
-      initialClusterToken: "lifeboat-verify",
-      initialAdvertisePeerUrls: peerUrl,
-    });
-    await member.start();
-    const client = await EtcdMemberClient.connect({ endpoint: clientUrl, timeoutMs: 10_000 });
-    try {
-      const live = await client.status();
-      const keys = await client.count("");
-      const problems: string[] = [];
-      if (live.revision < status.revision) problems.push(`revision ${live.revision} < snapshot's ${status.revision}`);
-      const compared = o.expected ? await compareContents(client, live.revision, o.expected) : undefined;
-      if (compared) problems.push(...compared.problems);
-      // status.totalKey counts every stored revision of every key, so it is reported, not compared with `keys`.
-      const report: VerifyReport = {
-        revision: live.revision,
-        keys,
-        hash: status.hash,
-        storedRevisions: status.totalKey,
-        totalSize: status.totalSize,
-        etcdVersion: live.version,
-        checked: compared?.checked ?? ["revision"],
-        ok: problems.length === 0,
-      };
-      if (compared?.hashKV !== undefined) report.hashKV = compared.hashKV;
-      if (compared?.note) report.note = compared.note;
-      if (problems.length) report.reason = problems.join("; ");
-      return report;
-    } finally {
-      client.close();
-    }
-  } finally {
-    await member.stop().catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
-  }
+  return withLoopbackMember({ ...o, purpose: "verify" }, async ({ client, status }) => {
+    const live = await client.status();
+    const keys = await client.count("");
+    const problems: string[] = [];
+    if (live.revision < status.revision) problems.push(`revision ${live.revision} < snapshot's ${status.revision}`);
+    const compared = o.expected ? await compareContents(client, live.revision, o.expected) : undefined;
+    if (compared) problems.push(...compared.problems);
+    // status.totalKey counts every stored revision of every key, so it is reported, not compared with `keys`.
+    const report: VerifyReport = {
+      revision: live.revision,
+      keys,
+      hash: status.hash,
+      storedRevisions: status.totalKey,
+      totalSize: status.totalSize,
+      etcdVersion: live.version,
+      checked: compared?.checked ?? ["revision"],
+      ok: problems.length === 0,
+    };
+    if (compared?.hashKV !== undefined) report.hashKV = compared.hashKV;
+    if (compared?.note) report.note = compared.note;
+    if (problems.length) report.reason = problems.join("; ");
+    return report;
+  });
 }
 
 interface Comparison {
@@ -134,16 +90,4 @@ async function compareContents(
     }
   }
   return { problems, checked, hashKV: kv.hash, ...(note ? { note } : {}) };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }

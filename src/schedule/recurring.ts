@@ -25,6 +25,9 @@ import { defaultStaleAfter, lastVerifyFailed } from "./freshness.js";
 import { FreshnessWatch } from "./watch.js";
 import type { VerifyRecord } from "./history.js";
 import { newestGood as newestGoodEntry, ScheduledVerifier, type VerifyRunner } from "./verify.js";
+import type { ScheduleSpec } from "./spec.js";
+import { saveChainBase } from "../pitr/base.js";
+import { LogWriter, type WriterStatus } from "../pitr/writer.js";
 
 export interface RecurringAgentDeps {
   node: string;
@@ -43,6 +46,9 @@ export interface RecurringAgentDeps {
     | "txnPutIfAbsent"
     | "get"
     | "put"
+    | "watchAll"
+    | "leaseTimeToLive"
+    | "leaseKeepAliveOnce"
   >;
   local: Store;
   makeS3: (settings: S3Settings) => Store;
@@ -66,6 +72,10 @@ export class RecurringAgent {
   private readonly scheduler: Scheduler;
   private readonly watch: FreshnessWatch;
   private readonly verifier: ScheduledVerifier;
+  private readonly logWriter: LogWriter;
+  /** The revision log's settings as last applied, and the store it writes to. */
+  private log: { key: string; store: Store } | undefined;
+  private paused = false;
   private doc: ScheduleDocument | undefined;
   private docError: string | undefined;
   /** Pushes are applied one after the other. */
@@ -118,6 +128,16 @@ export class RecurringAgent {
       metrics: this.metrics,
       newestGood: async () => newestGood(await this.catalog()),
     });
+    this.logWriter = new LogWriter({
+      node: deps.node,
+      etcd: deps.etcd,
+      log: deps.log.child({ log: "revisions" }),
+      clock: deps.clock,
+      sleep: (ms, signal) => deps.sleep(ms, signal),
+      metrics: this.metrics.log,
+      takeBase: (job, signal) =>
+        saveChainBase(job.store, job.save, { ...run, etcd: deps.etcd, flight: this.flight }, signal),
+    });
     this.verifier = new ScheduledVerifier({
       node: deps.node,
       etcd: deps.etcd,
@@ -131,6 +151,11 @@ export class RecurringAgent {
       timers: deps.timers ?? realTimers,
       random: deps.random ?? Math.random,
     });
+  }
+
+  /** What the revision log's writer on this agent is doing. */
+  logStatus(): WriterStatus {
+    return this.logWriter.status();
   }
 
   /** The restore side of scheduled verifies (src/agent/scheduled-verify.ts), given once the sessions exist. */
@@ -166,7 +191,7 @@ export class RecurringAgent {
 
   async stop(): Promise<void> {
     this.watch.stop();
-    await Promise.all([this.scheduler.stop(), this.verifier.stop()]);
+    await Promise.all([this.scheduler.stop(), this.verifier.stop(), this.configureLog(undefined)]);
     await this.notifier.close();
   }
 
@@ -220,13 +245,16 @@ export class RecurringAgent {
 
   /** Pauses recurring runs (cancelling one that is going) until `resume`: a restore holds the node. */
   async pause(reason: string): Promise<void> {
-    this.deps.log.info("recurring snapshots and verifies paused", { reason });
-    await Promise.all([this.scheduler.pause(reason), this.verifier.pause(reason)]);
+    this.deps.log.info("recurring snapshots, verifies and the revision log paused", { reason });
+    this.paused = true;
+    await Promise.all([this.scheduler.pause(reason), this.verifier.pause(reason), this.configureLog(undefined)]);
   }
 
   resume(): void {
     this.scheduler.resume();
     this.verifier.resume();
+    this.paused = false;
+    void this.configureLog(this.doc?.schedule ?? undefined);
     this.deps.log.info("recurring snapshots resumed");
   }
 
@@ -337,6 +365,7 @@ export class RecurringAgent {
       verifyFailed: lastVerifyFailed(history.lastVerify, cluster),
       clusterVerify: cluster ?? null,
       nextVerify: this.verifier.status().nextRun ?? null,
+      log: this.logWriter.status(),
     };
   }
 
@@ -355,7 +384,34 @@ export class RecurringAgent {
   private async apply(): Promise<void> {
     const spec = this.doc?.schedule ?? undefined;
     const schedule = spec && this.doc ? { spec, since: new Date(this.doc.since) } : undefined;
-    await Promise.all([this.scheduler.configure(schedule), this.verifier.configure(schedule)]);
+    await Promise.all([
+      this.scheduler.configure(schedule),
+      this.verifier.configure(schedule),
+      this.configureLog(this.paused ? undefined : spec),
+    ]);
+  }
+
+  /**
+   * Starts, restarts (when its settings changed) or stops the revision log's writer: only with `continuous` and S3
+   * in the schedule. Never throws.
+   */
+  private async configureLog(spec: ScheduleSpec | undefined): Promise<void> {
+    const job = spec?.continuous && spec.s3 ? { continuous: spec.continuous, s3: spec.s3, spec } : undefined;
+    const key = job ? JSON.stringify([job.continuous, job.s3, spec?.encryption ?? null, spec?.compression]) : "";
+    if (this.log?.key === key && job) return;
+    const previous = this.log;
+    this.log = undefined;
+    await this.logWriter.configure(undefined);
+    await previous?.store.close();
+    if (!job) return;
+    const store = this.deps.makeS3(job.s3);
+    this.log = { key, store };
+    await this.logWriter.configure({
+      spec: job.continuous,
+      store,
+      recipients: job.spec.encryption?.recipients,
+      save: job.spec,
+    });
   }
 
   /** This node's copies in its directory, oldest first. */

@@ -22,6 +22,7 @@ import type { RunHistory, RunRecord } from "./history.js";
 import type { AgentMetrics } from "../telemetry/agent-metrics.js";
 import { RunPaused, type ScheduleJob } from "./scheduler.js";
 import { periodAfter } from "./plan.js";
+import { pruneLogIn } from "../pitr/prune.js";
 
 export interface RecurringDeps {
   node: string;
@@ -129,6 +130,7 @@ async function succeeded(
   };
   const local = await prune(deps.local, `node:${deps.node}`, "local", policy, job, deps);
   const s3 = remote && result.upload?.ok ? await prune(remote, "s3", "s3", policy, job, deps) : null;
+  if (remote && s3 && !s3.error) await pruneLog(remote, job, deps);
   // The uploader rewrites the folder's listing index once, after its commit and its prune.
   if (remote && result.upload?.ok) await refreshListingIndex(remote, deps.log);
   return finish(deps, {
@@ -194,6 +196,21 @@ async function prune(
     deps.log.warn("prune failed", { location, error: reason });
     notify(deps, job, "prune.failed", { location: label, reason });
     return { removed: 0, failed: 0, error: reason };
+  }
+}
+
+/** The revision log after the S3 folder's prune: what no kept snapshot needs any more (src/pitr/prune.ts). */
+async function pruneLog(store: Store, job: ScheduleJob, deps: RecurringDeps): Promise<void> {
+  try {
+    const done = (await pruneLogIn(store)).result;
+    if (!done) return;
+    deps.log.info("revision log pruned", { chains: done.removedChains, segments: done.removedSegments });
+    if (done.failed.length) {
+      const reason = done.failed.map((f) => `${f.key}: ${f.error}`).join("; ");
+      notify(deps, job, "prune.failed", { location: "s3", reason });
+    }
+  } catch (err) {
+    deps.log.warn("the revision log was not pruned", { error: describeError(err) });
   }
 }
 

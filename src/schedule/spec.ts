@@ -72,6 +72,17 @@ export const ScheduleSpec = z.object({
   /** Recurring copies are encrypted as one-time ones are: the push carries the recipients (public keys) only. */
   encryption: SaveEncryption.optional(),
   verify: VerifySchedule.optional(),
+  /** The continuous revision log (src/pitr/writer.ts): needs `s3`; one agent of the cluster writes it. */
+  continuous: z
+    .object({
+      intervalMs: z.number().int().min(1000).max(600_000),
+      maxSegmentBytes: z
+        .number()
+        .int()
+        .min(65_536)
+        .max(1 << 30),
+    })
+    .optional(),
   /**
    * Where this node finds the age identity that opens encrypted copies for a scheduled verify: cluster.yml's
    * identity_file (a path on the node) or identity_env (a variable of the agent's environment), never the key.

@@ -20,6 +20,7 @@ export function publicView(doc: ScheduleDocument | undefined): PublicView | null
           timeoutSeconds: s.timeoutSeconds,
           stateFile: s.stateFile !== undefined,
           verify: s.verify ?? null,
+          continuous: s.continuous ?? null,
         }
       : null,
     notifications: doc.notifications

@@ -30,6 +30,7 @@ import {
   type ListingIndex,
 } from "./listing-index.js";
 import { AGE_SUFFIX } from "../crypto/age.js";
+import { mapLimit } from "../util/map-limit.js";
 
 /** A listed copy is what GET /v1/snapshots sends: one schema for both (src/api/snapshots.ts). */
 export type { CatalogEntry, CopyStatus };
@@ -229,17 +230,4 @@ async function fetchManifestText(store: Store, key: string): Promise<string | un
 /** etcd snapshot files end with a 32-byte sha256 after a whole number of 512-byte pages. */
 function looksLikeRawSnapshot(o: ObjectInfo): boolean {
   return o.size > 32 && o.size % 512 === 32 && !/\.(json|part|tmp|gz|tar|rkestate)$/.test(o.key);
-}
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }

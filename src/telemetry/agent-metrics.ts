@@ -6,6 +6,7 @@
 import type { CatalogEntry } from "../snapshot/catalog.js";
 import { Registry, type Gauge } from "./metrics.js";
 import type { Delivery } from "./notify.js";
+import { LogMetrics } from "./log-metrics.js";
 
 export type SnapshotKind = "one-time" | "recurring";
 export type Location = "local" | "s3";
@@ -15,6 +16,8 @@ const DURATION_BUCKETS = [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 
 export class AgentMetrics {
   readonly registry = new Registry();
+  /** The revision log's (src/pitr/writer.ts). */
+  readonly log = new LogMetrics(this.registry);
   private readonly info = this.registry.gauge("lifeboat_agent_info", "Always 1; labels name this agent.");
   private readonly duration = this.registry.histogram(
     "lifeboat_snapshot_duration_seconds",

@@ -2,6 +2,8 @@
  * A real sandbox (etcd members with TLS, agents as child processes, an S3 server) for integration tests,
  * started through the CLI exactly as an operator would, and torn down in `t.after`.
  */
+import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +13,7 @@ import type { SandboxInfo } from "../../src/sandbox/sandbox.js";
 import { EtcdMemberClient } from "../../src/etcd/client.js";
 import { CA_CERT_NAME, lookupCert, NODE_CERT_NAME, readState } from "../../src/config/state.js";
 import { statePathFor } from "../../src/config/cluster.js";
-import { jsonOf, runCli, type CliRun } from "./cli.js";
+import { BIN, jsonOf, runCli, type CliRun } from "./cli.js";
 import { openStore } from "../../src/store/open.js";
 import type { Store } from "../../src/store/store.js";
 
@@ -68,6 +70,22 @@ export async function startTestSandbox(
       if (down.code !== 0) throw new Error(`sandbox down failed: ${down.stderr}`);
     },
   };
+}
+
+/** Starts the agent of `agentDir` again, detached, logging to its agent.log as `sandbox up` does; returns its pid. */
+export function startAgentProcess(agentDir: string): number {
+  const fd = openSync(join(agentDir, "agent.log"), "a", 0o600);
+  try {
+    const child = spawn(process.execPath, [BIN, "agent", "--dir", agentDir], {
+      detached: true,
+      stdio: ["ignore", fd, fd],
+    });
+    child.unref();
+    if (!child.pid) throw new Error(`the agent of ${agentDir} did not start`);
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Polls `probe` every 200 ms until it yields a value (not undefined/false); fails naming `what` after `timeoutMs`. */
