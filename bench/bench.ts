@@ -18,6 +18,7 @@ import { startSandbox } from "./lib/sandbox.js";
 import { runCompression } from "./cases/compression.js";
 import { runRestore } from "./cases/restore.js";
 import { runRpo } from "./cases/rpo.js";
+import { runRto } from "./cases/rto.js";
 import { addSeries, onOneNode, type Kept, type RunContext } from "./one-node.js";
 import { restoreRows } from "./rows.js";
 
@@ -39,8 +40,8 @@ export async function runBench(o: BenchOptions, command: string, log: (line: str
   const work = await mkdtemp(join(tmpdir(), "lifeboat-bench-work-"));
   const run: RunContext = { o, tools, work, result, log };
   try {
-    // The recovery point case needs no filled database: alone, it skips the 1-node sandbox.
-    const kept: Kept = [...o.cases].some((c) => c !== "rpo") ? await onOneNode(run) : {};
+    // The recovery point and time cases fill sandboxes of their own: alone, they skip the 1-node sandbox.
+    const kept: Kept = [...o.cases].some((c) => c !== "rpo" && c !== "rto") ? await onOneNode(run) : {};
     if (o.cases.has("compression") && kept.snapshotFile) {
       log("compression choices on the snapshot file");
       result.compression = await runCompression(kept.snapshotFile, o.runs, log);
@@ -48,6 +49,10 @@ export async function runBench(o: BenchOptions, command: string, log: (line: str
     }
     if (o.cases.has("restore") && kept.archive) await restoreCase(run, kept.archive);
     if (o.cases.has("rpo")) await rpoCase(run);
+    if (o.cases.has("rto")) {
+      result.rto = await runRto({ size: o.rtoSize, etcdSeries: o.etcdSeries, log, keep: o.keep });
+      log(`  recovery time ${(result.rto.restoreMs / 1000).toFixed(1)} s (${result.rto.verdict})`);
+    }
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -17,8 +17,9 @@ import { runList } from "./cases/list.js";
 import { etcdctlSave, runSaveLoop, type SaveLoopResult, type SaveSubject } from "./cases/save.js";
 import { listRows, memoryAtRows, saveRows, sizeNotes } from "./rows.js";
 
-/** etcd's default backend quota; the sandbox's members run with it (there is no knob to raise it yet). */
+/** etcd's default backend quota, and its largest (the sandbox raises it with `--quota-backend-bytes` as needed). */
 export const ETCD_DEFAULT_QUOTA = 2 * 1024 ** 3;
+const ETCD_MAX_QUOTA = 8 * 1024 ** 3;
 /** Headroom under the quota for the puts in flight and the lag of Status.dbSize. */
 const QUOTA_HEADROOM = 128 * 1024 ** 2;
 
@@ -38,6 +39,8 @@ interface OneNode extends RunContext {
   localConfig: string;
   snapshotDir: string;
   removeSnapshot: (name: string) => Promise<void>;
+  /** The member's backend quota. */
+  quota: number;
 }
 
 /** What the cases after the 1-node sandbox need from it. */
@@ -48,10 +51,16 @@ export interface Kept {
 
 export async function onOneNode(run: RunContext): Promise<Kept> {
   run.log("1-node sandbox");
-  const sandbox = await startSandbox({ nodes: 1, etcdSeries: run.o.etcdSeries });
+  const largest = Math.max(run.o.size, ...run.o.memoryAt);
+  const quota = quotaFor(largest);
+  const sandbox = await startSandbox({
+    nodes: 1,
+    etcdSeries: run.o.etcdSeries,
+    ...(quota > ETCD_DEFAULT_QUOTA ? { quotaBackendBytes: quota } : {}),
+  });
   try {
     const etcd = await sandbox.etcd(0);
-    const fill = await fillTo(run, etcd, run.o.size, 0);
+    const fill = await fillTo(run, etcd, run.o.size, 0, quota);
     run.result.fill = fill;
     run.result.dbSize = fill.dbSize;
     const snapshotDir = join(dirname(sandbox.info.nodes[0]!.agentDir), "snapshots");
@@ -60,9 +69,11 @@ export async function onOneNode(run: RunContext): Promise<Kept> {
       sandbox,
       etcd,
       localConfig: await sandbox.variant("local", (doc) => delete doc.services.etcd.backup_config.s3backupconfig),
+      ...(run.o.cases.has("save") ? { storeConfig: await storeVariant(sandbox) } : {}),
       ...(run.o.cases.has("encrypted") ? { encryptedConfig: await encryptedVariant(sandbox) } : {}),
       snapshotDir,
       removeSnapshot: removeSnapshot(sandbox, snapshotDir),
+      quota,
     };
     const loop = await saveCases(ctx);
     if (run.o.cases.has("list")) await listCase(ctx);
@@ -79,6 +90,7 @@ function saveSubjects(cases: ReadonlySet<CaseId>): Set<SaveSubject> {
   const s = new Set<SaveSubject>();
   if (cases.has("save") || cases.has("rke") || cases.has("s3")) s.add("lifeboat-local");
   if (cases.has("save") || cases.has("rke")) s.add("etcdctl");
+  if (cases.has("save")) s.add("lifeboat-local-store");
   if (cases.has("rke")) s.add("zip");
   if (cases.has("s3") || cases.has("memory") || cases.has("encrypted")) s.add("lifeboat-s3");
   if (cases.has("encrypted")) s.add("lifeboat-s3-encrypted");
@@ -115,7 +127,7 @@ async function listCase(ctx: OneNode): Promise<void> {
  * number of keys it added.
  */
 async function memoryAt(ctx: OneNode, size: number, firstIndex: number, main: Series | undefined): Promise<number> {
-  const fill = await fillTo(ctx, ctx.etcd, size, firstIndex);
+  const fill = await fillTo(ctx, ctx.etcd, size, firstIndex, ctx.quota);
   ctx.log(`memory at ${formatSize(fill.dbSize)}`);
   const subjects = new Set<SaveSubject>(["lifeboat-s3"]);
   const loop = await runSaveLoop({ ...ctx, subjects, runs: ctx.o.runs, workDir: ctx.work, tag: `at${fill.dbSize}` });
@@ -126,13 +138,25 @@ async function memoryAt(ctx: OneNode, size: number, firstIndex: number, main: Se
   return fill.keys;
 }
 
-async function fillTo(run: RunContext, etcd: EtcdMemberClient, size: number, firstIndex: number): Promise<FillResult> {
+/** The member's quota for a fill to `bytes`: etcd's default when it fits, else raised (at most etcd's 8 GiB). */
+function quotaFor(bytes: number): number {
+  return bytes > ETCD_DEFAULT_QUOTA - QUOTA_HEADROOM
+    ? Math.min(ETCD_MAX_QUOTA, bytes + 4 * QUOTA_HEADROOM)
+    : ETCD_DEFAULT_QUOTA;
+}
+
+async function fillTo(
+  run: RunContext,
+  etcd: EtcdMemberClient,
+  size: number,
+  firstIndex: number,
+  quota: number,
+): Promise<FillResult> {
   let target = size;
-  if (size > ETCD_DEFAULT_QUOTA - QUOTA_HEADROOM) {
-    target = ETCD_DEFAULT_QUOTA - QUOTA_HEADROOM;
+  if (size > quota - QUOTA_HEADROOM) {
+    target = quota - QUOTA_HEADROOM;
     run.result.notes.push(
-      `${formatSize(size)} asked, filled to ${formatSize(target)}: the sandbox's members run with etcd's default ` +
-        `2 GiB quota and cluster.yml has no key to raise it.`,
+      `${formatSize(size)} asked, filled to ${formatSize(target)}: etcd's backend quota is at most 8 GiB.`,
     );
   }
   run.log(`fill to ${formatSize(target)}`);
@@ -149,6 +173,15 @@ async function fillTo(run: RunContext, etcd: EtcdMemberClient, size: number, fir
   });
   run.log(`  ${fill.keys} keys, dbSize ${formatSize(fill.dbSize)} in ${(fill.durationMs / 1000).toFixed(0)} s`);
   return fill;
+}
+
+/** cluster.yml without S3, saving with `compression: none`. */
+function storeVariant(sandbox: BenchSandbox): Promise<string> {
+  return sandbox.variant("store", (doc) => {
+    delete doc.services.etcd.backup_config.s3backupconfig;
+    const lifeboat = doc.lifeboat ?? {};
+    doc.lifeboat = { ...lifeboat, snapshot: { ...(lifeboat.snapshot ?? {}), compression: "none" } };
+  });
 }
 
 /** cluster.yml with one fresh recipient (its identity is not kept: a save needs only the public key). */

@@ -108,7 +108,6 @@ void describe("agent API boundary", () => {
       const target = { endpoint: "http://127.0.0.1:1", bucket: "b" };
       const calls: [{ method: string; path: string }, () => Promise<unknown>][] = [
         [routes.preparedFile, () => client.download(routes.preparedFile, params)],
-        [routes.digest, () => client.call(routes.digest, { params })],
         [routes.deleteSnapshot, () => client.call(routes.deleteSnapshot, { params })],
         [routes.uploadSnapshot, () => client.call(routes.uploadSnapshot, { params, body: { s3: target } })],
         [routes.saveSnapshot, () => save({ name })],

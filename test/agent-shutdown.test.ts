@@ -58,9 +58,12 @@ async function startAgent(): Promise<AgentProcess> {
   return { pid: child.pid, output: () => text, exited };
 }
 
-/** Resolves once a save whose name matches `name` (a regular expression) streams into its hidden temp file. */
+/**
+ * Resolves once a save whose name matches `name` (a regular expression) streams into a hidden temp file: the member's
+ * spooled snapshot (`.<name>.db.<hex>.part`, src/snapshot/spool.ts) or the archive being written.
+ */
 async function streaming(name: string): Promise<string> {
-  const pattern = new RegExp(`^\\.${name}\\.zip\\.[0-9a-f]{8}\\.part$`);
+  const pattern = new RegExp(`^\\.${name}\\.(db|zip)\\.[0-9a-f]{8}\\.part$`);
   return waitFor(`${name} to stream into its temp file`, async () => {
     for (const file of await readdir(snapshotDir()).catch(() => [] as string[])) {
       if (!pattern.test(file)) continue;
@@ -168,7 +171,7 @@ test("SIGTERM during a recurring save: clean exit, nothing left, interrupted aft
   const push = await sb.cli(["etcd", "schedule", "push", "--interval", "5s", "--jitter", "0s", "--config", sb.config]);
   assert.equal(push.code, 0, push.stderr);
   const part = await streaming(String.raw`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z_etcd`);
-  const name = part.slice(1, part.indexOf(".zip."));
+  const name = part.slice(1).replace(/\.(db|zip)\.[0-9a-f]{8}\.part$/, "");
   await terminate(agent!);
   await nothingLeftOf(name);
 

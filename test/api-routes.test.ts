@@ -242,7 +242,7 @@ void describe("the agent and the route table", () => {
     let ran = 0;
     const router = new Router()
       .route(routes.pushLineage, async () => ({ node: "n1", updated: ran++ > 0 }))
-      .route(routes.digest, async () => ({ node: "n1", size: ran++, sha256: "", dbSha256: "" }));
+      .route(routes.deleteSnapshot, async () => ({ node: "n1", removed: [String(ran++)] }));
     const client = await serve(router);
     try {
       const bad = client.call(routes.pushLineage, { body: { lineage: ["ok", 7] } as never });
@@ -251,7 +251,7 @@ void describe("the agent and the route table", () => {
         assert.match(err.message, /: invalid request: lineage\.1: /);
         return true;
       });
-      await assert.rejects(client.call(routes.digest, { params: { name: "../etc" } }), (err: unknown) => {
+      await assert.rejects(client.call(routes.deleteSnapshot, { params: { name: "../etc" } }), (err: unknown) => {
         assert.ok(err instanceof UserError, String(err));
         assert.match(err.message, /: snapshot name: invalid snapshot name "\.\.\/etc"/);
         return true;

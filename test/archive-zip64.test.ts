@@ -49,12 +49,14 @@ async function sparseFile(path: string): Promise<Writable> {
   });
 }
 
-void test("entries over 4 GiB and offsets past 4 GiB use ZIP64 that unzip and our reader accept", async () => {
+void test("entries over 4 GiB (stored, deflated on one thread and on two) and offsets past 4 GiB use ZIP64 that unzip and our reader accept", async () => {
   const path = join(dir, "big.zip");
   const writer = new ZipWriter();
   const written = pipeline(writer.output, await sparseFile(path));
   const stored = await writer.addEntry("/backup/stored", zeros(), { method: "store" });
   const deflated = await writer.addEntry("/backup/deflated", zeros(), { level: 1 });
+  // Parallel deflate (src/archive/parallel-deflate.ts): 4097 independent blocks, one raw deflate stream.
+  const parallel = await writer.addEntry("/backup/parallel", zeros(), { level: 1, threads: 2 });
   const tail = Buffer.from("the entry after 4 GiB");
   await writer.addEntry("/after", tail);
   const { bytes } = await writer.finish();
@@ -67,28 +69,38 @@ void test("entries over 4 GiB and offsets past 4 GiB use ZIP64 that unzip and ou
   assert.ok(deflated.compressedSize < 0xffffffff, "small compressed size, big uncompressed size");
   assert.equal(stored.crc32, expectedCrc);
   assert.equal(deflated.crc32, expectedCrc);
+  assert.equal(parallel.size, BIG);
+  assert.equal(parallel.crc32, expectedCrc);
+  assert.ok(parallel.compressedSize < 0xffffffff, "small compressed size, big uncompressed size");
 
   // unzip reads the sizes and offsets from the ZIP64 extra fields and end records; testing only the small entry
   // keeps this fast while still making unzip seek past 4 GiB.
   const listed = await run("unzip", ["-v", path]);
   assert.match(listed.stdout, new RegExp(`${BIG}\\s+Stored\\s+${BIG}.*/backup/stored`));
   assert.match(listed.stdout, new RegExp(`${BIG}\\s+Defl:\\S+\\s+${deflated.compressedSize}.*/backup/deflated`));
+  assert.match(listed.stdout, new RegExp(`${BIG}\\s+Defl:\\S+\\s+${parallel.compressedSize}.*/backup/parallel`));
   assert.match((await run("unzip", ["-t", path, "/after"])).stdout, /No errors detected/);
   assert.equal((await run("unzip", ["-p", path, "/after"], { encoding: "buffer" })).stdout.toString(), tail.toString());
 
   const zip = await openZip(path);
   try {
-    const [a, b, c] = zip.entries;
+    const [a, b, p, c] = zip.entries;
     assert.deepEqual(
-      [a?.size, a?.compressedSize, a?.offset, b?.size, b?.compressedSize, c?.name],
-      [BIG, BIG, 0, BIG, deflated.compressedSize, "/after"],
+      [a?.size, a?.compressedSize, a?.offset, b?.size, b?.compressedSize, p?.size, p?.compressedSize, c?.name],
+      [BIG, BIG, 0, BIG, deflated.compressedSize, BIG, parallel.compressedSize, "/after"],
     );
-    assert.ok((b?.offset ?? 0) > 0xffffffff && (c?.offset ?? 0) > 0xffffffff);
+    assert.ok((b?.offset ?? 0) > 0xffffffff && (p?.offset ?? 0) > 0xffffffff && (c?.offset ?? 0) > 0xffffffff);
     // Inflating the deflated entry checks a > 4 GiB size count and CRC; reading the stored one too would only
     // double the run time (its offset handling is covered by the entries after it).
-    let size = 0;
-    for await (const chunk of zip.openEntry("/backup/deflated")) size += (chunk as Buffer).length;
-    assert.equal(size, BIG);
+    for (const entry of ["/backup/deflated", "/backup/parallel"]) {
+      let size = 0;
+      let crc = 0;
+      for await (const chunk of zip.openEntry(entry)) {
+        size += (chunk as Buffer).length;
+        crc = crc32(chunk as Buffer, crc);
+      }
+      assert.deepEqual([size, crc], [BIG, expectedCrc], entry);
+    }
     const parts: Buffer[] = [];
     for await (const chunk of zip.openEntry("/after")) parts.push(chunk as Buffer);
     assert.ok(Buffer.concat(parts).equals(tail));

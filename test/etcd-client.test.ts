@@ -270,3 +270,30 @@ test("the server certificate is checked against the endpoint's IP", async (t) =>
     return true;
   });
 });
+
+for (const series of await availableEtcdSeries()) {
+  test(`etcd ${series}: a full backend raises NOSPACE, read back by its etcdctl name`, async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), "lifeboat-etcd-nospace-"));
+    const cluster = await startEtcdCluster({ members: 1, series, dir, quotaBackendBytes: 1 << 20 });
+    t.after(async () => {
+      await cluster.stop();
+      await rm(dir, { recursive: true, force: true });
+    });
+    const c = await cluster.client(cluster.members[0]!);
+    assert.deepEqual(await c.alarms(), [], "no alarm yet");
+    const value = Buffer.alloc(64 * 1024, 7);
+    await assert.rejects(
+      (async () => {
+        for (let i = 0; i < 1000; i++) await c.put(`/fill/${i}`, value);
+      })(),
+      /database space exceeded/,
+    );
+    const alarms = await c.alarms();
+    assert.deepEqual(
+      alarms.map((a) => a.alarm),
+      ["NOSPACE"],
+    );
+    assert.equal(alarms[0]!.memberId, (await c.status()).memberId);
+    assert.deepEqual((await c.health()).alarms, ["NOSPACE"]);
+  });
+}

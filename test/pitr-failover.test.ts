@@ -9,7 +9,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { readdir, readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
+import { join } from "node:path";
 import { AgentClient } from "../src/agent/client.js";
 import { routes } from "../src/api/routes.js";
 import { statePathFor } from "../src/config/cluster.js";
@@ -21,6 +23,7 @@ import { WRITER_KEY } from "../src/pitr/writer.js";
 import { isAlive } from "../src/sandbox/sandbox.js";
 import type { Store } from "../src/store/store.js";
 import { ExitCode } from "../src/util/errors.js";
+import { jsonOf } from "./helpers/cli.js";
 import { operatorOf } from "./helpers/operator.js";
 import { enableLog, keyspace, logReaches, PREFIX, restoreTo, waitLogged } from "./helpers/pitr.js";
 import {
@@ -32,6 +35,7 @@ import {
   type TestSandbox,
 } from "./helpers/sandbox.js";
 
+const SECRET = "pitr-log-secret-value-5b1e";
 let sb: TestSandbox;
 let s3: Store;
 let etcd: EtcdMemberClient;
@@ -50,6 +54,14 @@ before(async () => {
   const state = await readState(statePathFor(sb.config));
   assert.ok(state);
   agents = sb.info.nodes.map((n) => new AgentClient({ endpoint: `${n.host}:7443`, tls: cliTls(state) }));
+  // Encrypted at rest, as a production cluster would be: the log's segments hold every write to a Secret.
+  const keyFile = join(sb.dir, "age.key");
+  const generated = await sb.cli(["--output", "json", "key", "generate", "--out", keyFile]);
+  assert.equal(generated.code, 0, generated.stderr);
+  const key = jsonOf<{ recipient: string }>(generated);
+  await editConfig((doc) => {
+    doc.lifeboat!.encryption = { recipients: [key.recipient], identity_file: keyFile };
+  });
   await enableLog(() => sb);
 });
 
@@ -62,6 +74,7 @@ after(async () => {
 describe("the log writer", { concurrency: false }, () => {
   test("a killed writer is replaced; the chain goes on without a gap; a restore after the failover is exact", async () => {
     await waitLogged(sb, "the first chain", async () => (await listChains(s3))[0]?.doc);
+    await etcd.put(`${PREFIX}secret`, SECRET);
     await etcd.put(`${PREFIX}before`, "1");
     const target = (await etcd.status()).revision;
     // The writer is the agent that holds the key and committed the newest segment (a first winner whose base
@@ -105,6 +118,18 @@ describe("the log writer", { concurrency: false }, () => {
       reached = m.last;
     }
     const writers = manifests.map((m) => m.writer);
+    assert.ok(
+      manifests.every((m) => m.encryption?.format === "age" && m.file.endsWith(".seg.gz.age")),
+      "every segment is encrypted",
+    );
+    const stored = await readdir(join(sb.dir, "s3"), { recursive: true });
+    for (const f of stored.filter((p) => p.includes(".lifeboat-log") && p.endsWith("_S3rver_object"))) {
+      const bytes = await readFile(join(sb.dir, "s3", f));
+      assert.ok(
+        !bytes.includes(SECRET) && !bytes.includes(Buffer.from(SECRET).toString("base64")),
+        `${f} holds no secret`,
+      );
+    }
     const before = writers.lastIndexOf(first);
     const after = writers.slice(before + 1);
     assert.ok(

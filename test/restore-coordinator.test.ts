@@ -124,11 +124,21 @@ test("restore: a copy with another digest is an integrity failure (exit 4), unto
     assertUntouched(f);
   }));
 
-test("restore: a prepared file whose digest is not the plan's is refused before anything is fetched", () =>
+test("restore: a prepared file whose digest is not the plan's is refused as the serving node's failure, untouched", () =>
   withFleet({ "etcd-a": { sha256: OTHER_SHA } }, async (f) => {
     const err = await runRestore(input(), f.deps).catch((e: unknown) => e);
     assert.equal(exitCodeFor(err), ExitCode.integrity);
-    assert.deepEqual(steps(f, "fetch"), []);
+    assert.match(String(err), new RegExp(`prepared on etcd-a has sha256:${OTHER_SHA}, the plan expects sha256:${SHA}`));
+    // The peers fetch while the serving node prepares; they are told the manifest's digest, so theirs is checked too.
+    assert.deepEqual(steps(f, "fetch").sort(), ["etcd-b", "etcd-c"]);
+    assertUntouched(f);
+  }));
+
+test("restore: a prepare that fails while the peers fetch is the error reported, not theirs; untouched", () =>
+  withFleet({ "etcd-a": { fails: ["prepare"] }, "etcd-b": { fails: ["fetch"] } }, async (f) => {
+    const err = await runRestore(input(), f.deps).catch((e: unknown) => e);
+    assert.match(String(err), /prepare failed on etcd-a; the running cluster is untouched/);
+    assert.doesNotMatch(String(err), /fetch failed/);
     assertUntouched(f);
   }));
 

@@ -48,6 +48,27 @@ async function cli(args: string[]) {
 
 const push = (interval: string) => cli(["etcd", "schedule", "push", "--interval", interval, "--jitter", "0s"]);
 
+/** Sleeps until `offsetMs` into the current or next slot. */
+const intoSlot = (offsetMs: number) => sleep((SLOT_MS + offsetMs - (Date.now() % SLOT_MS)) % SLOT_MS);
+
+/**
+ * Pushes the schedule so that it reaches every agent inside one slot: the CLI starts just after a boundary, and the
+ * agents' receipt times (`since`) are checked to fall in the same slot; otherwise one node could take a slot the
+ * others miss.
+ */
+async function pushInOneSlot(interval: string) {
+  await intoSlot(100);
+  const run = await push(interval);
+  const since = jsonOf<{ nodes: { since?: string }[] }>(run).nodes.map((n) =>
+    Math.floor(Date.parse(n.since!) / SLOT_MS),
+  );
+  assert.ok(
+    since.every((s) => s === since[0]),
+    `the push reached the agents in different slots (the CLI took too long): ${run.stdout}`,
+  );
+  return run;
+}
+
 async function catalogOf(i: number): Promise<CatalogEntry[]> {
   return (await agents[i]!.call(routes.listSnapshots)).snapshots;
 }
@@ -62,7 +83,7 @@ const metricsOf = (i: number) => scrapeMetrics(agents[i]!);
 async function pause(): Promise<void> {
   const { config } = await loadClusterConfig(sb.config);
   const body = buildSchedulePush(config, await readFile(statePathFor(sb.config)), { interval: "1h", jitter: "0s" });
-  await sleep((SLOT_MS + 1000 - (Date.now() % SLOT_MS)) % SLOT_MS);
+  await intoSlot(1000);
   await Promise.all(agents.map((a) => a.call(routes.pushSchedule, { body: body })));
   await waitFor("every node idle", async () => {
     const all = await Promise.all(agents.map((a) => a.call(routes.status)));
@@ -149,7 +170,7 @@ describe("recurring snapshots on a live cluster", { concurrency: false }, () => 
     await plantInS3(expired, ago(3_600_000));
     await plantInS3(foreign, ago(7_200_000), "0badc0ffee");
     const pushed = jsonOf<{ schedule: string; retention: string; nodes: { ok: boolean }[] }>(
-      await push(`${SLOT_MS / 1000}s`),
+      await pushInOneSlot(`${SLOT_MS / 1000}s`),
     );
     assert.equal(pushed.schedule, "every 4s");
     assert.equal(pushed.retention, "keep 1m20s", "RKE's retention × interval: 20 × 4s");

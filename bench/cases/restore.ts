@@ -20,6 +20,7 @@ import { allocateLoopbackHosts } from "../../src/util/net.js";
 import { measureOk } from "../lib/proc.js";
 import type { Sample, Series } from "../lib/results.js";
 import { lifeboat, lifeboatOk, type BenchSandbox } from "../lib/sandbox.js";
+import { timingsOf } from "../lib/timings.js";
 import type { FloorPlan } from "../tools/floor-restore.js";
 
 const FLOOR = fileURLToPath(new URL("../tools/floor-restore.js", import.meta.url));
@@ -102,16 +103,6 @@ export async function runRestore(o: RestoreOptions): Promise<RestoreSeries> {
       ? { lifeboat: series("etcd snapshot-restore", ours) }
       : { note: "`lifeboat etcd snapshot-restore` does not exist yet: only the floor was measured" }),
   };
-}
-
-/** The `timings` object of `snapshot-restore --output json` (phase title -> ms); empty if it has none. */
-function timingsOf(stdout: string): Record<string, number> {
-  try {
-    const timings = (JSON.parse(stdout) as { timings?: Record<string, unknown> }).timings ?? {};
-    return Object.fromEntries(Object.entries(timings).filter((e): e is [string, number] => typeof e[1] === "number"));
-  } catch {
-    return {};
-  }
 }
 
 function sec(s: Sample | undefined): string {

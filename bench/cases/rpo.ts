@@ -1,13 +1,14 @@
 /**
  * Case 9, the recovery point of the revision log (issue: point-in-time recovery): a 3-node sandbox with
  * `lifeboat.continuous` (interval 10 s) takes a steady 50 writes/s; every write's acknowledgement time is kept. At a
- * known instant every member is stopped and every data directory deleted; `snapshot-restore --latest` then brings the
+ * known instant every agent and every member is killed (SIGKILL) and every data directory deleted; `snapshot-restore --latest` then brings the
  * cluster back from S3 alone. The loss is the acknowledged writes the restored cluster lacks, in writes and in seconds
  * (from the last recovered write's acknowledgement to the last acknowledged one); the target is interval + 5 s. What
  * the log costs is measured over the load: the writer agent's CPU time and peak RSS against an agent that does not
  * write it (same sandbox, same load), and the log's S3 requests per hour (its own counter).
  */
-import { rm } from "node:fs/promises";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { AgentClient } from "../../src/agent/client.js";
 import { loadAgentConfig } from "../../src/agent/config.js";
@@ -15,10 +16,11 @@ import { routes } from "../../src/api/routes.js";
 import { statePathFor } from "../../src/config/cluster.js";
 import { readState } from "../../src/config/state.js";
 import { cliTls } from "../../src/fleet/open.js";
-import { listChains } from "../../src/pitr/catalog.js";
+import { listChains, readSegmentManifest } from "../../src/pitr/catalog.js";
 import { WRITER_KEY } from "../../src/pitr/writer.js";
+import { restartSandboxAgent } from "../../src/sandbox/sandbox.js";
 import { cpuMs, readPeak, resetPeak } from "../lib/proc.js";
-import { lifeboatOk, type BenchSandbox } from "../lib/sandbox.js";
+import { LIFEBOAT_BIN, lifeboatOk, type BenchSandbox } from "../lib/sandbox.js";
 
 const INTERVAL_S = 10;
 const WRITES_PER_SECOND = 50;
@@ -38,6 +40,8 @@ export interface RpoResult {
   writer: { node: string; cpuMs: number; peakRss: number };
   other: { node: string; cpuMs: number; peakRss: number };
   s3RequestsPerHour: number;
+  /** How long after the writer's last committed segment the kill came (the worst moment is just below an interval). */
+  killedAfterSegmentSeconds: number;
   loadSeconds: number;
 }
 
@@ -71,22 +75,43 @@ export async function runRpo(o: { sandbox: BenchSandbox; log: (line: string) => 
     log(`  steady load: ${WRITES_PER_SECOND} writes/s for ${LOAD_SECONDS} s; the log's writer is ${writerName}`);
     const acked: number[] = [];
     const started = Date.now();
-    for (let seq = 0; Date.now() - started < LOAD_SECONDS * 1000; seq++) {
+    // After LOAD_SECONDS the cost is read and the kill planned for the worst moment: just before the writer's next
+    // segment (the newest committed one's time plus an interval, less 300 ms), while the writes go on.
+    let stopAt = started + (LOAD_SECONDS + 3 * INTERVAL_S) * 1000;
+    let lastCommitted = 0;
+    let measured: Promise<{ cost: Pick<RpoResult, "writer" | "other">; requests: number; loadMs: number }> | undefined;
+    const chain = (await listChains(s3)).find((c) => c.doc)!.chain;
+    for (let seq = 0; Date.now() < stopAt; seq++) {
       const due = started + (seq * 1000) / WRITES_PER_SECOND;
       if (due > Date.now()) await sleep(due - Date.now());
       await etcd.put(`${PREFIX}${String(seq).padStart(8, "0")}`, String(seq));
       acked[seq] = Date.now();
+      if (!measured && Date.now() - started >= LOAD_SECONDS * 1000) {
+        const loadMs = Date.now() - started;
+        const cost = {
+          writer: { node: writer.name, cpuMs: cpuMs(writer.pid) - cpuBefore[0]!, peakRss: readPeak(writer.pid) },
+          other: { node: other.name, cpuMs: cpuMs(other.pid) - cpuBefore[1]!, peakRss: readPeak(other.pid) },
+        };
+        measured = (async () => {
+          const requests = (await s3Requests(agents[wi]!)) - requestsBefore;
+          const view = (await listChains(s3)).find((c) => c.chain === chain)!;
+          const newest = await readSegmentManifest(s3, chain, view.path.at(-1)!);
+          lastCommitted = Date.parse(newest.writtenAt);
+          let at = lastCommitted + INTERVAL_S * 1000 - 300;
+          while (at < Date.now() + 500) at += INTERVAL_S * 1000;
+          stopAt = at;
+          return { cost, requests, loadMs };
+        })();
+      }
     }
-    const loadMs = Date.now() - started;
-    const cost = {
-      writer: { node: writer.name, cpuMs: cpuMs(writer.pid) - cpuBefore[0]!, peakRss: readPeak(writer.pid) },
-      other: { node: other.name, cpuMs: cpuMs(other.pid) - cpuBefore[1]!, peakRss: readPeak(other.pid) },
-    };
-    const requests = (await s3Requests(agents[wi]!)) - requestsBefore;
-    log(`  disaster: every member stopped, every data directory deleted`);
-    await Promise.all(agents.map((a) => a.call(routes.stopMember)));
-    for (const n of sandbox.info.nodes)
-      await rm((await loadAgentConfig(n.agentDir)).etcd.dataDir, { recursive: true, force: true });
+    const { cost, requests, loadMs } = await measured!;
+    // The kill is at least one interval after the segment read above, so the writer committed one more meanwhile at
+    // about lastCommitted + k intervals: the time since the newest one is the remainder.
+    const sinceSegment = Math.round(((Date.now() - lastCommitted) % (INTERVAL_S * 1000)) / 100) / 10;
+    log(`  disaster: every agent and every member killed (SIGKILL), every data directory deleted`);
+    const killedAt = Date.now();
+    await loseEverything(sandbox);
+    log(`  agents started again on the empty nodes (${Date.now() - killedAt} ms after the kill)`);
     const restoreStarted = Date.now();
     await lifeboatOk(["--output", "json", "etcd", "snapshot-restore", "--latest", "--yes", "--config", config], {
       timeoutMs: 15 * 60_000,
@@ -113,12 +138,46 @@ export async function runRpo(o: { sandbox: BenchSandbox; log: (line: string) => 
       restoreMs,
       ...cost,
       s3RequestsPerHour: Math.round((requests * 3_600_000) / loadMs),
+      killedAfterSegmentSeconds: sinceSegment,
       loadSeconds: Math.round(loadMs / 1000),
     };
   } finally {
     agents.forEach((a) => a.close());
     await s3.close();
   }
+}
+
+/**
+ * A total loss: every agent and every etcd process killed at once (nothing gets to flush or say goodbye), every data
+ * directory deleted; then the agents are started again, as a reinstalled node would start them, so that the restore
+ * has agents to talk to. Their pids go back into sandbox.json for `sandbox down`.
+ */
+async function loseEverything(sandbox: BenchSandbox): Promise<void> {
+  const dataDirs = await Promise.all(
+    sandbox.info.nodes.map(async (n) => (await loadAgentConfig(n.agentDir)).etcd.dataDir),
+  );
+  const members = await pidsWhoseArgsName(dataDirs.map((d) => `--data-dir=${d}`));
+  for (const pid of [...sandbox.info.nodes.map((n) => n.pid), ...members]) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  await sleep(500);
+  for (const dir of dataDirs) await rm(dir, { recursive: true, force: true });
+  for (const n of sandbox.info.nodes) n.pid = restartSandboxAgent(n.agentDir, LIFEBOAT_BIN);
+  await writeFile(join(sandbox.dir, "sandbox.json"), JSON.stringify(sandbox.info, null, 2) + "\n", { mode: 0o600 });
+}
+
+async function pidsWhoseArgsName(needles: string[]): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmd = await readFile(`/proc/${entry}/cmdline`, "utf8").catch(() => "");
+    if (needles.some((n) => cmd.includes(n))) found.push(Number(entry));
+  }
+  return found;
 }
 
 async function s3Requests(agent: AgentClient): Promise<number> {
@@ -146,7 +205,7 @@ export function rpoLines(r: RpoResult): string[] {
     "",
     "## Recovery point (revision log)",
     "",
-    `Steady load of ${r.writesPerSecond} writes/s for ${r.loadSeconds} s, log interval ${r.intervalSeconds} s; then every member stopped and every data directory deleted, and \`snapshot-restore --latest\` from S3 alone (${(r.restoreMs / 1000).toFixed(1)} s).`,
+    `Steady load of ${r.writesPerSecond} writes/s for ${r.loadSeconds} s and on, log interval ${r.intervalSeconds} s; at the worst moment (${r.killedAfterSegmentSeconds} s after the writer's last committed segment, just before its next) every agent and member killed (SIGKILL), every data directory deleted, the agents started again on the empty nodes, and \`snapshot-restore --latest\` from S3 alone (${(r.restoreMs / 1000).toFixed(1)} s).`,
     "",
     "| Figure | Value | Target | Verdict |",
     "| --- | --- | --- | --- |",

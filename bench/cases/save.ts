@@ -5,6 +5,7 @@
  *   etcdctl         `etcdctl snapshot save` of the same member with the agent's TLS files
  *   zip             Debian's `zip` of etcdctl's file, run right after it (RKE's helper: save, then compress)
  *   lifeboat-s3-encrypted  lifeboat-s3 with lifeboat.encryption: the S3 copy goes through age (case "encrypted")
+ *   lifeboat-local-store   lifeboat-local with `compression: none` (the archive stores the snapshot as it is)
  * Iteration 0 is the warm-up; the order of subjects rotates each iteration so that none always runs first.
  * The agent's peak RSS is reset before each Lifeboat save and read after it (case 4).
  */
@@ -15,13 +16,16 @@ import { measureOk } from "../lib/proc.js";
 import type { Sample, Series } from "../lib/results.js";
 import { lifeboatOk, type BenchSandbox } from "../lib/sandbox.js";
 
-export type SaveSubject = "lifeboat-local" | "lifeboat-s3" | "lifeboat-s3-encrypted" | "etcdctl" | "zip";
+export type SaveSubject =
+  "lifeboat-local" | "lifeboat-local-store" | "lifeboat-s3" | "lifeboat-s3-encrypted" | "etcdctl" | "zip";
 
 export interface SaveLoopOptions {
   sandbox: BenchSandbox;
   tools: EtcdTools;
   /** cluster.yml without S3. */
   localConfig: string;
+  /** cluster.yml without S3 and with `lifeboat.snapshot.compression: none`, for lifeboat-local-store. */
+  storeConfig?: string;
   /** cluster.yml with lifeboat.encryption (one recipient), for lifeboat-s3-encrypted. */
   encryptedConfig?: string;
   subjects: ReadonlySet<SaveSubject>;
@@ -42,7 +46,13 @@ export interface SaveLoopResult {
   snapshotFile?: string;
 }
 
-const ORDER: readonly SaveSubject[] = ["lifeboat-local", "etcdctl", "lifeboat-s3", "lifeboat-s3-encrypted"];
+const ORDER: readonly SaveSubject[] = [
+  "lifeboat-local",
+  "etcdctl",
+  "lifeboat-local-store",
+  "lifeboat-s3",
+  "lifeboat-s3-encrypted",
+];
 
 export async function runSaveLoop(o: SaveLoopOptions): Promise<SaveLoopResult> {
   const samples = new Map<SaveSubject, Sample[]>();
@@ -64,12 +74,14 @@ export async function runSaveLoop(o: SaveLoopOptions): Promise<SaveLoopResult> {
       const config =
         subject === "lifeboat-local"
           ? o.localConfig
-          : subject === "lifeboat-s3-encrypted"
-            ? (o.encryptedConfig ?? assertNever("encryptedConfig"))
-            : o.sandbox.config;
+          : subject === "lifeboat-local-store"
+            ? (o.storeConfig ?? assertNever("storeConfig"))
+            : subject === "lifeboat-s3-encrypted"
+              ? (o.encryptedConfig ?? assertNever("encryptedConfig"))
+              : o.sandbox.config;
       add(subject, await lifeboatSave(config, name, agentPid));
-      // An encrypted copy never becomes the kept one: the restore case has no identity.
-      if (subject === "lifeboat-s3-encrypted") {
+      // An encrypted copy never becomes the kept one (the restore case has no identity), nor a stored one.
+      if (subject === "lifeboat-s3-encrypted" || subject === "lifeboat-local-store") {
         await o.removeSnapshot(name);
         continue;
       }
@@ -97,7 +109,10 @@ async function lifeboatSave(config: string, name: string, agentPid: number): Pro
   const m = await lifeboatOk(["--output", "json", "etcd", "snapshot-save", "--config", config, "--name", name], {
     watch: [agentPid],
   });
-  const report = JSON.parse(m.stdout) as { nodes: { size?: number }[]; s3?: { ok: boolean; reason?: string } };
+  const report = JSON.parse(m.stdout) as {
+    nodes: { size?: number; memberMs?: number }[];
+    s3?: { ok: boolean; reason?: string };
+  };
   if (report.s3 && !report.s3.ok)
     throw new Error(`snapshot-save ${name}: S3 upload failed: ${report.s3.reason ?? "?"}`);
   return {
@@ -107,6 +122,7 @@ async function lifeboatSave(config: string, name: string, agentPid: number): Pro
     agentCpuMs: m.watchedCpuMs[agentPid] ?? 0,
     agentStartRss: m.watchedStartRss[agentPid] ?? 0,
     bytes: report.nodes[0]?.size ?? 0,
+    ...(report.nodes[0]?.memberMs !== undefined ? { memberMs: report.nodes[0].memberMs } : {}),
   };
 }
 

@@ -3,6 +3,7 @@ import { formatSize } from "./args.js";
 import type { BenchResult, CompressionRow, Row } from "./results.js";
 import type { Summary } from "./stats.js";
 import { rpoLines } from "../cases/rpo.js";
+import { rtoLines } from "../cases/rto.js";
 
 export function renderMarkdown(r: BenchResult): string {
   const m = r.machine;
@@ -24,6 +25,7 @@ export function renderMarkdown(r: BenchResult): string {
   ];
   if (r.compression.length) lines.push("", ...compressionTable(r.compression));
   if (r.rpo) lines.push(...rpoLines(r.rpo));
+  if (r.rto) lines.push(...rtoLines(r.rto));
   if (r.notes.length) lines.push("", "## Notes", "", ...r.notes.map((n) => `- ${n}`));
   return lines.join("\n") + "\n";
 }

@@ -1,6 +1,7 @@
 /** What a benchmark run records: the JSON written to bench/results/<date>.json, and the rows of its table. */
 import { ratioOf, summarize, type Summary } from "./stats.js";
 import type { RpoResult } from "../cases/rpo.js";
+import type { RtoResult } from "../cases/rto.js";
 
 /** One measured run of one process. */
 export interface Sample {
@@ -13,6 +14,8 @@ export interface Sample {
   agentCpuMs?: number;
   /** The agent's RSS just before the run, bytes: what the peak adds to. */
   agentStartRss?: number;
+  /** How long the member was busy streaming (first to last byte, as the agent measured it), ms (Lifeboat saves). */
+  memberMs?: number;
   /** Bytes produced (archive, snapshot file), when it matters. */
   bytes?: number;
 }
@@ -133,5 +136,7 @@ export interface BenchResult {
   notes: string[];
   /** The revision log's recovery point (bench/cases/rpo.ts), when that case ran. */
   rpo?: RpoResult;
+  /** The recovery time from S3 (bench/cases/rto.ts), when that case ran. */
+  rto?: RtoResult;
   durationMs: number;
 }

@@ -69,10 +69,16 @@ export async function stopAllSandboxes(): Promise<void> {
   }
 }
 
-export async function startSandbox(opts: { nodes: number; etcdSeries?: string | undefined }): Promise<BenchSandbox> {
+export async function startSandbox(opts: {
+  nodes: number;
+  etcdSeries?: string | undefined;
+  /** etcd's backend quota for every member (`sandbox up --quota-backend-bytes`); default etcd's 2 GiB. */
+  quotaBackendBytes?: number | undefined;
+}): Promise<BenchSandbox> {
   const dir = await mkdtemp(join(tmpdir(), "lifeboat-bench-"));
   const args = ["--output", "json", "sandbox", "up", "--dir", dir, "--nodes", String(opts.nodes)];
   if (opts.etcdSeries) args.push("--etcd-series", opts.etcdSeries);
+  if (opts.quotaBackendBytes) args.push("--quota-backend-bytes", String(opts.quotaBackendBytes));
   running.add(dir);
   const up = await lifeboatOk(args, { timeoutMs: 120_000, env: { NODE_OPTIONS: withLegacyProvider() } });
   const info = JSON.parse(up.stdout) as SandboxInfo;

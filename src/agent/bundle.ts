@@ -90,6 +90,9 @@ export function agentBundleFiles(options: BundleOptions): Record<string, string>
               initialClusterState: options.initialClusterState ?? "new",
               ...(certs.etcdServer && secure ? { serverTls: tlsOf("etcd-server.pem", "etcd-server-key.pem") } : {}),
               logFile: posix.join(options.outDir, "etcd.log"),
+              ...(options.config.lifeboat.quotaBackendBytes !== undefined
+                ? { quotaBackendBytes: options.config.lifeboat.quotaBackendBytes }
+                : {}),
             },
           }
         : {

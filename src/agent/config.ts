@@ -42,6 +42,8 @@ export const AgentConfigSchema = z.object({
         /** Server and peer certificate of the member (RKE: kube-etcd-<ip>). */
         serverTls: TlsPaths.optional(),
         logFile: z.string(),
+        /** etcd's --quota-backend-bytes (cluster.yml's lifeboat.etcd.quota_backend_bytes). */
+        quotaBackendBytes: z.number().int().positive().optional(),
       })
       .optional(),
     external: z

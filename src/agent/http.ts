@@ -65,7 +65,8 @@ export interface EventStream<E> {
 /** A raw body: the stream is piped to the response, which says `size` bytes. */
 export interface RawBody {
   body: Readable;
-  size: number;
+  /** Sent as content-length; without it the body is chunked (a file still growing). */
+  size?: number | undefined;
 }
 
 /** What a handler of `route` returns: the JSON document, the text, the raw body, or nothing (events). */
@@ -192,7 +193,10 @@ export class Router {
       }
       case "raw": {
         const raw = (await run(ctx)) as RawBody;
-        res.writeHead(200, { "content-type": reply.contentType, "content-length": raw.size });
+        res.writeHead(200, {
+          "content-type": reply.contentType,
+          ...(raw.size === undefined ? {} : { "content-length": raw.size }),
+        });
         // pipeline: a body that fails (a file removed while it is served) breaks the response off, never the agent.
         pipeline(raw.body, res, () => undefined);
         return;

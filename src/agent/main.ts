@@ -36,12 +36,17 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
     ...(etcdTls ? { tls: etcdTls } : {}),
     timeoutMs: 10_000,
   });
+  const local = new LocalStore(config.snapshotDir);
+  // No save runs before the agent does: a temp file in the folder is what a crash cut short (a spooled snapshot
+  // is as large as the database).
+  const stale = await local.removeScratch();
+  if (stale.length) alog.info("removed temp files a stopped save left", { files: stale.length });
   const recurring = new RecurringAgent({
     node: config.node,
     dir: config.dir,
     version,
     etcd,
-    local: new LocalStore(config.snapshotDir),
+    local,
     makeS3: (s) => openStore(s),
     log: alog,
     clock: () => new Date(),
@@ -53,7 +58,7 @@ export async function startAgent(dir: string, log: Logger, version: string): Pro
       config,
       etcd,
       member,
-      local: new LocalStore(config.snapshotDir),
+      local,
       makeS3: (s) => openStore(s),
       log: alog,
       clock: () => new Date(),
@@ -135,6 +140,7 @@ async function memberController(config: AgentConfig, log: Logger): Promise<Membe
       initialClusterState: m.initialClusterState,
       initialClusterToken: m.initialClusterToken,
       logFile: m.logFile,
+      ...(m.quotaBackendBytes !== undefined ? { quotaBackendBytes: m.quotaBackendBytes } : {}),
       ...(serverTls
         ? {
             tls: {

@@ -4,15 +4,13 @@
  * bodies are parsed by the route table's schemas (src/api/restore.ts) before a handler runs, and every path is
  * proven to stay in its folder.
  */
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
 import { routes } from "../api/routes.js";
-import { verifySnapshotFile } from "../archive/trailer.js";
 import type { Contents } from "../snapshot/manifest.js";
 import { findEtcdTools, type EtcdTools } from "../etcd/binaries.js";
 import { supportsBumpRevision } from "../etcd/restore-tool.js";
 import { exists, latestRestoredRecord, readRollbackRecord, retireRollbackRecord } from "../restore/node.js";
 import { RestoreProgressTracker } from "../restore/progress.js";
+import type { ServedFiles } from "../restore/served.js";
 import { checkIdentity, prepare } from "../restore/source.js";
 import {
   apply,
@@ -22,10 +20,10 @@ import {
   runHooks,
   verifyPrepared,
   type PeerDownload,
+  type VerifiedFiles,
 } from "../restore/steps.js";
 import { closing } from "../store/open.js";
 import { describeError, NotFoundError } from "../util/errors.js";
-import { insideDir } from "../util/fs.js";
 import { AgentClient } from "./client.js";
 import type { AgentDeps } from "./deps.js";
 import { HttpError, type Router, type TlsFiles } from "./http.js";
@@ -33,6 +31,10 @@ import type { RestoreSessions } from "./restore-session.js";
 
 export interface RestoreRouteDeps extends AgentDeps {
   sessions: RestoreSessions;
+  /** What this node serves its peers in the open session, released when the session ends (service.ts). */
+  served: ServedFiles;
+  /** The snapshot files verified in the open session (cleared when it ends). */
+  verified: VerifiedFiles;
 }
 
 export function registerRestoreRoutes(router: Router, routeDeps: RestoreRouteDeps): void {
@@ -41,12 +43,6 @@ export function registerRestoreRoutes(router: Router, routeDeps: RestoreRouteDep
   const deps = { ...routeDeps, progress };
   const { config, sessions } = deps;
   const { node, restoreDir } = config;
-  /** The prepared file of the open session: a peer may read only what this node is serving now. */
-  const served = (name: string) => {
-    if (sessions.current?.name !== name) throw new NotFoundError(`no prepared snapshot ${name} on ${node}`);
-    return insideDir(restoreDir, name);
-  };
-
   router.route(routes.openSession, async ({ body }) => {
     // A rollback holds the node exactly as a restore does.
     const purpose = body.purpose === "verify" ? "verify" : "restore";
@@ -63,7 +59,12 @@ export function registerRestoreRoutes(router: Router, routeDeps: RestoreRouteDep
   router.route(routes.prepare, async ({ body }) =>
     sessions.step(body.session, body.name, () =>
       closing(body.s3 ? deps.makeS3(body.s3) : undefined, (s3) =>
-        prepare(body.name, s3, body.identity, deps, body.replay),
+        prepare(body.name, s3, body.identity, deps, body.replay, (file) =>
+          deps.served.offer(body.session, body.name, file),
+        ).catch((err: unknown) => {
+          deps.served.fail(body.session, body.name, err instanceof Error ? err : new Error(String(err)));
+          throw err;
+        }),
       ),
     ),
   );
@@ -72,21 +73,18 @@ export function registerRestoreRoutes(router: Router, routeDeps: RestoreRouteDep
     closing(body.s3 ? deps.makeS3(body.s3) : undefined, (s3) => checkIdentity(body.name, s3, body.identity, deps)),
   );
 
+  // What this node serves in the open session, and nothing else: the archive as it arrives here (its size is known
+  // once it is whole), or the snapshot a point's replay built.
   router.route(routes.preparedFile, async ({ params }) => {
-    const path = served(params.name);
-    const info = await stat(path).catch(() => undefined);
-    if (!info) throw new NotFoundError(`no prepared snapshot ${params.name} on ${node}`);
-    return { body: createReadStream(path), size: info.size };
+    const session = sessions.current;
+    if (session?.name !== params.name) throw new NotFoundError(`no prepared snapshot ${params.name} on ${node}`);
+    const file = await deps.served.take(session.id, params.name);
+    return { body: file.reader(), ...(file.committed ? { size: file.size } : {}) };
   });
 
   router.route(routes.fetch, async ({ body }) =>
     sessions.step(body.session, body.name, () => fetchFromPeer(body, peerDownload(deps.tls), deps)),
   );
-
-  router.route(routes.digest, async ({ params }) => ({
-    node,
-    ...(await verifySnapshotFile(served(params.name))),
-  }));
 
   router.route(routes.restoreProgress, async () => ({ node, ...progress.view(sessions.current?.id) }));
 
@@ -129,6 +127,8 @@ export function registerRestoreRoutes(router: Router, routeDeps: RestoreRouteDep
     sessions.require(body.session, body.name);
     const hooks = await runHooks(config.postRestore, deps);
     await retireRollbackRecord(restoreDir);
+    deps.verified.clear();
+    await deps.served.releaseAll("the restore finished");
     await removeRestoreFiles(deps, "the restore finished");
     return { node, hooks };
   });

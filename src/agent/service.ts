@@ -24,7 +24,8 @@ import { registerRestoreRoutes, sessionExpired } from "./restore-routes.js";
 import { RestoreSessions } from "./restore-session.js";
 import { loopbackVerifyRunner } from "./scheduled-verify.js";
 import { registerScheduleRoutes } from "./schedule-routes.js";
-import { removeRestoreFiles } from "../restore/steps.js";
+import { ServedFiles } from "../restore/served.js";
+import { removeRestoreFiles, VerifiedFiles } from "../restore/steps.js";
 
 /** The agent's routes, and the restore sessions they share (closed when the agent stops). */
 export function agentRouter(
@@ -33,11 +34,17 @@ export function agentRouter(
 ): { router: Router; sessions: RestoreSessions } {
   const router = new Router(options);
   const { flight } = deps.recurring;
+  const served = new ServedFiles();
+  const verified = new VerifiedFiles();
   const sessions = new RestoreSessions({
     flight,
     pauseSchedule: (reason) => deps.recurring.pause(reason),
     resumeSchedule: () => deps.recurring.resume(),
-    removeLeftovers: (reason) => removeRestoreFiles(deps, reason),
+    removeLeftovers: async (reason) => {
+      verified.clear();
+      await served.releaseAll(reason);
+      await removeRestoreFiles(deps, reason);
+    },
     clock: deps.clock,
     leaseMs: deps.sessionLeaseMs ?? SESSION_LEASE_MS,
     onExpired: sessionExpired(deps),
@@ -45,7 +52,7 @@ export function agentRouter(
   deps.recurring.useVerifyRunner(loopbackVerifyRunner(deps, sessions));
   registerNodeRoutes(router, deps, sessions);
   registerSnapshotRoutes(router, deps);
-  registerRestoreRoutes(router, { ...deps, sessions });
+  registerRestoreRoutes(router, { ...deps, sessions, served, verified });
   registerCleanupRoutes(router, { ...deps, flight, sessions });
   registerScheduleRoutes(router, deps.recurring, { ...deps, node: deps.config.node, session: () => sessions.current });
   return { router, sessions };

@@ -114,7 +114,15 @@ export const Prepared = z.object({
 });
 export type Prepared = z.infer<typeof Prepared>;
 
-export const FetchRequest = Step.extend({ peer: HostPort, sha256: Sha256 });
+/**
+ * Fetch what `peer` serves of `name` (docs/design.md, "The restore pipeline"). `sha256` and `size`: what the snapshot
+ * is, when the coordinator knows it before it arrives (a manifest's); the copy is refused unless its sha256 matches.
+ */
+export const FetchRequest = Step.extend({
+  peer: HostPort,
+  sha256: Sha256.optional(),
+  size: z.number().int().nonnegative().optional(),
+});
 
 const MemberState = z.enum(["running", "stopped", "starting", "crashed"]);
 

@@ -120,13 +120,6 @@ export const routes = {
     request: FetchRequest,
     response: NodeDigest,
   }),
-  digest: jsonRoute({
-    method: "GET",
-    path: "/v1/restore/:name/digest",
-    access: cli,
-    params: name,
-    response: NodeDigest,
-  }),
   apply: jsonRoute({
     method: "POST",
     path: "/v1/restore/apply",

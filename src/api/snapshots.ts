@@ -38,6 +38,8 @@ export type UploadOutcome = z.infer<typeof UploadOutcome>;
 export const SaveResult = z.object({
   manifest: ManifestSchema,
   durationMs: z.number(),
+  /** How long the member was busy sending its snapshot (first to last byte), when it was spooled (src/snapshot/spool.ts). */
+  memberMs: z.number().optional(),
   upload: UploadOutcome.optional(),
 });
 export type SaveResult = z.infer<typeof SaveResult>;

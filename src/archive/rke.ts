@@ -7,13 +7,14 @@
  */
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
-import type { Readable, Transform } from "node:stream";
+import { Readable, type Transform } from "node:stream";
 import { ArchiveError, NotFoundError, UserError } from "../util/errors.js";
 import { writeStreamAtomic } from "../util/fs.js";
 import { validateSnapshotName } from "./names.js";
 import { SnapshotVerifier, type SnapshotDigest } from "./trailer.js";
-import type { MethodName } from "./zip-format.js";
+import { SIG, type MethodName } from "./zip-format.js";
 import { openZip, type ZipReader } from "./zip-reader.js";
+import { confirmStreamedEntry, streamFirstEntry } from "./zip-stream.js";
 import { ZipWriter } from "./zip-writer.js";
 
 export { isRecurringName, validateSnapshotName } from "./names.js";
@@ -136,12 +137,17 @@ export async function detectSnapshotFile(path: string): Promise<"zip" | "raw"> {
   try {
     const head = Buffer.alloc(4);
     const { bytesRead } = await handle.read(head, 0, 4, 0);
-    // Local file header, or the end record of an empty archive.
-    const zip = bytesRead === 4 && (head.readUInt32LE(0) === 0x04034b50 || head.readUInt32LE(0) === 0x06054b50);
-    return zip ? "zip" : "raw";
+    return startsAsZip(head.subarray(0, bytesRead)) ? "zip" : "raw";
   } finally {
     await handle.close();
   }
+}
+
+/** The first bytes of a file are a ZIP's: a local file header, or the end record of an empty archive. */
+function startsAsZip(head: Buffer): boolean {
+  if (head.length < 4) return false;
+  const signature = head.readUInt32LE(0);
+  return signature === SIG.localHeader || signature === SIG.end;
 }
 
 export interface ExtractOptions {
@@ -191,6 +197,103 @@ export async function extractSnapshot(
   } finally {
     await zip.close();
   }
+}
+
+export interface StreamingExtractOptions extends ExtractOptions {
+  /** The archive (or raw snapshot file) from its first byte, as it arrives. */
+  source: Readable;
+  /** Resolves with the path of the whole archive once it arrived and was checked; rejects when it did not. */
+  whole: () => Promise<string>;
+  name: string;
+  destPath: string;
+  /** Runs on the snapshot's digest before it is committed: throw to refuse it (nothing appears at `destPath`). */
+  check?: (digest: SnapshotDigest) => void;
+  /** The snapshot's size when known (its manifest's): a stored entry can then stream too (zip-stream.ts). */
+  size?: number | undefined;
+}
+
+/**
+ * extractSnapshot, from an archive that is still arriving: the snapshot entry, when it comes first (ours and RKE's
+ * do), is inflated and verified as its bytes arrive; a raw snapshot file is verified as it arrives. Nothing is
+ * committed at `destPath` before the whole archive is there and its central directory confirms the streamed entry
+ * (zip-stream.ts), so the checks are extractSnapshot's. An archive whose first entry is another, or whose stored
+ * entry has its size after the data, is extracted from disk once whole. Errors as extractSnapshot's.
+ */
+export async function extractSnapshotStreaming(o: StreamingExtractOptions): Promise<ExtractResult> {
+  assertName(o.name);
+  const label = `snapshot ${o.name} in ${o.destPath}`;
+  const { head, stream } = await peek(o.source, 4);
+  const mode = o.mode ?? 0o600;
+  const verifier = new SnapshotVerifier(`snapshot ${o.name}`);
+  const onBytes = o.onBytes;
+  if (onBytes) verifier.on("data", (chunk: Buffer) => onBytes(chunk.length));
+  const commit = (data: Readable, confirm: () => Promise<void>) =>
+    writeStreamAtomic(o.destPath, through(data, verifier), {
+      mode,
+      beforeCommit: async () => {
+        await confirm();
+        o.check?.(verifier.result);
+      },
+    });
+  if (!startsAsZip(head)) {
+    await commit(stream, async () => void (await o.whole()));
+    return { ...verifier.result, format: "raw" };
+  }
+  const absolute = snapshotEntryName(o.name);
+  const streamed = await streamFirstEntry(stream, [absolute, absolute.slice(1)], {
+    label,
+    maxSize: o.maxSize,
+    size: o.size,
+  });
+  if ("reason" in streamed) {
+    stream.destroy();
+    const path = await o.whole();
+    const result = await extractSnapshot(path, o.name, o.destPath, o);
+    o.check?.(result);
+    return result;
+  }
+  await commit(streamed.data, async () => {
+    const path = await o.whole();
+    const zip = await openZip(path);
+    try {
+      const entry = findEntry(zip, absolute);
+      if (entry !== streamed.entry.name)
+        throw new ArchiveError(`${path}: its snapshot entry is ${JSON.stringify(entry)}, not the first one`);
+      confirmStreamedEntry(zip, streamed.entry, path);
+    } finally {
+      await zip.close();
+    }
+  });
+  return { ...verifier.result, format: "zip", entry: streamed.entry.name };
+}
+
+/** The first `bytes` bytes of `source` (fewer at its end), and a stream of all of it, those bytes included. */
+async function peek(source: Readable, bytes: number): Promise<{ head: Buffer; stream: Readable }> {
+  const chunks = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first: Buffer[] = [];
+  let have = 0;
+  let ended = false;
+  while (have < bytes) {
+    const next = await chunks.next();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    first.push(next.value);
+    have += next.value.length;
+  }
+  async function* all(): AsyncGenerator<Buffer> {
+    yield* first;
+    if (ended) return;
+    for (;;) {
+      const next = await chunks.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  const stream = Readable.from(all(), { objectMode: false });
+  stream.once("close", () => void chunks.return?.());
+  return { head: Buffer.concat(first).subarray(0, bytes), stream };
 }
 
 /**

@@ -28,7 +28,11 @@ export interface SnapshotDigest {
  * snapshot in error messages.
  */
 export class SnapshotVerifier extends Transform {
-  private readonly whole: Hash = createHash("sha256");
+  /**
+   * One sha256 pass: the DB's hash (the trailer's value) is the state after every byte but the last 32; the whole
+   * file's is a copy of that state fed the last 32 bytes (sha256 is computed front to back, so both agree with two
+   * separate passes).
+   */
   private readonly db: Hash = createHash("sha256");
   /** The last (up to) 32 bytes seen: not yet known to be DB bytes, since they may be the trailer. */
   private tail: Buffer = Buffer.alloc(0);
@@ -47,7 +51,6 @@ export class SnapshotVerifier extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.size += chunk.length;
-    this.whole.update(chunk);
     if (chunk.length >= TRAILER_BYTES) {
       this.db.update(this.tail);
       this.db.update(chunk.subarray(0, chunk.length - TRAILER_BYTES));
@@ -77,6 +80,7 @@ export class SnapshotVerifier extends Transform {
           `(truncated, or a raw db file copied from a data dir)`,
       );
     }
+    const whole = this.db.copy().update(this.tail).digest("hex");
     const computed = this.db.digest("hex");
     const trailer = this.tail.toString("hex");
     if (computed !== trailer) {
@@ -84,7 +88,7 @@ export class SnapshotVerifier extends Transform {
         `${this.label}: sha256 trailer mismatch (trailer ${trailer}, computed ${computed}): the snapshot is corrupt`,
       );
     }
-    return { size: this.size, sha256: this.whole.digest("hex"), dbSha256: trailer };
+    return { size: this.size, sha256: whole, dbSha256: trailer };
   }
 }
 

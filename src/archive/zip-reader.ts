@@ -5,9 +5,9 @@
  */
 import { open, type FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
-import { createInflateRaw, crc32 } from "node:zlib";
 import { ArchiveError, NotFoundError } from "../util/errors.js";
 import { RecordReader } from "./bytes.js";
+import { entryData } from "./entry-data.js";
 import { FLAG, LEN, METHOD, SIG, unsafeEntryNameReason } from "./zip-format.js";
 import { readCentralDirectory, type ZipEntry } from "./zip-directory.js";
 
@@ -113,28 +113,11 @@ class DiskZipReader implements ZipReader {
     const where = `zip ${this.path}, entry ${JSON.stringify(entry.name)}`;
     const start = await this.dataStart(entry, where);
     const raw = Readable.from(readRange(this.handle, start, entry.compressedSize), { objectMode: false });
-    const inflate = entry.method === METHOD.deflate ? createInflateRaw({ chunkSize: 64 * 1024 }) : undefined;
-    raw.once("error", (err) => inflate?.destroy(err));
-    const source = inflate ? raw.pipe(inflate) : raw;
-    let size = 0;
-    let crc = 0;
-    try {
-      for await (const chunk of source as AsyncIterable<Buffer>) {
-        size += chunk.length;
-        if (size > maxSize) throw new ArchiveError(`${where}: larger than the ${maxSize}-byte limit`);
-        if (size > entry.size) throw new ArchiveError(`${where}: more data than the ${entry.size} bytes declared`);
-        crc = crc32(chunk, crc);
-        yield chunk;
-      }
-    } catch (err) {
-      if (err instanceof ArchiveError) throw err;
-      throw new ArchiveError(`${where}: corrupt or truncated data`, { cause: err });
-    } finally {
-      raw.destroy();
-      inflate?.destroy();
-    }
-    if (size !== entry.size) throw new ArchiveError(`${where}: ${size} bytes of data, ${entry.size} declared`);
-    if (crc >>> 0 !== entry.crc32) throw new ArchiveError(`${where}: CRC32 mismatch (the data is corrupt)`);
+    const count = { size: 0, crc32: 0 };
+    yield* entryData(raw, { method: entry.method, where, maxSize, declared: entry.size, chunkSize: 64 * 1024 }, count);
+    if (count.size !== entry.size)
+      throw new ArchiveError(`${where}: ${count.size} bytes of data, ${entry.size} declared`);
+    if (count.crc32 !== entry.crc32) throw new ArchiveError(`${where}: CRC32 mismatch (the data is corrupt)`);
   }
 
   /** Reads the local header, whose name and extra lengths may differ from the central directory's. */

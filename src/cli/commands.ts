@@ -11,6 +11,8 @@ import type { RekeyCommandOptions } from "./snapshot-rekey.js";
 import type { CleanupCommandOptions } from "./restore-cleanup.js";
 import type { AgentInstallOptions, AgentSshOptions } from "./agent-install.js";
 import { UserError } from "../util/errors.js";
+import { MAX_QUOTA_BYTES, MIN_QUOTA_BYTES, QUOTA_RULE } from "../config/quota.js";
+import type { SandboxUpOptions as SandboxUpFlags } from "./sandbox.js";
 import { stopsMembers } from "./suggest.js";
 
 type Deps = () => CliDeps;
@@ -224,7 +226,12 @@ export function registerCommands(program: Command, deps: Deps): void {
         .choices(["managed", "external"])
         .default("managed"),
     )
-    .action(async (opts: { dir: string; nodes: number; etcdSeries?: string; etcdMode: "managed" | "external" }) => {
+    .option(
+      "--quota-backend-bytes <bytes>",
+      "etcd's backend quota for every member (cluster.yml's lifeboat.etcd.quota_backend_bytes; default etcd's 2 GiB)",
+      parseQuota,
+    )
+    .action(async (opts: SandboxUpFlags) => {
       const { runSandboxUp } = await import("./sandbox.js");
       await runSandboxUp(opts, deps());
     });
@@ -429,6 +436,13 @@ function registerScheduleCommands(etcd: Command, deps: Deps): void {
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
+}
+
+function parseQuota(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < MIN_QUOTA_BYTES || n > MAX_QUOTA_BYTES)
+    throw new InvalidArgumentError(`must be ${QUOTA_RULE}`);
+  return n;
 }
 
 function parseWhole(value: string): number {

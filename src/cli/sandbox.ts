@@ -16,6 +16,7 @@ export interface SandboxUpOptions {
   nodes: number;
   etcdSeries?: string | undefined;
   etcdMode?: "managed" | "external" | undefined;
+  quotaBackendBytes?: number | undefined;
 }
 
 export async function startSandbox(options: SandboxUpOptions, deps: CliDeps): Promise<SandboxInfo> {

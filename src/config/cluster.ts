@@ -81,6 +81,14 @@ export function parseClusterConfig(text: string, fileName: string): LoadedConfig
   const topPreset = lifeboatRaw.ok ? lifeboatRaw.value?.etcd?.preset : undefined;
   const etcdNodes = nodes.ok ? resolveEtcdNodes(nodes.value, summaries, report, topPreset) : [];
   const ssh = nodes.ok ? resolveSsh(nodes.value, summaries, valuesOf(sshTop), report.warnings) : [];
+  if (lifeboat.quotaBackendBytes !== undefined) {
+    const external = etcdNodes.filter((n) => n.etcd.mode !== "managed").map((n) => n.memberName);
+    if (external.length)
+      report.warnings.push(
+        `lifeboat.etcd.quota_backend_bytes: applies only to members Lifeboat runs (mode: managed); ` +
+          `set etcd's --quota-backend-bytes yourself on ${external.join(", ")}`,
+      );
+  }
   const backup = resolveBackup(services.ok ? services.value?.etcd : undefined, lifeboat.s3, report);
   if (report.issues.length > 0) throw new ConfigError(report.issues, fileName);
   const config: ClusterConfig = { nodes: summaries, etcdNodes, ssh, backup, lifeboat, raw: doc };

@@ -31,6 +31,7 @@ export function resolveLifeboat(raw: RawClusterLifeboat | undefined, report: Rep
     },
   };
   if (raw?.cluster_id) settings.clusterId = raw.cluster_id;
+  if (raw?.etcd?.quota_backend_bytes !== undefined) settings.quotaBackendBytes = raw.etcd.quota_backend_bytes;
   if (tls) settings.etcdTls = tls;
   if (raw?.schedule) {
     const { stale_after: staleAfter, verify, ...when } = raw.schedule;

@@ -3,6 +3,7 @@
  * own `lifeboat:` blocks. These schemas only check shapes and types; defaults, precedence and cross-field rules live
  * in normalize.ts so that every rule has one place.
  */
+import { MAX_QUOTA_BYTES, MIN_QUOTA_BYTES, QUOTA_RULE } from "./quota.js";
 import { z } from "zod";
 import { parseGoDuration } from "../util/duration.js";
 
@@ -30,6 +31,8 @@ const goDuration = z.string({ error: "must be a Go duration string such as 72h o
     else if (parsed.ms <= 0) ctx.addIssue({ code: "custom", message: "must be a positive duration", input: value });
   }),
 );
+
+const QUOTA_MESSAGE = `must be ${QUOTA_RULE}`;
 
 /** Accepted for RKE compatibility and otherwise ignored; its content is not checked. */
 const ignored = z.unknown().optional();
@@ -173,7 +176,17 @@ export const NodeSchema = z.object({
 export const ClusterLifeboatSchema = z.object({
   cluster_id: nonEmptyText.optional(),
   /** The preset of every etcd node that names none itself. */
-  etcd: z.object({ preset: preset.optional() }).optional(),
+  etcd: z
+    .object({
+      preset: preset.optional(),
+      /** etcd's --quota-backend-bytes for the members Lifeboat runs (mode: managed). */
+      quota_backend_bytes: z
+        .int({ error: QUOTA_MESSAGE })
+        .min(MIN_QUOTA_BYTES, { error: QUOTA_MESSAGE })
+        .max(MAX_QUOTA_BYTES, { error: QUOTA_MESSAGE })
+        .optional(),
+    })
+    .optional(),
   etcd_tls: z.object({ ca_file: text, cert_file: text, key_file: text }).optional(),
   s3: z
     .object({

@@ -103,6 +103,8 @@ export type LifeboatSettings = {
   clusterId?: string;
   /** Files on each node for the agent's client connection to etcd; absent => kube-ca/kube-node from the state file. */
   etcdTls?: { caFile: string; certFile: string; keyFile: string };
+  /** `lifeboat.etcd.quota_backend_bytes`: etcd's backend quota for managed members; absent: etcd's default (2 GiB). */
+  quotaBackendBytes?: number;
   s3: { addressing: S3Addressing; proxy?: string; sessionToken?: string };
   snapshot: {
     retries: number;

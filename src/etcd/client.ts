@@ -92,8 +92,9 @@ export class EtcdMemberClient {
 
   /** Active alarms of the whole cluster (an empty list when there are none). Needs a quorum. */
   async alarms(): Promise<MemberAlarm[]> {
-    const res = await this.unary("Maintenance/Alarm", { action: "GET", memberID: "0", alarm: "NONE" }, "alarm list");
-    return res.alarms.map((a) => ({ memberId: hex(a.memberID), alarm: a.alarm }));
+    const res = await this.unary("Maintenance/Alarm", { action: "Get", memberID: "0", alarm: "None" }, "alarm list");
+    // As etcdctl prints them: NOSPACE, CORRUPT.
+    return res.alarms.map((a) => ({ memberId: hex(a.memberID), alarm: ALARM_NAMES[a.alarm] }));
   }
 
   /** The membership as this member knows it (served locally, without a quorum). */
@@ -278,7 +279,7 @@ export class EtcdMemberClient {
     const res = await this.unary(
       "KV/Txn",
       {
-        compare: [{ result: "EQUAL", target: "CREATE", key: k, create_revision: "0" }],
+        compare: [{ result: "Equal", target: "Create", key: k, create_revision: "0" }],
         success: [{ request_put: { key: k, value: bytes(value), lease: leaseId } }],
         failure: [],
       },
@@ -318,6 +319,8 @@ export class EtcdMemberClient {
     });
   }
 }
+
+const ALARM_NAMES = { None: "NONE", Nospace: "NOSPACE", Corrupt: "CORRUPT" } as const;
 
 /** etcd's IDs are uint64; etcdctl prints them as unpadded hex. */
 function hex(id: Int64): string {

@@ -30,9 +30,13 @@ export interface StatusResponse {
   isLearner: boolean;
 }
 
-export type AlarmType = "NONE" | "NOSPACE" | "CORRUPT";
+/**
+ * Enum values go by their names in ./proto (etcd's `Nospace`, not etcdctl's `NOSPACE`): the loader reads a name it
+ * does not know as 0 without a word.
+ */
+export type AlarmType = "None" | "Nospace" | "Corrupt";
 export interface AlarmRequest {
-  action: "GET" | "ACTIVATE" | "DEACTIVATE";
+  action: "Get" | "Activate" | "Deactivate";
   memberID: Int64;
   alarm: AlarmType;
 }
@@ -91,8 +95,8 @@ export interface PutResponse {
 }
 
 export interface Compare {
-  result: "EQUAL" | "GREATER" | "LESS" | "NOT_EQUAL";
-  target: "VERSION" | "CREATE" | "MOD" | "VALUE" | "LEASE";
+  result: "Equal" | "Greater" | "Less" | "NotEqual";
+  target: "Version" | "Create" | "Mod" | "Value" | "Lease";
   key: Buffer;
   create_revision?: Int64;
 }

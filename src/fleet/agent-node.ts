@@ -60,9 +60,8 @@ function restoreOps(client: AgentClient): NodeRestoreOps {
         body: { name, ...(s3 ? { s3 } : {}), ...(identity ? { identity } : {}) },
         timeoutMs: 60_000,
       }),
-    fetch: (session, snapshot, peer, sha256) =>
-      client.call(routes.fetch, { body: { session, name: snapshot, peer, sha256 }, timeoutMs: LONG_MS }),
-    digest: (snapshot) => client.call(routes.digest, { params: { name: snapshot }, timeoutMs: LONG_MS }),
+    fetch: (session, snapshot, peer, expect) =>
+      client.call(routes.fetch, { body: { session, name: snapshot, peer, ...expect }, timeoutMs: LONG_MS }),
     apply: (session, req) => client.call(routes.apply, { body: { session, ...req }, timeoutMs: LONG_MS }),
     rollback: (session, stamp) =>
       client.call(routes.rollback, { body: { session, ...(stamp ? { stamp } : {}) }, timeoutMs: 120_000 }),

@@ -14,7 +14,7 @@ import type { SaveEvent, SaveRequest } from "../api/snapshots.js";
 import type { ClusterConfig, EtcdNode } from "../config/cluster.js";
 import type { ClusterState } from "../config/state.js";
 import type { S3Settings } from "../config/s3-settings.js";
-import type { Digest, NodeHealthView } from "../restore/apply.js";
+import type { Digest, FetchExpectation, NodeHealthView } from "../restore/apply.js";
 import type { AgentPreflight, Prepared } from "../restore/fleet.js";
 import type { Purpose } from "../restore/sessions.js";
 import type { ApplyStep } from "../restore/steps.js";
@@ -117,8 +117,7 @@ export interface NodeRestoreOps {
   ): Promise<Prepared>;
   /** Whether the node opens the copy's age header with the identity at `identity` (IdentityError when not). */
   checkIdentity(name: string, s3: S3Settings | undefined, identity: IdentitySource | undefined): Promise<IdentityCheck>;
-  fetch(session: string, name: string, peer: string, sha256: string): Promise<Digest>;
-  digest(name: string): Promise<Digest>;
+  fetch(session: string, name: string, peer: string, expect: FetchExpectation): Promise<Digest>;
   apply(session: string, req: ApplyStep): Promise<{ oldDataDir?: string }>;
   rollback(session: string, stamp: string | undefined): Promise<{ restored: boolean }>;
   finish(session: string, name: string): Promise<{ command: string; code: number | null; output: string }[]>;

@@ -68,8 +68,7 @@ function restoreNode(n: FleetNode, session: string): RestoreNode {
   return {
     name: n.node.memberName,
     agent: n.node.agent.endpoint,
-    fetch: (snapshot, peer, sha256) => n.restore.fetch(session, snapshot, peer, sha256),
-    digest: (snapshot) => n.restore.digest(snapshot),
+    fetch: (snapshot, peer, expect) => n.restore.fetch(session, snapshot, peer, expect),
     stopMember: () => n.stopMember(120_000),
     startMember: (timeoutMs) => n.startMember(timeoutMs),
     apply: (req) => n.restore.apply(session, req),

@@ -20,6 +20,8 @@ export interface NodeSaveReport {
   sha256?: string;
   revision?: number;
   durationMs: number;
+  /** How long the member was busy streaming its snapshot (the agent measures it). */
+  memberMs?: number;
   reason?: string;
 }
 
@@ -125,6 +127,7 @@ async function saveOnNode(
     report.size = result.manifest.archive.size;
     report.sha256 = result.manifest.snapshot.sha256;
     report.revision = result.manifest.etcd.revision;
+    if (result.memberMs !== undefined) report.memberMs = result.memberMs;
   }
   if (failure) report.reason = failure;
   return { report, fleetNode, ...(result ? { result } : {}) };

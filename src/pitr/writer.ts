@@ -36,6 +36,11 @@ export interface WriterJob {
   spec: ContinuousSpec;
   store: Store;
   recipients?: readonly string[] | undefined;
+  /**
+   * The cluster IDs of this cluster's lineage (the state file's, pushed with the schedule and by every restore): a
+   * cluster without a chain gets a `new-cluster` chain only when it is one of them.
+   */
+  lineage: readonly string[];
   /** How a chain's base snapshot is saved (the pushed schedule's settings). */
   save: SaveSettings & { timeoutSeconds: number };
 }
@@ -122,8 +127,10 @@ export class LogWriter {
         this.deps.log.debug("log writer campaign failed", { error: describeError(err) });
         return undefined;
       });
-      if (lease) await this.lead(job, lease, signal);
-      await this.deps.sleep(pause, signal).catch(() => undefined);
+      const problem = lease ? await this.lead(job, lease, signal) : undefined;
+      // After stepping down for a problem, wait longer: another agent may fare better, and the log stays quiet.
+      const wait = problem ? Math.min(60_000, 10 * pause) : pause;
+      await this.deps.sleep(wait, signal).catch(() => undefined);
     }
   }
 
@@ -138,8 +145,11 @@ export class LogWriter {
     return undefined;
   }
 
-  /** Writes the log while the lease lives; every way out revokes it, so another agent can take over at once. */
-  private async lead(job: WriterJob, lease: string, outer: AbortSignal): Promise<void> {
+  /**
+   * Writes the log while the lease lives; every way out revokes it, so another agent can take over at once. Resolves
+   * with the problem it stepped down for, if any.
+   */
+  private async lead(job: WriterJob, lease: string, outer: AbortSignal): Promise<string | undefined> {
     const abort = new AbortController();
     const signal = AbortSignal.any([outer, abort.signal]);
     const ttl = writerLeaseSeconds(job.spec.intervalMs);
@@ -159,7 +169,7 @@ export class LogWriter {
       let position = await this.resume(job, signal);
       for (;;) {
         const reached = await this.follow(job, position, lease, signal);
-        if (reached.compacted === undefined) return;
+        if (reached.compacted === undefined) return undefined;
         const previous = { chain: position.chain.chain, last: reached.committed };
         position = await this.startChain(job, "compacted", previous, signal);
       }
@@ -168,7 +178,9 @@ export class LogWriter {
         const reason = describeError(signal.aborted ? signal.reason : err);
         this.state = { ...this.state, problem: reason };
         this.deps.log.warn("the revision log's writer steps down", { reason });
+        return reason;
       }
+      return undefined;
     } finally {
       clearInterval(keep);
       this.deps.metrics.writer(false);
@@ -186,6 +198,10 @@ export class LogWriter {
     const newest = mine[mine.length - 1];
     if (newest?.doc) return { chain: newest.doc, next: newest.reached + 1 };
     const reason: BreakReason = chains.some((c) => c.doc) ? "new-cluster" : "first";
+    if (reason === "new-cluster" && !job.lineage.includes(clusterId))
+      throw new Error(
+        `cluster ${clusterId} has no chain and is not in the cluster's lineage (${job.lineage.join(", ") || "none"}): it is not logged, so that members restarted on empty data never become the newest point to restore; a restore by Lifeboat adds the cluster it makes to the lineage`,
+      );
     return this.startChain(job, reason, null, signal);
   }
 

@@ -2,10 +2,12 @@
  * Carrying out a restore plan across every node. Up to "stop every member" nothing touches the running cluster; a
  * failure after it rolls every node back to its old data directory and restarts the old cluster.
  *
- *   distribute  the server node's prepared file is fetched by every other node (trailer + sha256 checked)
- *   checksum    every copy's digest (fetches hash what they write): all must be identical, or stop naming the node
+ *   distribute  every other node fetches what the serving node serves (the archive while it still arrives there, or
+ *               the snapshot a point's replay built), extracting and checking it as it comes (trailer + sha256)
+ *   compare     every copy's digest, taken as it was written, against the serving node's: all must be identical
  *   stop        every member stops, one after another, in the plan's order (the leader first)
- *   rebuild     every node restores into a new directory and swaps it in (old one kept)
+ *   rebuild     every node restores into a new directory and swaps it in (old one kept); a copy unchanged since it
+ *               was verified is not hashed again (steps.ts, VerifiedFiles)
  *   start       every member starts; wait until all are up with one leader, a new cluster ID, revision >= snapshot's
  *   finish      post-restore hooks on every node
  */
@@ -26,8 +28,8 @@ export type NodeHealthView = Pick<Health, "reachable" | "hasLeader"> &
 export interface RestoreNode {
   name: string;
   agent: string;
-  fetch(name: string, peerAgent: string, sha256: string): Promise<Digest>;
-  digest(name: string): Promise<Digest>;
+  /** Fetches from `peerAgent`; `expect` is what the snapshot should be when that is known before it arrives. */
+  fetch(name: string, peerAgent: string, expect: FetchExpectation): Promise<Digest>;
   stopMember(): Promise<void>;
   /** Starts the member, failing after `timeoutMs` at the latest. */
   startMember(timeoutMs: number): Promise<void>;
@@ -69,30 +71,40 @@ export class RestoreFailedError extends UserError {
   }
 }
 
-/** Steps up to the stop: fetch and compare. Throws with "the running cluster is untouched" on any failure. */
-export async function distributeAndCompare(plan: RestorePlan, sha256: string, deps: ApplyDeps): Promise<void> {
+/** What a peer's copy must be, when the coordinator knows it before the copy arrives (the manifest's digest). */
+export interface FetchExpectation {
+  sha256?: string | undefined;
+  size?: number | undefined;
+}
+
+/** Every node but the serving one fetches from it; resolves with each copy's digest, taken as it was written. */
+export async function distribute(
+  plan: RestorePlan,
+  expect: FetchExpectation,
+  deps: Pick<ApplyDeps, "nodes">,
+): Promise<{ node: string; digest: Digest }[]> {
   const server = deps.nodes.find((n) => n.name === plan.server);
   if (!server) throw new Error(`the serving node ${plan.server} is not part of the restore`);
-  deps.phase(`distribute: every node fetches the snapshot from ${server.name} and hashes what it wrote`);
-  const fetched = await untouched(() =>
+  return untouched(() =>
     Promise.all(
       deps.nodes
         .filter((n) => n !== server)
-        .map(async (n) => ({ node: n.name, digest: await n.fetch(plan.name, server.agent, sha256) })),
+        .map(async (n) => ({ node: n.name, digest: await n.fetch(plan.name, server.agent, expect) })),
     ),
   );
-  deps.phase("checksum: every node's copy against the snapshot's digest");
-  // Each fetch hashed the bytes as it wrote them; the serving node's copy is re-hashed here. Every node hashes its
-  // copy from disk once more right before it rebuilds (apply), so nothing is restored from bytes that changed since.
-  const own = await untouched(async () => ({ node: server.name, digest: await server.digest(plan.name) }));
-  const digests = [own, ...fetched];
-  const differ = digests.filter((d) => d.digest.sha256 !== sha256);
-  if (differ.length) {
-    const list = differ.map((d) => `${d.node} has sha256:${d.digest.sha256}`).join(", ");
-    throw new ChecksumMismatchError(
-      `etcd snapshots are not consistent: expected sha256:${sha256}, but ${list}; the running cluster is untouched`,
-    );
-  }
+}
+
+/**
+ * Every copy against the serving node's digest (each hashed as it was written, so none is read again here); any that
+ * differs is an integrity failure (exit 4) naming the node, before any member stops.
+ */
+export function compareCopies(sha256: string, copies: readonly { node: string; digest: Digest }[]): void {
+  const differ = copies.filter((d) => d.digest.sha256 !== sha256);
+  if (!differ.length) return;
+  const list = differ.map((d) => `${d.node} has sha256:${d.digest.sha256}`).join(", ");
+  throw new ChecksumMismatchError(
+    `etcd snapshots are not consistent: expected sha256:${sha256}, but ${list}; the running cluster is untouched`,
+  );
 }
 
 /** Stop, rebuild, start, wait healthy, finish; on failure, roll every node back and restart the old cluster. */

@@ -1,13 +1,22 @@
 /**
  * The restore coordinator (`snapshot-restore`, README.md beside this file): locate, preflight, plan, confirm, hold
- * every node (sessions), prepare, choose the state file, distribute and compare, then (and only then) stop every
+ * every node (sessions), prepare and distribute at once (every other node fetches the archive while it still
+ * arrives on the serving node), choose the state file, compare the copies, then (and only then) stop every
  * member, rebuild every data directory beside the old one, start, wait healthy, run the hooks, record the restore.
  * Everything before the stop leaves the running cluster untouched; a failure after it rolls every node back.
  * `--dry-run` ends after the plan; `--rollback` is rollback.ts.
  */
 import type { ClusterState } from "../config/state.js";
 import { ChecksumMismatchError, ExitCode } from "../util/errors.js";
-import { distributeAndCompare, rebuildCluster, untouched, type ApplyDeps, type ApplyResult } from "./apply.js";
+import {
+  compareCopies,
+  distribute,
+  rebuildCluster,
+  untouched,
+  type ApplyDeps,
+  type ApplyResult,
+  type Digest,
+} from "./apply.js";
 import type { MemberHealth, Prepared, RestoreAgent, S3Source } from "./fleet.js";
 import { locate, type Located } from "./locate.js";
 import { buildRestorePlan, formatPlan, type PlanMemberInput, type PointInTime, type RestorePlan } from "./plan.js";
@@ -87,16 +96,20 @@ export async function runRestore(input: RestoreInput, deps: CoordinatorDeps): Pr
       healthTimeoutMs: input.healthTimeoutMs,
       critical: (on) => (critical = on),
     };
-    phase.next(`prepare: ${plan.server} extracts and verifies the snapshot`);
+    phase.next(
+      plan.pointInTime
+        ? `prepare: ${plan.server} extracts the snapshot and replays the log onto it`
+        : `prepare and distribute: ${plan.server} extracts and verifies the snapshot as it arrives, every other node fetches it from ${plan.server} meanwhile`,
+    );
     const watch = deps.progress ? watchProgress(deps.agents, deps.progress) : undefined;
     const result = await (async () => {
-      const prepared = await untouched(() => prepare(plan, sessions.id, deps.agents));
+      const { prepared, copies } = await prepareAndDistribute(plan, sessions.id, deps.agents, applyDeps);
       if (prepared.pointInTime)
         deps.out.note(
           `${plan.server} replayed ${prepared.pointInTime.applied} revisions onto the snapshot (revision ${prepared.pointInTime.baseRevision}): revision ${prepared.pointInTime.revision}`,
         );
       const archived = await untouched(async () => chooseState(plan, prepared.stateFile, deps));
-      await distributeAndCompare(plan, prepared.sha256, applyDeps);
+      compareCopies(prepared.sha256, copies);
       return { prepared, archived, applied: await rebuildCluster(plan, prepared.sha256, applyDeps) };
     })().finally(() => watch?.stop());
     const { prepared, archived } = result;
@@ -136,6 +149,32 @@ async function prepare(plan: RestorePlan, session: string, agents: readonly Rest
       `${plan.server} built revision ${prepared.pointInTime?.revision ?? "none"}, the plan asks for ${point.revision}`,
     );
   return prepared;
+}
+
+/**
+ * The serving node prepares while every other node fetches from it: what it serves is the archive as it arrives, so
+ * the copies grow behind the download (docs/design.md, "The restore pipeline"). A restore to a point serves only the
+ * snapshot it builds, so its peers fetch after the prepare. When the prepare fails, its error is the one reported:
+ * the peers' failures follow from it.
+ */
+async function prepareAndDistribute(
+  plan: RestorePlan,
+  session: string,
+  agents: readonly RestoreAgent[],
+  applyDeps: ApplyDeps,
+): Promise<{ prepared: Prepared; copies: { node: string; digest: Digest }[] }> {
+  const preparing = untouched(() => prepare(plan, session, agents));
+  if (plan.pointInTime) {
+    const prepared = await preparing;
+    applyDeps.phase(`distribute: every node fetches the snapshot from ${plan.server}, checking it as it writes`);
+    const copies = await distribute(plan, { sha256: prepared.sha256, size: prepared.size }, applyDeps);
+    return { prepared, copies };
+  }
+  const distributing = distribute(plan, { sha256: plan.snapshot.sha256, size: plan.snapshot.size }, applyDeps);
+  const [prepared, copies] = await Promise.allSettled([preparing, distributing]);
+  if (prepared.status === "rejected") throw prepared.reason;
+  if (copies.status === "rejected") throw copies.reason;
+  return { prepared: prepared.value, copies: copies.value };
 }
 
 /** Prints the phases as they start and keeps their durations for the report. */

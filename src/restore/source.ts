@@ -1,47 +1,62 @@
 /**
  * Where a node's restore starts (POST /v1/restore/prepare): find `<name>` (archive or raw file) in S3 or in this
- * node's snapshot directory, check it against its manifest, and extract the snapshot file into the restore folder.
+ * node's snapshot directory, check it against its manifest, and extract the snapshot file into the restore folder
+ * while the archive arrives (docs/design.md, "The restore pipeline").
  */
 import { createHash } from "node:crypto";
 import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { PassThrough, pipeline } from "node:stream";
-import { detectSnapshotFile, extractSnapshot, readStateFile } from "../archive/rke.js";
+import { readStateFile } from "../archive/rke.js";
 import { fetchManifest } from "../snapshot/catalog.js";
 import { archiveKey, manifestKey, type Manifest } from "../snapshot/manifest.js";
 import type { Store } from "../store/store.js";
 import { checkHeader, decryptStream, identityFor, type IdentitySource } from "../crypto/age.js";
 import { ChecksumMismatchError, NotFoundError } from "../util/errors.js";
-import { fsyncDir, insideDir, writeStreamAtomic } from "../util/fs.js";
+import { fsyncDir, insideDir } from "../util/fs.js";
 import type { ReplayRequest } from "../api/restore.js";
 import { loggedRevisions } from "../pitr/fetch.js";
 import { buildPointInTime } from "../pitr/replay.js";
+import { GrowingFile } from "../util/growing-file.js";
 import { sha256PassThrough } from "../util/hash-stream.js";
+import { cancelling, extractArriving, type Incoming } from "./incoming.js";
 import { counted, type PhaseCounter } from "./progress.js";
 import type { NodeDeps } from "./steps.js";
 
-/** Finds `<name>` (archive or raw file) in S3 or in this node's snapshot directory and extracts the snapshot file. */
+/**
+ * Finds `<name>` (archive or raw file) in S3 or in this node's snapshot directory and extracts the snapshot file while
+ * the archive arrives. `serve` is handed the archive as soon as it starts to arrive, for peers to fetch as it grows;
+ * a restore to a point serves the snapshot it builds instead, once it is built.
+ */
 export async function prepare(
   name: string,
   s3: Store | undefined,
   identity: IdentitySource | undefined,
   deps: NodeDeps,
   replay?: ReplayRequest,
+  serve?: (file: GrowingFile) => void,
 ) {
   const { config } = deps;
   await mkdir(config.restoreDir, { recursive: true, mode: 0o700 });
   const source = s3 ? await downloadFromS3(name, s3, identity, deps) : await localSource(name, identity, deps);
+  if (!replay) serve?.(source.file);
   const dest = insideDir(config.restoreDir, name);
-  const extracting = counted(
+  const digest = await counted(
     deps.progress,
     "extract",
     source.manifest?.snapshot.size,
-    (counter) => extractSnapshot(source.path, name, dest, counter ? { onBytes: (n) => counter.add(n) } : {}),
+    (counter) =>
+      extractArriving(source, {
+        name,
+        destPath: dest,
+        size: source.manifest?.snapshot.size,
+        ...(counter ? { onBytes: (n: number) => counter.add(n) } : {}),
+      }),
     { doneOf: (d) => d.size },
-  );
-  const digest = await extracting.catch(async (err: unknown) => {
+  ).catch(async (err: unknown) => {
     // A decrypted archive is plaintext: it does not outlive a failed prepare (it is in the restore folder only).
-    if (source.decrypted) await rm(source.path, { force: true });
+    if (source.decrypted) await rm(source.file.path, { force: true });
+    await rm(dest, { force: true });
     throw err;
   });
   if (source.manifest && source.manifest.snapshot.sha256 !== digest.sha256) {
@@ -50,10 +65,12 @@ export async function prepare(
       `snapshot ${name} on ${config.node}: sha256 ${digest.sha256} differs from its manifest (${source.manifest.snapshot.sha256})`,
     );
   }
-  const format = await detectSnapshotFile(source.path);
-  const state = format === "zip" ? await readStateFile(source.path, name) : undefined;
+  const format = digest.format;
+  const state = format === "zip" ? await readStateFile(source.file.path, name) : undefined;
   deps.log.info("restore source prepared", { name, from: source.from, sha256: digest.sha256 });
   const point = replay ? await replayOnto(dest, name, replay, s3, identity, deps) : undefined;
+  await deps.verified?.record(dest, point ?? digest);
+  if (replay) serve?.(await GrowingFile.complete(dest));
   return {
     node: config.node,
     from: source.from,
@@ -74,6 +91,14 @@ export async function prepare(
         }
       : {}),
   };
+}
+
+/** The serving node's copy (incoming.ts), with where it comes from and what its manifest says. */
+interface Source extends Incoming {
+  from: string;
+  manifest?: Manifest | undefined;
+  /** The file is a decrypted (plaintext) copy. */
+  decrypted?: boolean;
 }
 
 /**
@@ -141,19 +166,20 @@ export async function checkIdentity(
 
 /**
  * The copy in this node's snapshot folder, read through its store: the archive its manifest names (an encrypted one is
- * decrypted into the restore folder first), else `<name>.zip` or the raw file `<name>`.
+ * decrypted into the restore folder as it is read), else `<name>.zip` or the raw file `<name>`.
  */
-async function localSource(name: string, identity: IdentitySource | undefined, deps: NodeDeps) {
+async function localSource(name: string, identity: IdentitySource | undefined, deps: NodeDeps): Promise<Source> {
   const { local } = deps;
   const manifest = await manifestOf(local, name, `${deps.config.node}:${local.location}`);
   if (manifest?.encryption) {
-    const path = await decryptCopy(local, manifest, identity, deps);
-    return { path, from: local.pathOf(manifest.archive.file), manifest, decrypted: true };
+    const incoming = await decryptCopy(local, manifest, identity, deps);
+    return { ...incoming, from: local.pathOf(manifest.archive.file), manifest, decrypted: true };
   }
   for (const key of [archiveKey(name), name]) {
     if (!(await local.stat(key).then(Boolean, notFoundIsFalse))) continue;
     const path = local.pathOf(key);
-    return { path, from: path, ...(manifest ? { manifest } : {}) };
+    const file = await GrowingFile.complete(path);
+    return { file, arrived: Promise.resolve(), cancel: () => undefined, from: path, ...(manifest ? { manifest } : {}) };
   }
   throw new NotFoundError(`snapshot ${name} is not in ${local.location}`);
 }
@@ -178,28 +204,40 @@ async function manifestOf(store: Store, name: string, where: string): Promise<Ma
 }
 
 /**
- * Downloads the archive (exact key: `myname` never matches `myname1`), checking it against its manifest; an encrypted
- * one is decrypted while it streams.
+ * Starts the download of the archive (exact key: `myname` never matches `myname1`) into `<restore_dir>/download/`,
+ * checked against its manifest before it is committed; an encrypted one is decrypted while it streams.
  */
-async function downloadFromS3(name: string, s3: Store, identity: IdentitySource | undefined, deps: NodeDeps) {
+async function downloadFromS3(
+  name: string,
+  s3: Store,
+  identity: IdentitySource | undefined,
+  deps: NodeDeps,
+): Promise<Source> {
   const manifest = await manifestOf(s3, name, s3.location);
   const total = manifest ? (manifest.encryption?.size ?? manifest.archive.size) : undefined;
-  return counted(deps.progress, "download", total, (phase) => download(name, s3, manifest, identity, phase, deps));
+  const phase = deps.progress?.start("download", total);
+  const incoming = await startDownload(name, s3, manifest, identity, phase, deps).catch((err: unknown) => {
+    phase?.end(false);
+    throw err;
+  });
+  incoming.arrived.then(
+    () => phase?.end(true),
+    () => phase?.end(false),
+  );
+  return incoming;
 }
 
-async function download(
+async function startDownload(
   name: string,
   s3: Store,
   manifest: Manifest | undefined,
   identity: IdentitySource | undefined,
   phase: PhaseCounter | undefined,
   deps: NodeDeps,
-) {
-  const dir = join(deps.config.restoreDir, "download");
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+): Promise<Source> {
   if (manifest?.encryption) {
-    const path = await decryptCopy(s3, manifest, identity, deps);
-    return { path, from: `${s3.location}/${manifest.archive.file}`, manifest, decrypted: true };
+    const incoming = await decryptCopy(s3, manifest, identity, deps, phase);
+    return { ...incoming, from: `${s3.location}/${manifest.archive.file}`, manifest, decrypted: true };
   }
   const key =
     (await s3.stat(archiveKey(name)).then(
@@ -209,58 +247,70 @@ async function download(
         throw err;
       },
     )) ?? (await rawKey(name, s3));
-  const path = insideDir(dir, key);
+  const dir = join(deps.config.restoreDir, "download");
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const file = await GrowingFile.create(insideDir(dir, key));
   const hash = createHash("sha256");
   const counter = new PassThrough();
   counter.on("data", (chunk: Buffer) => {
     hash.update(chunk);
     phase?.add(chunk.length);
   });
-  const body = await s3.get(key);
+  const body = await s3.get(key).catch(async (err: unknown) => {
+    await file.abort(err instanceof Error ? err : new Error(String(err)));
+    throw err;
+  });
   // pipeline, not pipe: a download that breaks off (or a write that fails) ends the other side, and the body's error
   // has a listener, so a cancelled restore's dropped connection cannot surface as an uncaught error in the agent.
-  await writeStreamAtomic(path, pipeline(body, counter, ignore), {
-    beforeCommit: () => {
-      const sha = hash.digest("hex");
-      if (manifest && key === archiveKey(name) && sha !== manifest.archive.sha256) {
-        throw new ChecksumMismatchError(`archive ${key} from ${s3.location}: sha256 ${sha} differs from its manifest`);
-      }
-    },
-  });
-  return { path, from: `${s3.location}/${key}`, ...(manifest ? { manifest } : {}) };
+  const check = () => {
+    const sha = hash.digest("hex");
+    if (manifest && key === archiveKey(name) && sha !== manifest.archive.sha256) {
+      throw new ChecksumMismatchError(`archive ${key} from ${s3.location}: sha256 ${sha} differs from its manifest`);
+    }
+  };
+  // The download is scratch, read back at once and removed with the session: no fsync (src/util/growing-file.ts).
+  const arrived = file.fill(pipeline(body, counter, ignore), { check, durable: false });
+  return {
+    file,
+    arrived,
+    cancel: cancelling(body),
+    from: `${s3.location}/${key}`,
+    ...(manifest ? { manifest } : {}),
+  };
 }
 
 /**
- * Decrypts an encrypted copy into `<restore_dir>/download/<name>.zip` as it streams, checking the stored file's
- * sha256 and the zip's against the manifest before the file is committed. A wrong or missing identity fails before
- * any plaintext is written; a failure later leaves no file (writeStreamAtomic removes its temp file).
+ * Starts decrypting an encrypted copy into `<restore_dir>/download/<name>.zip` as it streams, checking the stored
+ * file's sha256 and the zip's against the manifest before the file is committed. A wrong or missing identity fails
+ * before any plaintext is written; a failure later leaves no file (the growing file removes its temp file).
  */
 async function decryptCopy(
   store: Store,
   manifest: Manifest,
   identity: IdentitySource | undefined,
   deps: NodeDeps,
-): Promise<string> {
+  phase?: PhaseCounter,
+): Promise<Incoming> {
   const encryption = manifest.encryption!;
   const what = `snapshot ${manifest.name} (${store.location}/${manifest.archive.file})`;
   const loaded = await identityFor(what, encryption.recipients, identity);
   const dir = join(deps.config.restoreDir, "download");
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const path = insideDir(dir, archiveKey(manifest.name));
   const cipher = sha256PassThrough();
   const plain = sha256PassThrough();
+  if (phase) cipher.stream.on("data", (chunk: Buffer) => phase.add(chunk.length));
   const body = await store.get(manifest.archive.file);
   // pipeline: an error on either side ends the other (the download is never left open behind a failed decrypt).
   const decrypted = await decryptStream(pipeline(body, cipher.stream, ignore), loaded, what);
-  await writeStreamAtomic(path, pipeline(decrypted, plain.stream, ignore), {
-    beforeCommit: () => {
-      if (cipher.digest().sha256 !== encryption.sha256)
-        throw new ChecksumMismatchError(`${what}: the stored file's sha256 differs from its manifest`);
-      if (plain.digest().sha256 !== manifest.archive.sha256)
-        throw new ChecksumMismatchError(`${what}: the decrypted archive's sha256 differs from its manifest`);
-    },
-  });
-  return path;
+  const file = await GrowingFile.create(insideDir(dir, archiveKey(manifest.name)));
+  const check = () => {
+    if (cipher.digest().sha256 !== encryption.sha256)
+      throw new ChecksumMismatchError(`${what}: the stored file's sha256 differs from its manifest`);
+    if (plain.digest().sha256 !== manifest.archive.sha256)
+      throw new ChecksumMismatchError(`${what}: the decrypted archive's sha256 differs from its manifest`);
+  };
+  const arrived = file.fill(pipeline(decrypted, plain.stream, ignore), { check, durable: false });
+  return { file, arrived, cancel: cancelling(body) };
 }
 
 /** For pipeline: its errors reach the streams' readers, who report them. */

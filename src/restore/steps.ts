@@ -4,9 +4,10 @@
  * (rollback), verify a prepared file on loopback, and remove what a session leaves. The agent's routes
  * (src/agent/restore-routes.ts) parse the requests, check the session, and call these.
  */
-import { mkdir, readdir, rm } from "node:fs/promises";
-import { pipeline, type Readable } from "node:stream";
-import { SnapshotVerifier, verifySnapshotFile } from "../archive/trailer.js";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { verifySnapshotFile, type SnapshotDigest } from "../archive/trailer.js";
 import type { EtcdTools } from "../etcd/binaries.js";
 import { runShell, lastLines } from "../etcd/exec.js";
 import type { MemberController } from "../etcd/member.js";
@@ -14,7 +15,8 @@ import { restoreSnapshotToDir } from "../etcd/restore-tool.js";
 import type { Contents } from "../snapshot/manifest.js";
 import type { LocalStore } from "../store/local.js";
 import { ChecksumMismatchError, NotFoundError } from "../util/errors.js";
-import { insideDir, writeStreamAtomic } from "../util/fs.js";
+import { insideDir } from "../util/fs.js";
+import { GrowingFile } from "../util/growing-file.js";
 import type { Logger } from "../util/log.js";
 import {
   exists,
@@ -27,6 +29,7 @@ import {
   stagingDirFor,
   swapDataDir,
 } from "./node.js";
+import { cancelling, extractArriving } from "./incoming.js";
 import { counted, type RestoreProgressTracker } from "./progress.js";
 import { verifySnapshotOnLoopback } from "./verify.js";
 
@@ -47,6 +50,8 @@ export interface NodeDeps {
   clock: () => Date;
   /** Where the steps count their bytes (GET /v1/restore/progress); absent where nobody asks. */
   progress?: RestoreProgressTracker | undefined;
+  /** The snapshot files verified in the open session, so that the rebuild need not hash them again. */
+  verified?: VerifiedFiles | undefined;
 }
 
 /** Snapshot `name` as prepared by the peer agent at `peer` (host:port), as a stream (opened over mutual TLS). */
@@ -58,7 +63,10 @@ export type PeerDownload = (
 export interface FetchStep {
   name: string;
   peer: string;
-  sha256: string;
+  /** The snapshot's sha256 when the coordinator knows it in advance (from the manifest); else it compares after. */
+  sha256?: string | undefined;
+  /** The snapshot's size when known, for the progress total. */
+  size?: number | undefined;
 }
 
 export interface ApplyStep {
@@ -70,45 +78,96 @@ export interface ApplyStep {
   stamp: string;
 }
 
-/** Streams the prepared file from a peer agent, verifying etcd's trailer and the expected sha256 before committing. */
+/**
+ * Streams what the peer serves (the archive as it arrives there, or its prepared snapshot file) into
+ * `<restore_dir>/download/`, and the snapshot out of it into `<restore_dir>/<name>` as the bytes come: inflated,
+ * trailer and sha256 checked, compared with `sha256` when given, and committed only once the whole archive is there
+ * and its central directory agrees (extractSnapshotStreaming). The received archive is removed once the snapshot is.
+ */
 export async function fetchFromPeer(
   body: FetchStep,
   openPeer: PeerDownload,
-  deps: Pick<NodeDeps, "config" | "progress">,
+  deps: Pick<NodeDeps, "config" | "progress" | "verified">,
 ) {
   const { config } = deps;
-  await mkdir(config.restoreDir, { recursive: true, mode: 0o700 });
+  const downloads = join(config.restoreDir, "download");
+  await mkdir(downloads, { recursive: true, mode: 0o700 });
   const download = await openPeer(body.peer, body.name);
-  const phase = deps.progress?.start("fetch", download.size);
+  const phase = deps.progress?.start("fetch", body.size);
+  const received = await GrowingFile.create(insideDir(downloads, `${body.name}.from-peer`));
+  const dest = insideDir(config.restoreDir, body.name);
   try {
-    const verifier = new SnapshotVerifier(body.name);
-    if (phase) verifier.on("data", (chunk: Buffer) => phase.add(chunk.length));
-    const dest = insideDir(config.restoreDir, body.name);
-    // pipeline, not pipe: a peer stream that breaks mid-way fails the write (and removes its temp file).
-    await writeStreamAtomic(dest, pipeline(download.body, verifier, ignore), {
-      beforeCommit: () => {
-        if (verifier.result.sha256 !== body.sha256) {
+    // A peer stream that breaks mid-way fails the write, and the extraction with it. The received copy is scratch.
+    const incoming = {
+      file: received,
+      arrived: received.fill(download.body, { durable: false }),
+      cancel: cancelling(download.body),
+    };
+    const digest = await extractArriving(incoming, {
+      name: body.name,
+      destPath: dest,
+      size: body.size,
+      ...(phase ? { onBytes: (n: number) => phase.add(n) } : {}),
+      check: (digest) => {
+        if (body.sha256 !== undefined && digest.sha256 !== body.sha256) {
           throw new ChecksumMismatchError(
-            `snapshot ${body.name} fetched by ${config.node} from ${body.peer}: sha256 ${verifier.result.sha256}, expected ${body.sha256}`,
+            `snapshot ${body.name} fetched by ${config.node} from ${body.peer}: sha256 ${digest.sha256}, expected ${body.sha256}`,
           );
         }
       },
     });
-    phase?.end(true, verifier.result.size);
-    return { node: config.node, ...verifier.result };
+    await deps.verified?.record(dest, digest);
+    phase?.end(true, digest.size);
+    return { node: config.node, size: digest.size, sha256: digest.sha256, dbSha256: digest.dbSha256 };
   } catch (err) {
     phase?.end(false);
     throw err;
   } finally {
     download.close();
+    await received.release();
+    await rm(received.path, { force: true });
   }
+}
+
+/**
+ * The snapshot files this agent wrote and verified in the open session, by path, with their inode, size and times
+ * right after the write. A file whose stat still matches has not been written to since (any write moves its mtime
+ * and ctime, and ctime cannot be set back from user space), so the rebuild need not read it a second time to hash
+ * it; the restore tool checks the snapshot's own sha256 trailer as it reads anyway. Held in memory only: an agent
+ * that restarted re-hashes.
+ */
+export class VerifiedFiles {
+  private readonly files = new Map<string, { digest: SnapshotDigest; stamp: string }>();
+
+  async record(path: string, digest: SnapshotDigest): Promise<void> {
+    this.files.set(path, { digest, stamp: await statStamp(path) });
+  }
+
+  /** The recorded digest of `path` when the file is unchanged since it was recorded. */
+  async unchanged(path: string): Promise<SnapshotDigest | undefined> {
+    const known = this.files.get(path);
+    if (!known) return undefined;
+    const now = await statStamp(path).catch(() => undefined);
+    return now === known.stamp ? known.digest : undefined;
+  }
+
+  clear(): void {
+    this.files.clear();
+  }
+}
+
+async function statStamp(path: string): Promise<string> {
+  const s = await stat(path, { bigint: true });
+  return [s.dev, s.ino, s.size, s.mtimeNs, s.ctimeNs].join(":");
 }
 
 /** Rebuilds the data directory from the checked file beside the old one and swaps it in (the member is stopped). */
 export async function apply(body: ApplyStep, deps: NodeDeps) {
   const { config } = deps;
   const snapshotPath = insideDir(config.restoreDir, body.name);
-  const digest = await verifySnapshotFile(snapshotPath);
+  const recorded = await deps.verified?.unchanged(snapshotPath);
+  const digest = recorded ?? (await verifySnapshotFile(snapshotPath));
+  if (recorded) deps.log.info("snapshot unchanged since it was verified: not hashed again", { name: body.name });
   if (digest.sha256 !== body.sha256) {
     throw new ChecksumMismatchError(
       `snapshot ${body.name} on ${config.node}: sha256 ${digest.sha256}, expected ${body.sha256}`,
@@ -205,6 +264,3 @@ export async function verifyPrepared(name: string, expected: Contents | null | u
     await rm(path, { force: true });
   }
 }
-
-/** For pipeline: its errors reach the stream's reader (the write), which reports them. */
-function ignore(): void {}

@@ -52,6 +52,8 @@ export interface SandboxOptions {
   entry?: string;
   /** Who runs the etcd members (default managed: the agents). */
   etcdMode?: "managed" | "external" | undefined;
+  /** etcd's backend quota for every member (`lifeboat.etcd.quota_backend_bytes` in the sandbox's cluster.yml). */
+  quotaBackendBytes?: number | undefined;
 }
 
 /**
@@ -99,7 +101,11 @@ export async function sandboxUp(options: SandboxOptions, hooks: SandboxHooks): P
   const memberSpecOf = (member: string) => join(dir, "nodes", member.replace(/^etcd-/, ""), "member", "member.json");
   const control = (n: string) =>
     external ? externalControl(entry, memberSpecOf(`etcd-${n}`), join(dir, "nodes", n, "etcd.pid")) : undefined;
-  await writeFileAtomic(configPath, clusterYml(dir, memberHosts, names, s3Host, tools.dir, control), 0o600);
+  await writeFileAtomic(
+    configPath,
+    clusterYml(dir, memberHosts, names, s3Host, tools.dir, control, options.quotaBackendBytes),
+    0o600,
+  );
   const s3Dir = join(dir, "s3");
   await mkdir(s3Dir, { recursive: true });
   const s3Pid = startChild(
@@ -201,6 +207,7 @@ function clusterYml(
   s3Host: string,
   etcdBin: string,
   controlOf: (name: string) => ExternalControl | undefined,
+  quotaBackendBytes: number | undefined,
 ): string {
   const nodes = hosts.map((h, i) => {
     const n = names[i]!;
@@ -238,7 +245,15 @@ lifeboat:
   snapshot:
     retries: 2
     retry_pause_seconds: 1
-`;
+${quotaBackendBytes === undefined ? "" : `  etcd:\n    quota_backend_bytes: ${quotaBackendBytes}\n`}`;
+}
+
+/**
+ * Starts the agent of `agentDir` again, detached, logging to its agent.log as `sandbox up` does (`entry`: the lifeboat
+ * script to run it with); returns its pid. For tests and the benchmark, which kill agents on purpose.
+ */
+export function restartSandboxAgent(agentDir: string, entry: string): number {
+  return startChild(entry, ["agent", "--dir", agentDir], join(agentDir, "agent.log"));
 }
 
 function startChild(entry: string, args: string[], logFile: string, nodeFlags: string[] = []): number {

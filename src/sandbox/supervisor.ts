@@ -41,6 +41,7 @@ export const SupervisedMemberSchema = z.object({
   tls: Tls.optional(),
   logFile: z.string().min(1),
   binaryDir: z.string().min(1),
+  quotaBackendBytes: z.number().int().positive().optional(),
 });
 export type SupervisedMember = z.infer<typeof SupervisedMemberSchema>;
 
@@ -86,6 +87,10 @@ export async function writeSupervisedMember(options: {
       : {}),
     logFile: join(base, "etcd.log"),
     binaryDir: node.etcd.toolsDir,
+    // The sandbox's supervisor is the operator's etcd here: it takes the quota that cluster.yml asks of managed ones.
+    ...(options.config.lifeboat.quotaBackendBytes !== undefined
+      ? { quotaBackendBytes: options.config.lifeboat.quotaBackendBytes }
+      : {}),
   });
 }
 

@@ -397,7 +397,10 @@ export class RecurringAgent {
    */
   private async configureLog(spec: ScheduleSpec | undefined): Promise<void> {
     const job = spec?.continuous && spec.s3 ? { continuous: spec.continuous, s3: spec.s3, spec } : undefined;
-    const key = job ? JSON.stringify([job.continuous, job.s3, spec?.encryption ?? null, spec?.compression]) : "";
+    const lineage = spec?.retention.lineage ?? [];
+    const key = job
+      ? JSON.stringify([job.continuous, job.s3, spec?.encryption ?? null, spec?.compression, lineage])
+      : "";
     if (this.log?.key === key && job) return;
     const previous = this.log;
     this.log = undefined;
@@ -410,6 +413,7 @@ export class RecurringAgent {
       spec: job.continuous,
       store,
       recipients: job.spec.encryption?.recipients,
+      lineage,
       save: job.spec,
     });
   }

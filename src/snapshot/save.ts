@@ -1,8 +1,10 @@
 /**
  * Taking one snapshot on one node (runs inside the agent):
- *   health gate (with RKE's retries) -> stream from exactly this member -> verify etcd's trailer, zip (RKE layout)
- *   and hash in one pass -> local archive (atomic) and, on the one uploading node, S3 at the same time
- *   -> the key count and HashKV at the snapshot's revision -> S3 manifest -> local manifest (the commit point).
+ *   health gate (with RKE's retries) -> stream from exactly this member into a hidden part file at full speed
+ *   (spool.ts: the member is released as soon as etcd has sent its database) -> read behind the writer: verify
+ *   etcd's trailer, zip (RKE layout) and hash in one pass -> local archive (atomic) and, on the one uploading node,
+ *   S3 at the same time -> the key count and HashKV at the snapshot's revision -> S3 manifest -> local manifest (the
+ *   commit point).
  * A failure at any step leaves nothing that lists as a snapshot (no manifest is written before its archive is durable).
  */
 import type { Readable } from "node:stream";
@@ -15,6 +17,7 @@ import { archiveKey, FORMAT_VERSION, manifestKey, serializeManifest, type Manife
 import { encryptingConsumer, sealedManifest, type CopyWrite, type SaveEncryption } from "./seal.js";
 import { tee, type TeeOutcome } from "./tee.js";
 import { measureContents, type MeasureSource } from "./contents.js";
+import { spoolSnapshot } from "./spool.js";
 
 /** What the pipeline needs from the etcd member; the agent passes its EtcdMemberClient. */
 /** `count` and `hashKV` (MeasureSource) give the snapshot's contents (src/snapshot/contents.ts). */
@@ -44,7 +47,11 @@ export interface SaveOptions {
 
 export interface SaveDeps {
   source: SnapshotSource;
-  local: Store;
+  /**
+   * This node's snapshot folder. With `scratchPath` (a LocalStore), the member's stream is spooled to a hidden file
+   * there first (spool.ts); without it the archive writer reads the member directly (and holds it while it works).
+   */
+  local: Store & { scratchPath?(key: string): string };
   /** Set on the node chosen to upload: S3 receives the archive while it is being written locally. */
   remote?: Store | undefined;
   log: Logger;
@@ -68,20 +75,33 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
   const status = await deps.source.status();
   options.signal?.throwIfAborted();
   const stream = deps.source.snapshot(options.signal ? { signal: options.signal } : {});
-  const archive = writeSnapshotArchive({
-    name: options.name,
-    snapshot: stream,
-    stateFile: options.stateFile,
-    method: options.compression,
-    level: options.level,
-    threads: options.threads,
-  });
-  const enc = options.encryption;
-  const consumers = [encryptingConsumer(options.name, deps.local, enc?.local ? enc : undefined)];
-  if (deps.remote) consumers.push({ ...encryptingConsumer(options.name, deps.remote, enc), optional: true });
-  const written = await tee(archive.output, consumers, deps.onProgress);
-  const inner = await archive.done;
-  const contents = await measureContents(deps.source, status.revision, deps.log);
+  const scratch = options.compression === "deflate" ? deps.local.scratchPath?.(`${options.name}.db`) : undefined;
+  const spool = scratch ? await spoolSnapshot(stream, scratch) : undefined;
+  // Once etcd has sent its database, its key count and HashKV are read while the archive is still being made.
+  const measured = spool?.released.then(
+    () => measureContents(deps.source, status.revision, deps.log),
+    () => null,
+  );
+  let written, inner, released;
+  try {
+    const archive = writeSnapshotArchive({
+      name: options.name,
+      snapshot: spool ? spool.reader : stream,
+      stateFile: options.stateFile,
+      method: options.compression,
+      level: options.level,
+      threads: options.threads,
+    });
+    const enc = options.encryption;
+    const consumers = [encryptingConsumer(options.name, deps.local, enc?.local ? enc : undefined)];
+    if (deps.remote) consumers.push({ ...encryptingConsumer(options.name, deps.remote, enc), optional: true });
+    written = await tee(archive.output, consumers, deps.onProgress);
+    inner = await archive.done;
+    released = await spool?.released;
+  } finally {
+    await spool?.close();
+  }
+  const contents = (await measured) ?? (await measureContents(deps.source, status.revision, deps.log));
   const manifest: Manifest = {
     formatVersion: FORMAT_VERSION,
     name: options.name,
@@ -114,6 +134,7 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
   await deps.local.put(manifestKey(options.name), Buffer.from(serializeManifest(local)));
   deps.log.info("snapshot saved", { name: options.name, size: written.bytes, revision: status.revision });
   const result: SaveResult = { manifest: local, durationMs: deps.clock().getTime() - started.getTime() };
+  if (released) result.memberMs = released.memberMs;
   if (upload) result.upload = upload;
   return result;
 }

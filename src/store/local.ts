@@ -7,7 +7,7 @@ import { access, mkdir, open, readdir, stat, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type Readable, addAbortSignal } from "node:stream";
 import { NotFoundError, UserError } from "../util/errors.js";
-import { fsyncDir, writeStreamAtomic } from "../util/fs.js";
+import { fsyncDir, tempPathFor, writeStreamAtomic } from "../util/fs.js";
 import { StreamDigest, meteredBody } from "./digest.js";
 import { abortError, checkKey, checkPrefix } from "./store.js";
 import type { ObjectInfo, PutOptions, PutResult, Store } from "./store.js";
@@ -115,6 +115,22 @@ export class LocalStore implements Store {
   pathOf(key: string): string {
     checkKey(key);
     return join(this.dir, ...key.split("/"));
+  }
+
+  /**
+   * A hidden path beside `key` for scratch data (a save's spooled snapshot): it never lists as a key, and
+   * `removeScratch` removes it after a crash. The caller creates the file and removes it.
+   */
+  scratchPath(key: string): string {
+    return tempPathFor(this.pathOf(key));
+  }
+
+  /** Removes the temp files a crashed writer left in the folder (top level only); returns their names. */
+  async removeScratch(): Promise<string[]> {
+    const entries = await readdir(this.dir, { withFileTypes: true }).catch(() => []);
+    const stale = entries.filter((e) => e.isFile() && TEMP_NAME.test(e.name)).map((e) => e.name);
+    await Promise.all(stale.map((n) => unlink(join(this.dir, n)).catch(() => undefined)));
+    return stale;
   }
 
   /** Every file key below the key directory `base` ("" for the root), temp files left out. */

@@ -52,6 +52,8 @@ export interface StartClusterOptions {
   dir: string;
   log?: Logger;
   memberOptions?: ManagedMemberOptions;
+  /** etcd's --quota-backend-bytes for every member (a small one reaches the NOSPACE alarm quickly). */
+  quotaBackendBytes?: number;
 }
 
 /** Starts every member at once (a member of a new cluster answers only after a quorum has formed). */
@@ -78,6 +80,7 @@ export async function startEtcdCluster(opts: StartClusterOptions): Promise<TestC
       logFile: join(base, "etcd.log"),
       pidFile: join(base, "etcd.pid"),
       ...(certs?.members[i] ? { tls: certs.members[i] } : {}),
+      ...(opts.quotaBackendBytes ? { quotaBackendBytes: opts.quotaBackendBytes } : {}),
     };
     const controller = new ManagedMember(spec, tools, opts.log ?? silentLogger, opts.memberOptions);
     const { clientUrl, peerUrl, dataDir, logFile } = spec;

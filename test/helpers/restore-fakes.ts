@@ -20,7 +20,7 @@ export const OTHER_SHA = "b".repeat(64);
 export const OLD_ID = "old-cluster";
 export const NEW_ID = "new-cluster";
 
-export type Step = "fetch" | "digest" | "stop" | "apply" | "start" | "rollback" | "finish" | "prepare" | "health";
+export type Step = "fetch" | "stop" | "apply" | "start" | "rollback" | "finish" | "prepare" | "health";
 
 export interface FakeNodeOptions {
   /** Steps that reject on this node. */
@@ -106,7 +106,6 @@ export class FakeNode {
       name: this.name,
       agent: endpointOf(this.name),
       fetch: () => this.step("fetch", digest),
-      digest: () => this.step("digest", digest),
       stopMember: () => this.step("stop", () => void (this.member = "stopped")),
       startMember: () => this.step("start", () => void (this.member = "running")),
       apply: () => this.step("apply", () => ((this.data = "new"), { oldDataDir: `/data/${this.name}.old` })),

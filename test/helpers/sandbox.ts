@@ -2,14 +2,12 @@
  * A real sandbox (etcd members with TLS, agents as child processes, an S3 server) for integration tests,
  * started through the CLI exactly as an operator would, and torn down in `t.after`.
  */
-import { spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
 import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AgentClient } from "../../src/agent/client.js";
 import { routes } from "../../src/api/routes.js";
-import type { SandboxInfo } from "../../src/sandbox/sandbox.js";
+import { restartSandboxAgent, type SandboxInfo } from "../../src/sandbox/sandbox.js";
 import { EtcdMemberClient } from "../../src/etcd/client.js";
 import { CA_CERT_NAME, lookupCert, NODE_CERT_NAME, readState } from "../../src/config/state.js";
 import { statePathFor } from "../../src/config/cluster.js";
@@ -32,13 +30,14 @@ export interface TestSandbox {
 export type EtcdMode = "managed" | "external";
 
 export async function startTestSandbox(
-  opts: { nodes?: number; series?: string; etcdMode?: EtcdMode } = {},
+  opts: { nodes?: number; series?: string; etcdMode?: EtcdMode; quotaBackendBytes?: number } = {},
 ): Promise<TestSandbox> {
   const dir = await mkdtemp(join(tmpdir(), "lifeboat-test-"));
   const series = opts.series ?? process.env.LIFEBOAT_TEST_ETCD_SERIES;
   const args = ["--output", "json", "sandbox", "up", "--dir", dir, "--nodes", String(opts.nodes ?? 3)];
   if (series) args.push("--etcd-series", series);
   if (opts.etcdMode) args.push("--etcd-mode", opts.etcdMode);
+  if (opts.quotaBackendBytes) args.push("--quota-backend-bytes", String(opts.quotaBackendBytes));
   const up = await runCli(args);
   if (up.code !== 0) throw new Error(`sandbox up failed (${up.code}):\n${up.stdout}\n${up.stderr}`);
   const info = jsonOf<SandboxInfo>(up);
@@ -72,20 +71,9 @@ export async function startTestSandbox(
   };
 }
 
-/** Starts the agent of `agentDir` again, detached, logging to its agent.log as `sandbox up` does; returns its pid. */
+/** Starts the agent of `agentDir` again, as `sandbox up` does; returns its pid. */
 export function startAgentProcess(agentDir: string): number {
-  const fd = openSync(join(agentDir, "agent.log"), "a", 0o600);
-  try {
-    const child = spawn(process.execPath, [BIN, "agent", "--dir", agentDir], {
-      detached: true,
-      stdio: ["ignore", fd, fd],
-    });
-    child.unref();
-    if (!child.pid) throw new Error(`the agent of ${agentDir} did not start`);
-    return child.pid;
-  } finally {
-    closeSync(fd);
-  }
+  return restartSandboxAgent(agentDir, BIN);
 }
 
 /** Polls `probe` every 200 ms until it yields a value (not undefined/false); fails naming `what` after `timeoutMs`. */
