@@ -192,6 +192,9 @@ void describe("agent install over SSH: three nodes, the single executable, plain
       assert.ok(pid && isAlive(pid), `node${i + 1}'s agent runs`);
       // The agent is the executable itself: no Node.js on the node side.
       assert.equal(await readlink(`/proc/${pid}/exe`), l.program);
+      // Plain mode starts it with the agent's environment (util/agent-env.ts), as the systemd unit does.
+      const environ = (await readFile(`/proc/${pid}/environ`, "utf8")).split("\0");
+      assert.ok(environ.includes("MALLOC_MMAP_THRESHOLD_=131072"), "the agent runs with MALLOC_MMAP_THRESHOLD_");
       assert.equal((await stat(l.agentDir)).mode & 0o777, 0o700);
       for (const f of ["agent.json", "agent-key.pem", "etcd-client-key.pem", "ca.pem"]) {
         assert.equal((await stat(join(l.agentDir, f))).mode & 0o777, 0o600, f);

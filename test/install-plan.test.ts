@@ -118,6 +118,7 @@ void describe("install plan", () => {
   void it("writes a systemd unit that systemd-analyze verify accepts", async (t) => {
     const unit = systemdUnit(installLayout("/"));
     for (const line of [
+      "Environment=MALLOC_MMAP_THRESHOLD_=131072",
       "ExecStart=/opt/lifeboat/bin/lifeboat agent --dir /etc/lifeboat/agent",
       "Restart=always",
       "User=root",

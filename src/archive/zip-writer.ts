@@ -35,8 +35,8 @@ export interface EntryOptions {
   /** Default the Unix epoch, as RKE forces. */
   mtime?: Date;
   /**
-   * Deflate threads: 2 or more deflates independent blocks on that many worker threads (parallel-deflate.ts), still
-   * one standard deflate entry; 1 (the default) is zlib's single stream on this thread.
+   * Deflate threads: 2 or more deflates independent blocks, that many at once on libuv's thread pool
+   * (parallel-deflate.ts), still one standard deflate entry; 1 (the default) is zlib's single stream.
    */
   threads?: number;
 }

@@ -12,10 +12,10 @@ import { createHash } from "node:crypto";
 import { isAbsolute } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
-import { Decrypter, Encrypter, generateX25519Identity, identityToRecipient } from "age-encryption";
 import { describeError, IdentityError, UserError } from "../util/errors.js";
 import { sha256PassThrough, type StreamedDigest } from "../util/hash-stream.js";
 import { registerSecret } from "../util/redact.js";
+import { ageLibrary } from "./library.js";
 import { deriveIdentity, describePassphrase, readPassphrase } from "./passphrase.js";
 import { ENV_NAME, readSecretFile } from "./secret-source.js";
 
@@ -80,9 +80,10 @@ export function describeSource(source: IdentitySource): string {
 
 /** A new X25519 identity and its recipient. */
 export async function generateIdentity(): Promise<{ identity: string; recipient: string }> {
-  const identity = await generateX25519Identity();
+  const age = await ageLibrary();
+  const identity = await age.generateX25519Identity();
   registerSecret(identity);
-  return { identity, recipient: await identityToRecipient(identity) };
+  return { identity, recipient: await age.identityToRecipient(identity) };
 }
 
 /**
@@ -126,7 +127,10 @@ async function loadOne(source: OneSource, env: NodeJS.ProcessEnv): Promise<Loade
     const what = lines.length === 0 ? "holds no identity" : `line ${bad + 1} is not an age identity`;
     throw new IdentityError(`no usable age identity in ${where}: ${what} (expected AGE-SECRET-KEY-1…)`);
   }
-  const fingerprints = await Promise.all(lines.map(async (l) => recipientFingerprint(await identityToRecipient(l))));
+  const age = await ageLibrary();
+  const fingerprints = await Promise.all(
+    lines.map(async (l) => recipientFingerprint(await age.identityToRecipient(l))),
+  );
   return { identities: lines, fingerprints, where };
 }
 
@@ -142,7 +146,7 @@ export interface EncryptedStream {
 /** Encrypts `input` to every recipient, streaming; the output's size and sha256 are counted as it flows. */
 export async function encryptStream(input: Readable, recipients: readonly string[]): Promise<EncryptedStream> {
   if (recipients.length === 0) throw new UserError("encryption needs at least one recipient");
-  const encrypter = new Encrypter();
+  const encrypter = new (await ageLibrary()).Encrypter();
   for (const r of recipients) {
     const problem = recipientProblem(r);
     if (problem) throw new UserError(`recipient ${recipientFingerprint(r)}: ${problem}`);
@@ -166,7 +170,7 @@ export async function encryptStream(input: Readable, recipients: readonly string
  * `what` names the copy in messages.
  */
 export async function decryptStream(input: Readable, loaded: LoadedIdentities, what: string): Promise<Readable> {
-  const decrypter = new Decrypter();
+  const decrypter = new (await ageLibrary()).Decrypter();
   for (const identity of loaded.identities) decrypter.addIdentity(identity);
   try {
     const plain = fromWeb(await decrypter.decrypt(toWeb(input)));

@@ -14,9 +14,9 @@
  */
 import { scrypt } from "node:crypto";
 import { bech32 } from "@scure/base";
-import { identityToRecipient } from "age-encryption";
 import { IdentityError } from "../util/errors.js";
 import { registerSecret } from "../util/redact.js";
+import { ageLibrary } from "./library.js";
 import { readSecretFile } from "./secret-source.js";
 
 export const BREAK_GLASS_SALT = "lifeboat break-glass passphrase v1";
@@ -63,5 +63,5 @@ export async function deriveIdentity(passphrase: string): Promise<{ identity: st
   const identity = bech32.encode("age-secret-key-", bech32.toWords(key), false).toUpperCase();
   key.fill(0);
   registerSecret(identity);
-  return { identity, recipient: await identityToRecipient(identity) };
+  return { identity, recipient: await (await ageLibrary()).identityToRecipient(identity) };
 }

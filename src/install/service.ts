@@ -8,6 +8,7 @@
  *   that dies: that is what systemd mode is for.
  */
 import { shellQuote } from "../remote/index.js";
+import { agentEnvWords } from "../util/agent-env.js";
 import type { InstallLayout } from "./layout.js";
 import { UNIT_NAME } from "./layout.js";
 import type { NodeShell } from "./shell.js";
@@ -60,7 +61,7 @@ function plainService(shell: NodeShell, layout: InstallLayout): AgentService {
     },
     async start() {
       await this.stop();
-      const script = `echo $$ > "$1.new" && mv -f "$1.new" "$1" && exec "$2" agent --dir "$3"`;
+      const script = `echo $$ > "$1.new" && mv -f "$1.new" "$1" && exec env ${agentEnvWords()} "$2" agent --dir "$3"`;
       await shell.run(
         [
           `command -v setsid >/dev/null || { echo "setsid is missing (util-linux)" >&2; exit 1; }`,

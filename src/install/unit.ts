@@ -4,6 +4,7 @@
  * directory (/var/lib/etcd, owned by root or etcd's user) and runs the member's start and stop commands, which talk
  * to Docker or systemd.
  */
+import { agentEnvWords } from "../util/agent-env.js";
 import type { InstallLayout } from "./layout.js";
 
 /** A word for ExecStart and the path settings: quoted when it holds anything but safe characters. */
@@ -22,6 +23,7 @@ export function systemdUnit(layout: InstallLayout): string {
     "",
     "[Service]",
     "Type=simple",
+    `Environment=${agentEnvWords()}`,
     `ExecStart=${word(layout.program)} agent --dir ${word(layout.agentDir)}`,
     "Restart=always",
     "RestartSec=5s",

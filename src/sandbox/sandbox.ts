@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { z } from "zod";
 import { readJsonFile } from "../config/json-file.js";
 import { findEtcdTools } from "../etcd/binaries.js";
+import { AGENT_PROCESS_ENV } from "../util/agent-env.js";
 import { UserError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
 import { allocateLoopbackHosts } from "../util/net.js";
@@ -126,7 +127,7 @@ export async function sandboxUp(options: SandboxOptions, hooks: SandboxHooks): P
       name: `etcd-${n}`,
       host: memberHosts[i]!,
       agentDir,
-      pid: startChild(entry, ["agent", "--dir", agentDir], join(agentDir, "agent.log")),
+      pid: startAgentChild(entry, agentDir),
       ...(external ? { memberSpec: memberSpecOf(`etcd-${n}`) } : {}),
     };
   });
@@ -253,10 +254,21 @@ ${quotaBackendBytes === undefined ? "" : `  etcd:\n    quota_backend_bytes: ${qu
  * script to run it with); returns its pid. For tests and the benchmark, which kill agents on purpose.
  */
 export function restartSandboxAgent(agentDir: string, entry: string): number {
-  return startChild(entry, ["agent", "--dir", agentDir], join(agentDir, "agent.log"));
+  return startAgentChild(entry, agentDir);
 }
 
-function startChild(entry: string, args: string[], logFile: string, nodeFlags: string[] = []): number {
+/** An agent of the sandbox, with the environment an installed agent gets (util/agent-env.ts). */
+function startAgentChild(entry: string, agentDir: string): number {
+  return startChild(entry, ["agent", "--dir", agentDir], join(agentDir, "agent.log"), [], AGENT_PROCESS_ENV);
+}
+
+function startChild(
+  entry: string,
+  args: string[],
+  logFile: string,
+  nodeFlags: string[] = [],
+  extraEnv: Readonly<Record<string, string>> = {},
+): number {
   const fd = openSync(logFile, "a", 0o600);
   try {
     // Inside the single executable Node's flags go in NODE_OPTIONS: its command line is all Lifeboat's.
@@ -266,7 +278,7 @@ function startChild(entry: string, args: string[], logFile: string, nodeFlags: s
     const child = spawn(command!, sea ? args : [...nodeFlags, ...self, ...args], {
       detached: true,
       stdio: ["ignore", fd, fd],
-      ...(sea && nodeFlags.length > 0 ? { env: { ...process.env, NODE_OPTIONS: nodeOptions } } : {}),
+      env: { ...process.env, ...extraEnv, ...(sea && nodeFlags.length > 0 ? { NODE_OPTIONS: nodeOptions } : {}) },
     });
     child.unref();
     if (child.pid === undefined) throw new Error(`could not start ${args.join(" ")}`);

@@ -1,0 +1,19 @@
+/**
+ * The environment every agent process starts with, whoever starts it (the systemd unit, plain mode's shell, the
+ * sandbox): one list, so that the three cannot drift apart.
+ *
+ * MALLOC_MMAP_THRESHOLD_: glibc serves allocations of at least this many bytes with their own mapping, returned to
+ * the kernel when freed. Without it glibc raises its threshold to the largest block freed so far, so after the first
+ * save every 1 MiB block buffer comes from the heap, and freed ones stay resident: measured on a 518 MiB member, the
+ * agent's peak during a save went from 235 to 171 MiB with it, and its idle size after saves from 208 to 140 MiB.
+ */
+export const AGENT_PROCESS_ENV: Readonly<Record<string, string>> = {
+  MALLOC_MMAP_THRESHOLD_: "131072",
+};
+
+/** `NAME=value` words (the values are plain: no quoting is needed in a unit file or a shell). */
+export function agentEnvWords(): string {
+  return Object.entries(AGENT_PROCESS_ENV)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(" ");
+}
