@@ -1,6 +1,6 @@
 /**
- * Verified uploads to S3. The body streams once: through our digests (whole MD5, sha256, MD5 per 8 MiB part) into
- * lib-storage's `Upload`, which cuts the same 8 MiB parts (a single PutObject when the body fits in one part) and
+ * Verified uploads to S3. The body streams once: through our digests (whole MD5, sha256, MD5 per 5 MiB part) into
+ * lib-storage's `Upload`, which cuts the same 5 MiB parts (a single PutObject when the body fits in one part) and
  * retries each request. Afterwards HeadObject must report the same size and an ETag matching the digests; when the
  * ETag is no MD5 (SSE-KMS, SSE-C, other servers) the object is read back and its sha256 compared instead.
  * Memory stays near QUEUE_SIZE + 1 parts whatever the body size.
@@ -21,9 +21,14 @@ import { type BodyDigest, StreamDigest, expectedEtags, meteredBody } from "./dig
 import type { S3Connection } from "./s3-client.js";
 import { abortError, type PutOptions, type Verification } from "./store.js";
 
-/** Fixed, so that our per-part MD5s line up with the parts the SDK sends. */
-export const PART_SIZE = 8 * 1024 * 1024;
-const QUEUE_SIZE = 3;
+/**
+ * Fixed, so that our per-part MD5s line up with the parts the SDK sends. S3's smallest part, two in flight: the
+ * agent holds about 15 MiB of parts during an upload (24 MiB more with 8 MiB parts three at a time), and 10,000
+ * parts still reach 48 GiB, far above etcd's 8 GiB limit. Nothing stored depends on it: an upload's ETags are
+ * checked against the part size it was sent with.
+ */
+export const PART_SIZE = 5 * 1024 * 1024;
+const QUEUE_SIZE = 2;
 
 interface Target {
   conn: S3Connection;
