@@ -23,10 +23,10 @@ export interface ParallelDeflateOptions {
 /*
  * Memory: each output is deflated into one buffer big enough for any block (deflate's worst case is a few bytes
  * per 16 KiB stored block; an eighth more is ample) instead of zlib's default 16 KiB pieces that would be copied
- * together and left as garbage, and it is copied out at its exact size when that buffer has more than 64 KiB to spare. A block that
- * arrives whole (the spool and the growing-file reader both read 1 MiB into a fresh buffer each time) is passed
- * on without a copy; only blocks pieced from several chunks are concatenated. So a source must not reuse a buffer
- * it has yielded: the block is read on another thread after the source has moved on.
+ * together and left as garbage, and it is copied out at its exact size when that buffer has more than 64 KiB to
+ * spare. A block that arrives whole (the spool and the growing-file reader both read 1 MiB into a fresh buffer each
+ * time) is passed on without a copy; only blocks pieced from several chunks are concatenated. So a source must not
+ * reuse a buffer it has yielded: the block is read on another thread after the source has moved on.
  */
 function deflateBlock(data: Buffer, level: number, last: boolean): Promise<Buffer> {
   const chunkSize = Math.max(1024, data.byteLength + (data.byteLength >> 3) + 1024);

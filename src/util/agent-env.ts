@@ -4,8 +4,10 @@
  *
  * MALLOC_MMAP_THRESHOLD_: glibc serves allocations of at least this many bytes with their own mapping, returned to
  * the kernel when freed. Without it glibc raises its threshold to the largest block freed so far, so after the first
- * save every 1 MiB block buffer comes from the heap, and freed ones stay resident: measured on a 518 MiB member, the
- * agent's peak during a save went from 235 to 171 MiB with it, and its idle size after saves from 208 to 140 MiB.
+ * save every 1 MiB block buffer comes from the heap, and freed ones stay resident. Together with the deflate on
+ * libuv's thread pool (archive/parallel-deflate.ts), it took the agent's peak during a local save of a 520 MiB member
+ * from 235 to 188 MiB, and its idle size after saves from 208 to 154 MiB (bench/results/2026-12-06T0829.md); one
+ * process deflating a 300 MiB file on two threads peaks at 81 MiB with it and 94 MiB without.
  */
 export const AGENT_PROCESS_ENV: Readonly<Record<string, string>> = {
   MALLOC_MMAP_THRESHOLD_: "131072",
