@@ -1,12 +1,14 @@
 /**
  * `lifeboat sandbox up|status|down` as an operator runs them: every process the sandbox starts is recorded and
  * alive while it runs, `status` describes each member, a second `up` in the same folder is refused, and `down`
- * leaves no process behind, not even an etcd whose agent was killed.
+ * leaves no process behind, not even an etcd whose agent was killed, and signals no process that merely has a pid
+ * the sandbox once recorded.
  */
 import { isAlive as isRunning } from "../src/sandbox/sandbox.js";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -123,5 +125,29 @@ void describe("sandbox: up, status, down", () => {
     const status = await runCli(["sandbox", "status", "--dir", dir]);
     assert.equal(status.code, 2);
     assert.match(status.stderr, /no sandbox in /);
+  });
+
+  void test("a recorded pid since given to another process is not the sandbox's: status says DEAD, down signals none", async () => {
+    // Pids are reused (pid_max is often 32768): a sandbox.json from a while ago can name pids that now belong to
+    // anything. Here every recorded pid, and an etcd.pid file, name live processes that are not the sandbox's.
+    const others = Array.from({ length: info.nodes.length + 1 }, () => spawn("sleep", ["300"], { stdio: "ignore" }));
+    try {
+      const pids = others.map((c) => c.pid!);
+      const stale: SandboxInfo = {
+        ...info,
+        s3: { ...info.s3, pid: pids[0]! },
+        nodes: info.nodes.map((n, i) => ({ ...n, pid: pids[i + 1]! })),
+      };
+      await writeFile(join(dir, "sandbox.json"), JSON.stringify(stale), { mode: 0o600 });
+      await writeFile(join(info.nodes[0]!.agentDir, "..", "etcd.pid"), `${pids[1]}\n`);
+      const status = await runCli(["sandbox", "status", "--dir", dir]);
+      assert.equal((status.stdout.match(/DEAD/g) ?? []).length, pids.length, status.stdout);
+      const down = await runCli(["--output", "json", "sandbox", "down", "--dir", dir]);
+      assert.equal(down.code, 0, down.stderr);
+      assert.deepEqual(jsonOf(down), { stopped: 0 });
+      for (const pid of pids) assert.ok(isAlive(pid), `pid ${pid}, not the sandbox's, still runs`);
+    } finally {
+      for (const c of others) c.kill("SIGKILL");
+    }
   });
 });

@@ -1,7 +1,15 @@
 /** `lifeboat sandbox up|status|down` and the hidden `sandbox s3-server` the sandbox runs as a child. */
 import { once } from "node:events";
 import { writeAgentBundle } from "../agent/bundle.js";
-import { isAlive, readSandbox, sandboxDown, sandboxUp, SANDBOX_BUCKET, type SandboxInfo } from "../sandbox/sandbox.js";
+import {
+  agentRunning,
+  readSandbox,
+  s3Running,
+  sandboxDown,
+  sandboxUp,
+  SANDBOX_BUCKET,
+  type SandboxInfo,
+} from "../sandbox/sandbox.js";
 import { startS3Server } from "../sandbox/s3server.js";
 import { startSupervised, stopSupervised, supervise, writeSupervisedMember } from "../sandbox/supervisor.js";
 import { ensureClusterPki, writeState } from "../config/state.js";
@@ -97,12 +105,12 @@ export async function runSandboxStatus(options: { dir: string }, deps: CliDeps):
       return [
         n.name,
         n.host,
-        isAlive(n.pid) ? `running (${n.pid})` : "DEAD",
+        agentRunning(n) ? `running (${n.pid})` : "DEAD",
         h?.ok ? "healthy" : `UNHEALTHY ${h?.reason ?? ""}`,
         h?.isLeader ? "yes" : "",
       ];
     });
-    rows.push(["s3", info.s3.endpoint, isAlive(info.s3.pid) ? `running (${info.s3.pid})` : "DEAD", "", ""]);
+    rows.push(["s3", info.s3.endpoint, s3Running(info) ? `running (${info.s3.pid})` : "DEAD", "", ""]);
     deps.out.line(table(["PROCESS", "ADDRESS", "AGENT", "MEMBER", "LEADER"], rows));
     deps.out.result({ ...info, health });
     if (!health.every((h) => h.ok)) deps.setExitCode(ExitCode.partial);

@@ -36,6 +36,10 @@ class SnapshotStream extends Readable {
     private readonly signal: AbortSignal | undefined,
   ) {
     super({ highWaterMark: HIGH_WATER_MARK });
+    // An abort or a gRPC error can come before the consumer attached (a save first opens its part file): the error is
+    // kept (`errored`) and the consumer's first read fails with it (for await, pipeline), instead of it being thrown
+    // as an uncaught exception meanwhile, which stopped the agent.
+    this.on("error", () => undefined);
     call.once("metadata", () => (this.answered = true));
     call.on("data", (msg: SnapshotResponse) => this.onMessage(msg));
     call.on("end", () => this.onEnd());

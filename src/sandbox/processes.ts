@@ -41,19 +41,41 @@ export function etcdAlive(pid: number | undefined): boolean {
   return pid !== undefined && isAlive(pid) && (commandLineOf(pid)[0]?.endsWith("etcd") ?? false);
 }
 
+/**
+ * Guards against a recycled pid: true only while `pid` runs with `args`, in this order and next to each other, on its
+ * command line. Pids are reused (Linux's pid_max is often 32768, and a busy machine goes round it in minutes), so a
+ * pid read from a file is only the sandbox's process while its command line still says so.
+ */
+export function runsWith(pid: number | undefined, args: readonly string[]): boolean {
+  if (pid === undefined || !isAlive(pid)) return false;
+  const argv = commandLineOf(pid);
+  return argv.some((_, i) => args.every((a, j) => argv[i + j] === a));
+}
+
 export async function readPid(path: string): Promise<number | undefined> {
   const text = await readFile(path, "utf8").catch(() => "");
   const pid = Number(text.trim());
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-/** SIGTERM, wait up to `graceMs`, then SIGKILL. Returns how many were running. */
-export async function terminate(pids: number[], graceMs: number): Promise<number> {
-  const alive = pids.filter(isAlive);
-  for (const pid of alive) process.kill(pid, "SIGTERM");
+/**
+ * SIGTERM, wait up to `graceMs`, then SIGKILL. Returns how many were running. `ours` says whether a pid is still the
+ * process meant (runsWith, etcdAlive): a signal never goes to a pid that has since been given to another process.
+ */
+export async function terminate(pids: number[], graceMs: number, ours: (pid: number) => boolean): Promise<number> {
+  const alive = pids.filter(ours);
+  for (const pid of alive) signal(pid, "SIGTERM");
   const deadline = Date.now() + graceMs;
-  while (alive.some(isAlive) && Date.now() < deadline) await sleep(100);
-  for (const pid of alive.filter(isAlive)) process.kill(pid, "SIGKILL");
-  while (alive.some(isAlive)) await sleep(50);
+  while (alive.some(ours) && Date.now() < deadline) await sleep(100);
+  for (const pid of alive.filter(ours)) signal(pid, "SIGKILL");
+  while (alive.some(ours)) await sleep(50);
   return alive.length;
+}
+
+function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // It exited between the check and the signal.
+  }
 }

@@ -16,7 +16,7 @@ import { writeFileAtomic } from "../util/fs.js";
 import { allocateLoopbackHosts } from "../util/net.js";
 import { shellCommand, shellQuote } from "../util/shell.js";
 import { S3RVER_ACCESS_KEY } from "./s3server.js";
-import { etcdAlive, isAlive, readPid, selfCommand, terminate } from "./processes.js";
+import { etcdAlive, isAlive, readPid, runsWith, selfCommand, terminate } from "./processes.js";
 import { startSupervised, stopSupervised, supervisorPidFile } from "./supervisor.js";
 
 export { isAlive };
@@ -78,10 +78,23 @@ export async function readSandbox(dir: string): Promise<SandboxInfo | undefined>
   return readJsonFile(sandboxFile(dir), SandboxFileSchema);
 }
 
+/** True while the node's agent runs: its pid, with its own `agent --dir` on the command line (not a reused pid). */
+export function agentRunning(node: Pick<SandboxInfo["nodes"][number], "pid" | "agentDir">): boolean {
+  return runsWith(node.pid, agentArgs(node.agentDir));
+}
+
+/** True while the sandbox's S3 server runs (its pid, still running `sandbox s3-server`). */
+export function s3Running(info: Pick<SandboxInfo, "s3">): boolean {
+  return runsWith(info.s3.pid, S3_SERVER_ARGS);
+}
+
+const agentArgs = (agentDir: string) => ["agent", "--dir", agentDir];
+const S3_SERVER_ARGS = ["sandbox", "s3-server"];
+
 export async function sandboxUp(options: SandboxOptions, hooks: SandboxHooks): Promise<SandboxInfo> {
   const dir = resolve(options.dir);
   const running = await readSandbox(dir);
-  if (running && [running.s3.pid, ...running.nodes.map((n) => n.pid)].some(isAlive)) {
+  if (running && (s3Running(running) || running.nodes.some(agentRunning))) {
     throw new UserError(`a sandbox is already running in ${dir}; stop it with: lifeboat sandbox down --dir ${dir}`);
   }
   if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 9) {
@@ -111,7 +124,7 @@ export async function sandboxUp(options: SandboxOptions, hooks: SandboxHooks): P
   await mkdir(s3Dir, { recursive: true });
   const s3Pid = startChild(
     entry,
-    ["sandbox", "s3-server", "--host", s3Host, "--port", String(PORTS.s3), "--data", s3Dir],
+    [...S3_SERVER_ARGS, "--host", s3Host, "--port", String(PORTS.s3), "--data", s3Dir],
     join(dir, "s3.log"),
     // s3rver encrypts list continuation tokens with DES, which OpenSSL 3 keeps in its legacy provider: without it,
     // every listing past 1,000 keys fails with a 500.
@@ -155,15 +168,15 @@ export async function sandboxDown(dirOption: string, opts: { purge?: boolean } =
   let stopped = 0;
   if (info) {
     // One at a time: members stopped all at once wait for each other (leadership transfer) for several seconds.
-    for (const n of info.nodes) stopped += await terminate([n.pid], 15_000);
+    for (const n of info.nodes) stopped += await terminate([n.pid], 15_000, (pid) => agentRunning({ ...n, pid }));
     for (const n of info.nodes) {
       if (n.memberSpec)
         stopped += (await stopSupervised(n.memberSpec).catch(() => "not running")) === "stopped" ? 1 : 0;
     }
-    stopped += await terminate([info.s3.pid], 5_000);
+    stopped += await terminate([info.s3.pid], 5_000, (pid) => runsWith(pid, S3_SERVER_ARGS));
     const etcdPids = await Promise.all(info.nodes.map((n) => readPid(join(n.agentDir, "..", "etcd.pid"))));
     const leftovers = etcdPids.filter((p): p is number => etcdAlive(p));
-    stopped += await terminate(leftovers, 5_000);
+    stopped += await terminate(leftovers, 5_000, etcdAlive);
     await rm(sandboxFile(dir), { force: true });
   }
   if (opts.purge) await rm(dir, { recursive: true, force: true });
@@ -259,7 +272,7 @@ export function restartSandboxAgent(agentDir: string, entry: string): number {
 
 /** An agent of the sandbox, with the environment an installed agent gets (util/agent-env.ts). */
 function startAgentChild(entry: string, agentDir: string): number {
-  return startChild(entry, ["agent", "--dir", agentDir], join(agentDir, "agent.log"), [], AGENT_PROCESS_ENV);
+  return startChild(entry, agentArgs(agentDir), join(agentDir, "agent.log"), [], AGENT_PROCESS_ENV);
 }
 
 function startChild(

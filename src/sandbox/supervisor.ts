@@ -25,7 +25,7 @@ import { pidFileOf, type MemberSpec } from "../etcd/member-spec.js";
 import { ConfigError, describeError } from "../util/errors.js";
 import { writeFileAtomic } from "../util/fs.js";
 import type { Logger } from "../util/log.js";
-import { commandLineOf, etcdAlive, isAlive, readPid, selfCommand } from "./processes.js";
+import { etcdAlive, readPid, runsWith, selfCommand } from "./processes.js";
 
 const Tls = z.object({ caFile: z.string(), certFile: z.string(), keyFile: z.string() });
 
@@ -133,7 +133,9 @@ export async function stopSupervised(specPath: string): Promise<"stopped" | "not
   const deadline = Date.now() + STOP_TIMEOUT_MS;
   while ((supervisorAlive(pid) || etcdAlive(etcdPid)) && Date.now() < deadline) await sleep(100);
   // A supervisor that did not stop its member in time: end both, as systemd does after TimeoutStopSec.
-  for (const p of [pid, etcdPid]) if (p !== undefined && isAlive(p)) process.kill(p, "SIGKILL");
+  // Each pid only while it is still that process: a pid file can name a pid since given to another process.
+  if (supervisorAlive(pid)) process.kill(pid!, "SIGKILL");
+  if (etcdAlive(etcdPid)) process.kill(etcdPid!, "SIGKILL");
   while (supervisorAlive(pid) || etcdAlive(etcdPid)) await sleep(50);
   await rm(pidFile, { force: true });
   return "stopped";
@@ -170,5 +172,5 @@ export async function supervise(specPath: string, log: Logger): Promise<void> {
 
 /** Guards against recycled pids: only a process that is this supervisor counts. */
 function supervisorAlive(pid: number | undefined): boolean {
-  return pid !== undefined && isAlive(pid) && commandLineOf(pid).includes("supervise");
+  return runsWith(pid, ["sandbox", "supervise"]);
 }

@@ -4,8 +4,6 @@
  * create and mod revisions, versions, leases), and waiting for the log to reach a revision.
  */
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { EtcdMemberClient } from "../../src/etcd/client.js";
 import { listChains, type ChainView } from "../../src/pitr/catalog.js";
 import type { Store } from "../../src/store/store.js";
@@ -87,17 +85,6 @@ export async function workload(client: EtcdMemberClient, rng: () => number, ops:
   return [...new Set(revisions)];
 }
 
-/** The last lines of every agent's log that are not debug lines: what a failed wait says about the writer. */
-export async function agentLogTails(sb: TestSandbox, lines = 12): Promise<string> {
-  const out: string[] = [];
-  for (const n of sb.info.nodes) {
-    const text = await readFile(join(n.agentDir, "agent.log"), "utf8").catch(() => "");
-    const kept = text.split("\n").filter((l) => l && !l.includes('"level":"debug"'));
-    out.push(`--- ${n.name}`, ...kept.slice(-lines).map((l) => l.slice(0, 600)));
-  }
-  return out.join("\n");
-}
-
 /** `probe` as waitFor runs it, failing with the agents' logs attached. */
 export async function waitLogged<T>(
   sb: TestSandbox,
@@ -108,7 +95,7 @@ export async function waitLogged<T>(
   try {
     return await waitFor(what, probe, timeoutMs);
   } catch (err) {
-    throw new Error(`${(err as Error).message}\n${await agentLogTails(sb)}`, { cause: err });
+    throw new Error(`${(err as Error).message}\n${await sb.agentsReport(12)}`, { cause: err });
   }
 }
 

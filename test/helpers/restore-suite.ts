@@ -307,13 +307,7 @@ function elsewhereCases(series: string): void {
 
 /** A failed case's output with the end of every agent's log: what each node was doing when the command gave up. */
 async function explain(sb: TestSandbox, run: { stdout: string; stderr: string }): Promise<string> {
-  const tails = await Promise.all(
-    sb.info.nodes.map(async (n) => {
-      const log = await readFile(join(n.agentDir, "agent.log"), "utf8").catch(() => "");
-      return `--- ${n.name} agent.log (last 25 lines)\n${log.split("\n").slice(-26).join("\n")}`;
-    }),
-  );
-  return [run.stdout, run.stderr, ...tails].join("\n");
+  return [run.stdout, run.stderr, await sb.agentsReport(25)].join("\n");
 }
 
 type Tool = "etcd" | "etcdutl" | "etcdctl";

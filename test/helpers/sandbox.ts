@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AgentClient } from "../../src/agent/client.js";
 import { routes } from "../../src/api/routes.js";
-import { restartSandboxAgent, type SandboxInfo } from "../../src/sandbox/sandbox.js";
+import { agentRunning, restartSandboxAgent, type SandboxInfo } from "../../src/sandbox/sandbox.js";
 import { EtcdMemberClient } from "../../src/etcd/client.js";
 import { CA_CERT_NAME, lookupCert, NODE_CERT_NAME, readState } from "../../src/config/state.js";
 import { statePathFor } from "../../src/config/cluster.js";
@@ -24,6 +24,11 @@ export interface TestSandbox {
   /** An etcd client (kube-node certificate) bound to member `index` (0-based, cluster.yml order). */
   etcd(index: number): Promise<EtcdMemberClient>;
   down(): Promise<void>;
+  /**
+   * For a failure message: whether each node's agent (the pid `sandbox up` started) still runs, and the last `lines`
+   * lines of its agent.log that are not debug lines, so that a failed step or a dead agent says why in CI's output.
+   */
+  agentsReport(lines?: number): Promise<string>;
 }
 
 /** Who runs the members: the agents (managed), or a supervisor outside them driven by cluster.yml's commands. */
@@ -60,6 +65,17 @@ export async function startTestSandbox(
       });
       clients.push(client);
       return client;
+    },
+    agentsReport: async (lines = 20) => {
+      const parts = await Promise.all(
+        info.nodes.map(async (n) => {
+          const text = await readFile(join(n.agentDir, "agent.log"), "utf8").catch(() => "");
+          const kept = text.split("\n").filter((l) => l && !l.includes('"level":"debug"'));
+          const state = agentRunning(n) ? "runs" : "is NOT running";
+          return [`--- ${n.name}: agent ${n.pid} ${state}`, ...kept.slice(-lines).map((l) => l.slice(0, 600))];
+        }),
+      );
+      return parts.flat().join("\n");
     },
     down: async () => {
       if (stopped) return;

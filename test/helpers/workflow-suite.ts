@@ -46,7 +46,9 @@ function day(series: string, etcdMode: EtcdMode): void {
   const run = (args: string[]) => sb.cli(["-o", "json", ...args, "-c", sb.config]);
   const ok = async (args: string[]) => {
     const r = await run(args);
-    assert.equal(r.code, 0, `lifeboat ${args.join(" ")} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+    if (r.code !== 0) {
+      assert.fail(`lifeboat ${args.join(" ")} exited ${r.code}:\n${r.stdout}\n${r.stderr}\n${await sb.agentsReport()}`);
+    }
     return r;
   };
   const health = async () => jsonOf<Health>(await run(["etcd", "health"]));
