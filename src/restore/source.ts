@@ -39,58 +39,65 @@ export async function prepare(
   const { config } = deps;
   await mkdir(config.restoreDir, { recursive: true, mode: 0o700 });
   const source = s3 ? await downloadFromS3(name, s3, identity, deps) : await localSource(name, identity, deps);
-  if (!replay) serve?.(source.file);
-  const dest = insideDir(config.restoreDir, name);
-  const digest = await counted(
-    deps.progress,
-    "extract",
-    source.manifest?.snapshot.size,
-    (counter) =>
-      extractArriving(source, {
-        name,
-        destPath: dest,
-        size: source.manifest?.snapshot.size,
-        ...(counter ? { onBytes: (n: number) => counter.add(n) } : {}),
-      }),
-    { doneOf: (d) => d.size },
-  ).catch(async (err: unknown) => {
-    // A decrypted archive is plaintext: it does not outlive a failed prepare (it is in the restore folder only).
-    if (source.decrypted) await rm(source.file.path, { force: true });
-    await rm(dest, { force: true });
-    throw err;
-  });
-  if (source.manifest && source.manifest.snapshot.sha256 !== digest.sha256) {
-    await rm(dest, { force: true });
-    throw new ChecksumMismatchError(
-      `snapshot ${name} on ${config.node}: sha256 ${digest.sha256} differs from its manifest (${source.manifest.snapshot.sha256})`,
-    );
+  // A served archive is released with the session (ServedFiles); one that is not served is released here, once the
+  // prepare is done with it, so that its descriptor is closed rather than left to the garbage collector.
+  const served = serve !== undefined && !replay;
+  if (served) serve(source.file);
+  try {
+    const dest = insideDir(config.restoreDir, name);
+    const digest = await counted(
+      deps.progress,
+      "extract",
+      source.manifest?.snapshot.size,
+      (counter) =>
+        extractArriving(source, {
+          name,
+          destPath: dest,
+          size: source.manifest?.snapshot.size,
+          ...(counter ? { onBytes: (n: number) => counter.add(n) } : {}),
+        }),
+      { doneOf: (d) => d.size },
+    ).catch(async (err: unknown) => {
+      // A decrypted archive is plaintext: it does not outlive a failed prepare (it is in the restore folder only).
+      if (source.decrypted) await rm(source.file.path, { force: true });
+      await rm(dest, { force: true });
+      throw err;
+    });
+    if (source.manifest && source.manifest.snapshot.sha256 !== digest.sha256) {
+      await rm(dest, { force: true });
+      throw new ChecksumMismatchError(
+        `snapshot ${name} on ${config.node}: sha256 ${digest.sha256} differs from its manifest (${source.manifest.snapshot.sha256})`,
+      );
+    }
+    const format = digest.format;
+    const state = format === "zip" ? await readStateFile(source.file.path, name) : undefined;
+    deps.log.info("restore source prepared", { name, from: source.from, sha256: digest.sha256 });
+    const point = replay ? await replayOnto(dest, name, replay, s3, identity, deps) : undefined;
+    await deps.verified?.record(dest, point ?? digest);
+    if (replay) serve?.(await GrowingFile.complete(dest));
+    return {
+      node: config.node,
+      from: source.from,
+      format,
+      size: point?.size ?? digest.size,
+      sha256: point?.sha256 ?? digest.sha256,
+      dbSha256: point?.dbSha256 ?? digest.dbSha256,
+      manifest: source.manifest ?? null,
+      stateFile: state ? state.toString("base64") : null,
+      ...(point
+        ? {
+            pointInTime: {
+              baseSha256: digest.sha256,
+              baseRevision: point.baseRevision,
+              revision: point.revision,
+              applied: point.applied,
+            },
+          }
+        : {}),
+    };
+  } finally {
+    if (!served) await source.file.release("the prepare is done with it");
   }
-  const format = digest.format;
-  const state = format === "zip" ? await readStateFile(source.file.path, name) : undefined;
-  deps.log.info("restore source prepared", { name, from: source.from, sha256: digest.sha256 });
-  const point = replay ? await replayOnto(dest, name, replay, s3, identity, deps) : undefined;
-  await deps.verified?.record(dest, point ?? digest);
-  if (replay) serve?.(await GrowingFile.complete(dest));
-  return {
-    node: config.node,
-    from: source.from,
-    format,
-    size: point?.size ?? digest.size,
-    sha256: point?.sha256 ?? digest.sha256,
-    dbSha256: point?.dbSha256 ?? digest.dbSha256,
-    manifest: source.manifest ?? null,
-    stateFile: state ? state.toString("base64") : null,
-    ...(point
-      ? {
-          pointInTime: {
-            baseSha256: digest.sha256,
-            baseRevision: point.baseRevision,
-            revision: point.revision,
-            applied: point.applied,
-          },
-        }
-      : {}),
-  };
 }
 
 /** The serving node's copy (incoming.ts), with where it comes from and what its manifest says. */
