@@ -168,15 +168,19 @@ export async function sandboxDown(dirOption: string, opts: { purge?: boolean } =
   let stopped = 0;
   if (info) {
     // One at a time: members stopped all at once wait for each other (leadership transfer) for several seconds.
-    for (const n of info.nodes) stopped += await terminate([n.pid], 15_000, (pid) => agentRunning({ ...n, pid }));
+    for (const n of info.nodes)
+      stopped += await terminate([n.pid], 15_000, (pid) => runsWith(pid, agentArgs(n.agentDir)));
     for (const n of info.nodes) {
       if (n.memberSpec)
         stopped += (await stopSupervised(n.memberSpec).catch(() => "not running")) === "stopped" ? 1 : 0;
     }
     stopped += await terminate([info.s3.pid], 5_000, (pid) => runsWith(pid, S3_SERVER_ARGS));
     const etcdPids = await Promise.all(info.nodes.map((n) => readPid(join(n.agentDir, "..", "etcd.pid"))));
-    const leftovers = etcdPids.filter((p): p is number => etcdAlive(p));
-    stopped += await terminate(leftovers, 5_000, etcdAlive);
+    stopped += await terminate(
+      etcdPids.filter((p): p is number => p !== undefined),
+      5_000,
+      etcdAlive,
+    );
     await rm(sandboxFile(dir), { force: true });
   }
   if (opts.purge) await rm(dir, { recursive: true, force: true });

@@ -106,7 +106,7 @@ export async function startSupervised(specPath: string, entry: string): Promise<
   const fd = openSync(join(dirname(specPath), "supervisor.log"), "a", 0o600);
   try {
     const [command, ...self] = selfCommand(entry);
-    const child = spawn(command!, [...self, "sandbox", "supervise", "--spec", specPath], {
+    const child = spawn(command!, [...self, ...SUPERVISE_ARGS, "--spec", specPath], {
       detached: true,
       stdio: ["ignore", fd, fd],
     });
@@ -170,7 +170,10 @@ export async function supervise(specPath: string, log: Logger): Promise<void> {
   log.info("stopped", { member: spec.name });
 }
 
+/** The supervisor's command (after Lifeboat's own), as it is started and as its pid is recognised. */
+const SUPERVISE_ARGS = ["sandbox", "supervise"];
+
 /** Guards against recycled pids: only a process that is this supervisor counts. */
 function supervisorAlive(pid: number | undefined): boolean {
-  return runsWith(pid, ["sandbox", "supervise"]);
+  return runsWith(pid, SUPERVISE_ARGS);
 }
