@@ -4,6 +4,7 @@
  */
 import type { Readable } from "node:stream";
 import { createInflateRaw, crc32 } from "node:zlib";
+import { chunksOf } from "../util/chunks.js";
 import { ArchiveError } from "../util/errors.js";
 import { METHOD } from "./zip-format.js";
 
@@ -29,7 +30,7 @@ export async function* entryData(
   const source = inflate ? raw.pipe(inflate) : raw;
   let crc = 0;
   try {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
+    for await (const chunk of chunksOf(source)) {
       count.size += chunk.length;
       if (count.size > o.maxSize) throw new ArchiveError(`${o.where}: larger than the ${o.maxSize}-byte limit`);
       if (o.declared !== undefined && count.size > o.declared)

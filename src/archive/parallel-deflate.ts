@@ -8,6 +8,7 @@
  */
 import { availableParallelism } from "node:os";
 import { constants, deflateRaw } from "node:zlib";
+import { chunksOf } from "../util/chunks.js";
 import { ArchiveError } from "../util/errors.js";
 
 export const DEFAULT_BLOCK_BYTES = 1 << 20;
@@ -91,8 +92,7 @@ export async function* parallelDeflateRaw(
 async function* blocks(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
   let parts: Buffer[] = [];
   let held = 0;
-  for await (const raw of source) {
-    let chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+  for await (let chunk of chunksOf(source)) {
     while (chunk.length > 0) {
       const take = Math.min(size - held, chunk.length);
       parts.push(chunk.subarray(0, take));

@@ -15,6 +15,7 @@ import { EventEmitter, once } from "node:events";
 import { mkdir, open, rm, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
+import { chunksOf } from "../util/chunks.js";
 
 /** Bytes read behind the writer at a time. */
 const READ_BYTES = 1 << 20;
@@ -116,7 +117,7 @@ async function copy(
     }
   };
   try {
-    for await (const chunk of source as AsyncIterable<Buffer>) {
+    for await (const chunk of chunksOf(source)) {
       throwIfFailed();
       first ??= now();
       batch.push(chunk);

@@ -5,6 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { PassThrough, type Readable } from "node:stream";
+import { chunksOf } from "../util/chunks.js";
 
 export interface TeeConsumer<T> {
   /** Consumes the stream it is given; resolves when everything is stored. */
@@ -21,7 +22,7 @@ export interface TeeResult<T> {
 }
 
 export async function tee<T>(
-  source: AsyncIterable<Uint8Array>,
+  source: Readable | AsyncIterable<Uint8Array>,
   consumers: readonly TeeConsumer<T>[],
   onProgress?: (bytes: number) => void,
 ): Promise<TeeResult<T>> {
@@ -50,7 +51,7 @@ export async function tee<T>(
   });
   let bytes = 0;
   try {
-    for await (const chunk of source) {
+    for await (const chunk of chunksOf(source)) {
       hash.update(chunk);
       bytes += chunk.length;
       for (const lane of lanes) {

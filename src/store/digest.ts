@@ -4,6 +4,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { Readable, addAbortSignal } from "node:stream";
+import { chunksOf } from "../util/chunks.js";
 import { ChecksumMismatchError } from "../util/errors.js";
 import { abortError } from "./store.js";
 
@@ -93,9 +94,7 @@ export async function* metered(
   digest: StreamDigest,
   opts: { expectedSize?: number | undefined; onProgress?: ((bytes: number) => void) | undefined },
 ): AsyncGenerator<Buffer> {
-  for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
-    const bytes =
-      typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  for await (const bytes of chunksOf(source)) {
     digest.update(bytes);
     opts.onProgress?.(digest.bytes);
     yield bytes;
