@@ -7,12 +7,13 @@ import { Client, connectivityState, credentials, type ChannelCredentials, type C
 import { isIP } from "node:net";
 import type { Readable } from "node:stream";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { asBuffer } from "../util/chunks.js";
 import { UserError } from "../util/errors.js";
 import { toRemoteError } from "./grpc-errors.js";
 import { memberHealth, type MemberHealth } from "./health.js";
 import { snapshotByteStream } from "./snapshot-stream.js";
 import { watchMessages, type WatchCall, type WatchMessage, type WatchOptions } from "./watch.js";
-import { asBuffer, method, type Int64, type KeyValue, type RequestOp, type Rpc, type StatusResponse } from "./wire.js";
+import { method, type Int64, type KeyValue, type RequestOp, type Rpc, type StatusResponse } from "./wire.js";
 
 import type {
   KeyspaceAt,

@@ -7,6 +7,7 @@
  */
 import type { ClientReadableStream } from "@grpc/grpc-js";
 import { Readable } from "node:stream";
+import { asBuffer } from "../util/chunks.js";
 import { RemoteError } from "../util/errors.js";
 import { toRemoteError } from "./grpc-errors.js";
 import type { SnapshotResponse } from "./wire.js";
@@ -77,7 +78,7 @@ class SnapshotStream extends Readable {
     if (msg.remaining_bytes === "0") this.sawLast = true;
     const blob = msg.blob;
     if (blob.length === 0) return;
-    const chunk = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+    const chunk = asBuffer(blob);
     if (!this.push(chunk)) this.call.pause();
   }
 

@@ -23,9 +23,10 @@
  * progress is requested while paused.
  */
 import type { ClientDuplexStream } from "@grpc/grpc-js";
+import { asBuffer } from "../util/chunks.js";
 import { RemoteError } from "../util/errors.js";
 import { toRemoteError } from "./grpc-errors.js";
-import { asBuffer, type Event, type WatchRequest, type WatchResponse } from "./wire.js";
+import type { Event, WatchRequest, WatchResponse } from "./wire.js";
 
 export interface WatchEvent {
   type: "put" | "delete";

@@ -187,11 +187,6 @@ export interface LeaseLeasesResponse {
   leases: { ID: Int64 }[];
 }
 
-/** bytes fields as Buffers: the loader decodes them as Buffers in Node already; anything else is wrapped, not copied. */
-export function asBuffer(b: Uint8Array): Buffer {
-  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
-
 /** Maps each method this package calls to its request and response types. */
 export interface Rpc {
   "Maintenance/Status": [Record<string, never>, StatusResponse];

@@ -168,8 +168,7 @@ export async function sandboxDown(dirOption: string, opts: { purge?: boolean } =
   let stopped = 0;
   if (info) {
     // One at a time: members stopped all at once wait for each other (leadership transfer) for several seconds.
-    for (const n of info.nodes)
-      stopped += await terminate([n.pid], 15_000, (pid) => runsWith(pid, agentArgs(n.agentDir)));
+    for (const n of info.nodes) stopped += await terminate([n.pid], 15_000, (pid) => agentRunning({ ...n, pid }));
     for (const n of info.nodes) {
       if (n.memberSpec)
         stopped += (await stopSupervised(n.memberSpec).catch(() => "not running")) === "stopped" ? 1 : 0;

@@ -26,8 +26,12 @@ async function* asBuffers(source: AsyncIterable<Uint8Array | string>): AsyncGene
 }
 
 function toBuffer(c: Uint8Array | string): Buffer {
-  if (typeof c === "string") return Buffer.from(c);
-  return Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+  return typeof c === "string" ? Buffer.from(c) : asBuffer(c);
+}
+
+/** `b` as a Buffer: itself when it is one, otherwise a view of the same memory, not a copy. */
+export function asBuffer(b: Uint8Array): Buffer {
+  return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
 
 async function* flowing(stream: Readable): AsyncGenerator<Buffer> {
@@ -54,7 +58,6 @@ async function* flowing(stream: Readable): AsyncGenerator<Buffer> {
   });
   stream.on("data", onData);
   stream.pause();
-  let complete = false;
   try {
     for (;;) {
       const chunk = queue.shift();
@@ -63,10 +66,7 @@ async function* flowing(stream: Readable): AsyncGenerator<Buffer> {
         continue;
       }
       if (failure) throw failure;
-      if (ended) {
-        complete = true;
-        return;
-      }
+      if (ended) return;
       const next = new Promise<void>((resolve) => (wake = resolve));
       stream.resume();
       await next;
@@ -74,6 +74,7 @@ async function* flowing(stream: Readable): AsyncGenerator<Buffer> {
   } finally {
     stream.off("data", onData);
     stop();
-    if (!complete) stream.destroy();
+    // Left early (break, throw, a failure): the stream is released, as for await releases it.
+    if (!ended) stream.destroy();
   }
 }
