@@ -77,10 +77,18 @@ test("the schedule survives an agent restart, and the missed slot is caught up o
   assert.equal(view.schedule?.description, "every 5s", "the schedule came back from schedule.json");
   assert.equal(view.since, since, "and its timer was not reset");
 
-  const caughtUp = await waitFor("the catch-up run", async () => {
-    const s = await agent.call(routes.status);
-    return s.lastRun?.catchUp && s.lastRun.result === "success" ? s.lastRun : undefined;
+  // The first run recorded after the restart that is the catch-up or a success: a catch-up that did not succeed, or
+  // a later run that replaced it before a poll saw it, fails the test here, saying which.
+  const caughtUp = await sb.waitFor("the catch-up run", async () => {
+    const run = (await agent.call(routes.status)).lastRun;
+    return run && Date.parse(run.startedAt) >= restartedAt && (run.catchUp || run.result === "success")
+      ? run
+      : undefined;
   });
+  assert.ok(
+    caughtUp.catchUp && caughtUp.result === "success",
+    `${JSON.stringify(caughtUp)}\n${await sb.agentsReport()}`,
+  );
   assert.match(caughtUp.name, RKE_RECURRING);
   assert.ok(Date.parse(caughtUp.startedAt) >= restartedAt, "taken after the restart");
   const missedSlot = Date.parse(caughtUp.slot ?? "");
@@ -89,7 +97,7 @@ test("the schedule survives an agent restart, and the missed slot is caught up o
   assert.ok(missedSlot <= started && missedSlot > started - SLOT_MS, "the latest one");
   assert.ok((await recurring()).some((e) => e.name === caughtUp.name && e.status === "ok"));
 
-  const next = await waitFor("the next run on the grid", async () => {
+  const next = await sb.waitFor("the next run on the grid", async () => {
     const s = await agent.call(routes.status);
     return s.lastRun && !s.lastRun.catchUp && s.lastRun.result === "success" ? s.lastRun : undefined;
   });

@@ -13,6 +13,7 @@ import { CA_CERT_NAME, lookupCert, NODE_CERT_NAME, readState } from "../../src/c
 import { statePathFor } from "../../src/config/cluster.js";
 import { BIN, jsonOf, runCli, type CliRun } from "./cli.js";
 import { openStore } from "../../src/store/open.js";
+import { describeError } from "../../src/util/errors.js";
 import type { Store } from "../../src/store/store.js";
 
 export interface TestSandbox {
@@ -29,6 +30,8 @@ export interface TestSandbox {
    * lines of its agent.log that are not debug lines, so that a failed step or a dead agent says why in CI's output.
    */
   agentsReport(lines?: number): Promise<string>;
+  /** waitFor (below), whose timeout also says how the agents are and what they logged last. */
+  waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
 }
 
 /** Who runs the members: the agents (managed), or a supervisor outside them driven by cluster.yml's commands. */
@@ -48,7 +51,7 @@ export async function startTestSandbox(
   const info = jsonOf<SandboxInfo>(up);
   const clients: EtcdMemberClient[] = [];
   let stopped = false;
-  return {
+  const sandbox: TestSandbox = {
     dir,
     info,
     config: info.configPath,
@@ -77,6 +80,13 @@ export async function startTestSandbox(
       );
       return parts.flat().join("\n");
     },
+    waitFor: async (what, probe, timeoutMs) => {
+      try {
+        return await waitFor(what, probe, timeoutMs);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n${await sandbox.agentsReport()}`, { cause: err });
+      }
+    },
     down: async () => {
       if (stopped) return;
       stopped = true;
@@ -85,6 +95,7 @@ export async function startTestSandbox(
       if (down.code !== 0) throw new Error(`sandbox down failed: ${down.stderr}`);
     },
   };
+  return sandbox;
 }
 
 /** Starts the agent of `agentDir` again, as `sandbox up` does; returns its pid. */
@@ -92,7 +103,10 @@ export function startAgentProcess(agentDir: string): number {
   return restartSandboxAgent(agentDir, BIN);
 }
 
-/** Polls `probe` every 200 ms until it yields a value (not undefined/false); fails naming `what` after `timeoutMs`. */
+/**
+ * Polls `probe` every 200 ms until it yields a value (not undefined/false); fails naming `what` after `timeoutMs`,
+ * and the error of the last attempt if it threw.
+ */
 export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined | false>,
@@ -100,9 +114,16 @@ export async function waitFor<T>(
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = await probe().catch(() => undefined);
+    let failed: unknown;
+    const value = await probe().catch((err: unknown) => {
+      failed = err;
+      return undefined;
+    });
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      const last = failed === undefined ? "" : `; the last attempt failed: ${describeError(failed)}`;
+      throw new Error(`timed out waiting for ${what}${last}`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
 }
