@@ -26,14 +26,7 @@ import { ExitCode } from "../src/util/errors.js";
 import { jsonOf } from "./helpers/cli.js";
 import { operatorOf } from "./helpers/operator.js";
 import { enableLog, keyspace, logReaches, PREFIX, restoreTo, waitLogged } from "./helpers/pitr.js";
-import {
-  sandboxS3,
-  scrapeMetrics,
-  startAgentProcess,
-  startTestSandbox,
-  waitFor,
-  type TestSandbox,
-} from "./helpers/sandbox.js";
+import { sandboxS3, scrapeMetrics, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
 
 const SECRET = "pitr-log-secret-value-5b1e";
 let sb: TestSandbox;
@@ -137,7 +130,7 @@ describe("the log writer", { concurrency: false }, () => {
       `${first}'s segments, then only ${next}'s, never interleaved: ${writers.join(" ")}`,
     );
 
-    node.pid = startAgentProcess(node.agentDir);
+    await sb.startAgent(index);
     await waitFor("the restarted agent", () => agents[index]!.call(routes.info));
     await restoreTo(() => sb, ["--to-revision", String(afterFailover)]);
     assert.deepEqual(await keyspace(await sb.etcd(0)), expected);

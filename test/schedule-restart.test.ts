@@ -16,7 +16,7 @@ import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
 import { isAlive } from "../src/sandbox/sandbox.js";
 import { jsonOf } from "./helpers/cli.js";
-import { startAgentProcess, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
+import { startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
 
 const SLOT_MS = 5000;
 const RKE_RECURRING = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z_etcd$/;
@@ -70,8 +70,7 @@ test("the schedule survives an agent restart, and the missed slot is caught up o
   // Down for two whole slots and a bit: RKE would now wait a full interval; Lifeboat owes one run.
   await sleep(2 * SLOT_MS + 1500);
   const restartedAt = Date.now();
-  node.pid = startAgentProcess(node.agentDir);
-  await writeFile(join(sb.dir, "sandbox.json"), JSON.stringify(sb.info, null, 2) + "\n", { mode: 0o600 });
+  await sb.startAgent(0);
 
   const view = await waitFor("the restarted agent", () => agent.call(routes.schedule));
   assert.equal(view.schedule?.description, "every 5s", "the schedule came back from schedule.json");
@@ -114,5 +113,3 @@ async function readdirNames(node: TestSandbox["info"]["nodes"][number]): Promise
   const files = await readdir(join(node.agentDir, "..", "snapshots"));
   return files.filter((f) => f.endsWith(".zip")).map((f) => f.slice(0, -4));
 }
-
-/** Starts `lifeboat agent` again as the sandbox does: detached, appending to its log. */

@@ -346,20 +346,7 @@ export async function restartAgent(sb: TestSandbox, index: number): Promise<void
   const node = sb.info.nodes[index]!;
   process.kill(node.pid, "SIGTERM");
   while (alive(node.pid)) await new Promise((r) => setTimeout(r, 100));
-  const { spawn } = await import("node:child_process");
-  const { openSync } = await import("node:fs");
-  const { BIN } = await import("./cli.js");
-  const fd = openSync(join(node.agentDir, "agent.log"), "a");
-  const child = spawn(process.execPath, [BIN, "agent", "--dir", node.agentDir], {
-    detached: true,
-    stdio: ["ignore", fd, fd],
-  });
-  child.unref();
-  node.pid = child.pid!;
-  const file = join(sb.dir, "sandbox.json");
-  const info = JSON.parse(await readFile(file, "utf8")) as { nodes: { pid: number }[] };
-  info.nodes[index]!.pid = node.pid;
-  await writeFile(file, JSON.stringify(info));
+  await sb.startAgent(index);
   for (let i = 0; i < 100; i++) {
     const h = await runCli(["-o", "json", "etcd", "health", "-c", sb.config]);
     if (h.code === 0) return;

@@ -2,7 +2,7 @@
  * A real sandbox (etcd members with TLS, agents as child processes, an S3 server) for integration tests,
  * started through the CLI exactly as an operator would, and torn down in `t.after`.
  */
-import { mkdtemp, readdir, readFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AgentClient } from "../../src/agent/client.js";
@@ -30,6 +30,11 @@ export interface TestSandbox {
    * lines of its agent.log that are not debug lines, so that a failed step or a dead agent says why in CI's output.
    */
   agentsReport(lines?: number): Promise<string>;
+  /**
+   * Starts node `index`'s agent again (after the test stopped or killed it), as `sandbox up` does, and records its
+   * pid in `info` and in sandbox.json, so that `down` stops this agent and not the pid of the one before.
+   */
+  startAgent(index: number): Promise<number>;
   /** waitFor (below), whose timeout also says how the agents are and what they logged last. */
   waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs?: number): Promise<T>;
 }
@@ -80,6 +85,13 @@ export async function startTestSandbox(
       );
       return parts.flat().join("\n");
     },
+    startAgent: async (index) => {
+      const node = info.nodes[index];
+      if (!node) throw new Error(`the sandbox has no node ${index}`);
+      node.pid = restartSandboxAgent(node.agentDir, BIN);
+      await writeFile(join(dir, "sandbox.json"), JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
+      return node.pid;
+    },
     waitFor: async (what, probe, timeoutMs) => {
       try {
         return await waitFor(what, probe, timeoutMs);
@@ -96,11 +108,6 @@ export async function startTestSandbox(
     },
   };
   return sandbox;
-}
-
-/** Starts the agent of `agentDir` again, as `sandbox up` does; returns its pid. */
-export function startAgentProcess(agentDir: string): number {
-  return restartSandboxAgent(agentDir, BIN);
 }
 
 /**
