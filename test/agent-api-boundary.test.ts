@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { routes } from "../src/api/routes.js";
 import { once } from "node:events";
-import { mkdtemp, readdir, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import type { Server } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -43,15 +43,20 @@ void describe("agent API boundary", () => {
   let client: AgentClient;
   let recurring: RecurringAgent;
   let dirs: { snapshots: string; restore: string; outside: string };
+  /** The folders this file made: removed in `after`, as they hold snapshots of the sandbox's member. */
+  const made: string[] = [];
   const s3 = { opened: 0, closed: 0 };
 
   before(async () => {
     sb = await startTestSandbox({ nodes: 1 });
     const node = sb.info.nodes[0]!;
     const base = await mkdtemp(join(tmpdir(), "lifeboat-boundary-"));
+    made.push(base);
     dirs = { snapshots: join(base, "snapshots"), restore: join(base, "restore"), outside: base };
     await writeFile(join(base, "sentinel"), "must survive");
-    const bucket = new LocalStore(await mkdtemp(join(tmpdir(), "lifeboat-boundary-bucket-")));
+    const bucketDir = await mkdtemp(join(tmpdir(), "lifeboat-boundary-bucket-"));
+    made.push(bucketDir);
+    const bucket = new LocalStore(bucketDir);
     const config = { ...(await loadAgentConfig(node.agentDir)), snapshotDir: dirs.snapshots, restoreDir: dirs.restore };
     const etcd = await sb.etcd(0);
     const local = new LocalStore(config.snapshotDir);
@@ -92,6 +97,7 @@ void describe("agent API boundary", () => {
     server?.closeAllConnections();
     await recurring?.stop();
     await sb?.down();
+    await Promise.all(made.map((d) => rm(d, { recursive: true, force: true })));
   });
 
   const save = async (body: z.input<typeof SaveRequest>) => {

@@ -1,6 +1,6 @@
 /** The node's single flight and the restore session that holds it (src/snapshot/flight.ts, src/agent/restore-session.ts). */
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -123,8 +123,9 @@ test("session: without renewals the lease runs out, the flight comes back and th
   assert.equal(s.current, undefined);
 });
 
-test("insideDir: names stay inside their folder", async () => {
+test("insideDir: names stay inside their folder", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "lifeboat-inside-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, "ok"), "x");
   assert.equal(insideDir(dir, "ok"), join(dir, "ok"));
   for (const bad of ["..", "../x", "/etc/passwd", "a/b", "", ".", "a/../../x"]) {
