@@ -12,6 +12,7 @@ import type { WatchEvent } from "../etcd/watch.js";
 import { SnapshotVerifier, type SnapshotDigest } from "../archive/trailer.js";
 import { withLoopbackMember } from "../restore/loopback.js";
 import { ChecksumMismatchError, UserError } from "../util/errors.js";
+import { chunksOf } from "../util/chunks.js";
 import { writeStreamAtomic } from "../util/fs.js";
 import type { Logger } from "../util/log.js";
 import type { LoggedRevision } from "./format.js";
@@ -89,7 +90,7 @@ export async function buildPointInTime(o: {
 async function* pipelineOf(client: EtcdMemberClient, verifier: SnapshotVerifier): AsyncIterable<Uint8Array> {
   const source = client.snapshot();
   const done = pipeline(source, verifier);
-  for await (const chunk of verifier as AsyncIterable<Buffer>) yield chunk;
+  yield* chunksOf(verifier);
   await done;
 }
 

@@ -15,6 +15,7 @@ import {
   type HeadObjectCommandOutput,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import { chunksOf } from "../util/chunks.js";
 import { ChecksumMismatchError, RemoteError, describeError } from "../util/errors.js";
 import { redactText } from "../util/redact.js";
 import { type BodyDigest, StreamDigest, expectedEtags, meteredBody } from "./digest.js";
@@ -107,7 +108,7 @@ async function readBackSha256(t: Target): Promise<string> {
   const out = await t.conn.client.send(new GetObjectCommand({ Bucket: t.bucket, Key: t.key }));
   if (!(out.Body instanceof Readable)) throw new RemoteError(`S3 returned no body when reading back ${t.key}`, true);
   const hash = createHash("sha256");
-  for await (const chunk of out.Body as AsyncIterable<Buffer>) hash.update(chunk);
+  for await (const chunk of chunksOf(out.Body)) hash.update(chunk);
   return hash.digest("hex");
 }
 
