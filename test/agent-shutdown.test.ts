@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { routes } from "../src/api/routes.js";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { AgentClient } from "../src/agent/client.js";
@@ -20,7 +20,7 @@ import type { SaveReport } from "../src/fleet/save.js";
 import type { StatusReport } from "../src/fleet/status.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
-import { isAlive } from "../src/sandbox/sandbox.js";
+import { isAlive, writeSandbox } from "../src/sandbox/sandbox.js";
 import { listCatalog } from "../src/snapshot/catalog.js";
 import { BIN, jsonOf } from "./helpers/cli.js";
 import { sandboxS3, startTestSandbox, waitFor, type TestSandbox } from "./helpers/sandbox.js";
@@ -54,7 +54,7 @@ async function startAgent(): Promise<AgentProcess> {
     child.on("exit", (code, signal) => resolve({ code, signal })),
   );
   node().pid = child.pid;
-  await writeFile(join(sb.dir, "sandbox.json"), JSON.stringify(sb.info, null, 2) + "\n", { mode: 0o600 });
+  await writeSandbox(sb.info);
   return { pid: child.pid, output: () => text, exited };
 }
 

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,7 +23,7 @@ import { VERSION } from "../src/cli/version.js";
 import { statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
 import type { VerifyReport } from "../src/restore/verify.js";
-import { isAlive } from "../src/sandbox/sandbox.js";
+import { isAlive, writeSandbox } from "../src/sandbox/sandbox.js";
 import { parseManifest } from "../src/snapshot/manifest.js";
 import type { Store } from "../src/store/store.js";
 import { jsonOf, runProcess, type CliRun } from "./helpers/cli.js";
@@ -68,7 +68,7 @@ void describe("the single executable, on a node without Node.js", () => {
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     // Recorded in sandbox.json, so that the sandbox's teardown stops it if this test cannot.
     sb.info.nodes[0]!.pid = child.pid;
-    await writeFile(join(sb.dir, "sandbox.json"), JSON.stringify(sb.info, null, 2) + "\n", { mode: 0o600 });
+    await writeSandbox(sb.info);
     return { pid: child.pid, output: () => text, exited };
   };
 

@@ -20,7 +20,7 @@ import { buildSchedulePush } from "../src/fleet/schedule.js";
 import { loadClusterConfig, statePathFor } from "../src/config/cluster.js";
 import { readState } from "../src/config/state.js";
 import { formatInstant } from "../src/retention/index.js";
-import { isAlive } from "../src/sandbox/sandbox.js";
+import { isAlive, writeSandbox } from "../src/sandbox/sandbox.js";
 import { listCatalog, type CatalogEntry } from "../src/snapshot/catalog.js";
 import { parseManifest, serializeManifest, type Manifest } from "../src/snapshot/manifest.js";
 import type { Store } from "../src/store/store.js";
@@ -306,7 +306,7 @@ describe("recurring snapshots on a live cluster", { concurrency: false }, () => 
 
     const s3Pid = restartS3(info);
     info.s3.pid = s3Pid;
-    await writeFile(join(sb.dir, "sandbox.json"), JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
+    await writeSandbox(info);
     await waitFor("the S3 server to come back", async () => (await s3.check(), true), 20_000);
     assert.ok((await s3Names()).includes(control), "no verified upload: S3 was not pruned");
 

@@ -74,6 +74,11 @@ export function sandboxFile(dir: string): string {
   return join(dir, "sandbox.json");
 }
 
+/** Writes `info` to its sandbox.json: `sandbox up`, and a test that starts a process of the sandbox again. */
+export async function writeSandbox(info: SandboxInfo): Promise<void> {
+  await writeFile(sandboxFile(info.dir), JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
+}
+
 export async function readSandbox(dir: string): Promise<SandboxInfo | undefined> {
   return readJsonFile(sandboxFile(dir), SandboxFileSchema);
 }
@@ -151,7 +156,7 @@ export async function sandboxUp(options: SandboxOptions, hooks: SandboxHooks): P
     etcdMode: external ? "external" : "managed",
     nodes,
   };
-  await writeFile(sandboxFile(dir), JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
+  await writeSandbox(info);
   try {
     await hooks.waitHealthy(configPath, 60_000);
   } catch (err) {

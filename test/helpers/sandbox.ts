@@ -2,12 +2,12 @@
  * A real sandbox (etcd members with TLS, agents as child processes, an S3 server) for integration tests,
  * started through the CLI exactly as an operator would, and torn down in `t.after`.
  */
-import { mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { AgentClient } from "../../src/agent/client.js";
 import { routes } from "../../src/api/routes.js";
-import { agentRunning, restartSandboxAgent, type SandboxInfo } from "../../src/sandbox/sandbox.js";
+import { agentRunning, restartSandboxAgent, writeSandbox, type SandboxInfo } from "../../src/sandbox/sandbox.js";
 import { EtcdMemberClient } from "../../src/etcd/client.js";
 import { CA_CERT_NAME, lookupCert, NODE_CERT_NAME, readState } from "../../src/config/state.js";
 import { statePathFor } from "../../src/config/cluster.js";
@@ -89,7 +89,7 @@ export async function startTestSandbox(
       const node = info.nodes[index];
       if (!node) throw new Error(`the sandbox has no node ${index}`);
       node.pid = restartSandboxAgent(node.agentDir, BIN);
-      await writeFile(join(dir, "sandbox.json"), JSON.stringify(info, null, 2) + "\n", { mode: 0o600 });
+      await writeSandbox(info);
       return node.pid;
     },
     waitFor: async (what, probe, timeoutMs) => {
