@@ -16,50 +16,29 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { createRequire } from "node:module";
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import esbuild from "esbuild";
 import { inject } from "postject";
 import { buildVersion } from "./build-info.mjs";
+import { commonOptions } from "./bundle.mjs";
 
 // `--out DIR` writes elsewhere (a test that packages while another test uses dist/package).
 const outFlag = process.argv.indexOf("--out");
 const OUT_DIR = outFlag > 0 && process.argv[outFlag + 1] ? process.argv[outFlag + 1] : "dist/package";
 const WORK_DIR = join(OUT_DIR, "work");
-const ENTRY = "dist/src/cli/bin.js";
-const PROTO = "dist/src/etcd/proto/rpc.proto";
 // The fuse Node's SEA looks for (the docs' postject command line).
 const SEA_FUSE = "NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2";
 
-/**
- * etcd's .proto files as protobufjs JSON, parsed the way src/etcd/wire.ts loads them (keepCase), by the protobufjs
- * that @grpc/proto-loader itself uses, so that `fromJSON` at run time builds the same definitions.
- */
-function etcdProtoJson() {
-  const fromLoader = createRequire(createRequire(import.meta.url).resolve("@grpc/proto-loader"));
-  const protobuf = fromLoader("protobufjs");
-  const root = new protobuf.Root().loadSync(resolve(PROTO), { keepCase: true });
-  root.resolveAll();
-  return root.toJSON();
-}
-
 /** One CommonJS script with no runtime file reads: the version and the proto definitions are constants in it. */
 async function bundle(version, out) {
+  const common = commonOptions(version);
   const result = await esbuild.build({
-    entryPoints: [ENTRY],
-    bundle: true,
-    platform: "node",
-    target: "node20",
+    ...common,
     format: "cjs",
     outfile: out,
     write: false,
-    logLevel: "warning",
-    // ssh2's optional native addons (its sshcrypto binding and cpu-features), which it loads inside try/catch: left
-    // out, the single executable's require refuses them and ssh2 uses Node's own crypto.
-    external: ["*.node"],
     define: {
-      LIFEBOAT_BUILD_VERSION: JSON.stringify(version),
-      LIFEBOAT_ETCD_PROTO: JSON.stringify(etcdProtoJson()),
+      ...common.define,
       // What is left using it (the dev paths in src/cli/version.ts and src/etcd/wire.ts) is never reached in the
       // bundle; if it ever were, it fails at once instead of looking for files beside the executable.
       "import.meta.url": "undefined",

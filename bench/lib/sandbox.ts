@@ -17,7 +17,7 @@ import type { Store } from "../../src/store/store.js";
 import { measure, measureOk, type MeasureOptions, type Measured } from "./proc.js";
 
 /** The CLI entry the benchmark drives, as an operator would run it. */
-export const LIFEBOAT_BIN = fileURLToPath(new URL("../../src/cli/bin.js", import.meta.url));
+export const LIFEBOAT_BIN = fileURLToPath(new URL("../../bundle/cli/bin.js", import.meta.url));
 
 /** Runs `lifeboat <args>` as a measured child process. */
 export function lifeboat(args: readonly string[], opts: MeasureOptions = {}): Promise<Measured> {

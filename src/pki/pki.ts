@@ -24,7 +24,10 @@ function x509lib(): Promise<typeof X509> {
   return (loaded ??= (async () => {
     // The shim must load before @peculiar/x509 (its dependency tsyringe checks for Reflect metadata at import time).
     await import("./reflect-shim.js");
-    const lib = await import("@peculiar/x509");
+    // A CommonJS package: Node's import gives its exports both by name and as `default`, the bundles
+    // (scripts/bundle.mjs) as `default` only.
+    const mod = (await import("@peculiar/x509")) as typeof X509 & { default?: typeof X509 };
+    const lib = mod.default ?? mod;
     lib.cryptoProvider.set(webcrypto);
     return lib;
   })());

@@ -69,15 +69,13 @@ async function catalogOf(store: Store, location: string) {
   const indexed = keepsIndex(store);
   // The index is fetched while the folder is listed: it is checked against the listing entry by entry, so an
   // index older or newer than the listing is only less useful, never wrong. One that cannot be read is none.
-  const [objects, previous] = await Promise.all([
-    store.list(""),
-    indexed ? readIndex(store).catch(() => undefined) : Promise.resolve(undefined),
-  ]);
+  const index = indexed ? readIndex(store).catch(() => undefined) : Promise.resolve(undefined);
+  const [objects, previous, ahead] = await Promise.all([store.list(""), index, index.then(parseAhead)]);
   const byKey = new Map(objects.map((o) => [o.key, o]));
   const entries: CatalogEntry[] = [];
   const manifests = objects.filter((o) => o.key.endsWith(MANIFEST_SUFFIX) && !o.key.includes("/"));
   const fresh = new Map<string, IndexEntry>();
-  const loaded = await mapLimit(manifests, MANIFEST_CONCURRENCY, (o) => loadManifest(store, o, previous, fresh));
+  const loaded = await mapLimit(manifests, MANIFEST_CONCURRENCY, (o) => loadManifest(store, o, previous, ahead, fresh));
   const named = new Set<string>();
   manifests.forEach((m, i) => {
     const name = m.key.slice(0, -MANIFEST_SUFFIX.length);
@@ -105,10 +103,11 @@ async function loadManifest(
   store: Store,
   listed: ObjectInfo,
   index: ListingIndex | undefined,
+  ahead: ReadonlyMap<string, ParsedManifest>,
   fresh: Map<string, IndexEntry>,
 ): Promise<ParsedManifest> {
   const cached = validText(index, listed);
-  const parsedCache = cached === undefined ? undefined : parseManifest(cached);
+  const parsedCache = cached === undefined ? undefined : (ahead.get(listed.key) ?? parseManifest(cached));
   if (cached !== undefined && parsedCache?.ok) {
     fresh.set(listed.key, { etag: listed.etag ?? "", size: listed.size, text: cached });
     return parsedCache;
@@ -124,6 +123,24 @@ async function loadManifest(
   // Kept only when it is the object the listing showed (it may have been replaced since): see validText.
   if (parsed.ok && listed.etag && Buffer.byteLength(text, "utf8") === listed.size)
     fresh.set(listed.key, { etag: listed.etag, size: listed.size, text });
+  return parsed;
+}
+
+/** Index entries parsed between two yields to the event loop. */
+const PARSE_SLICE = 64;
+
+/**
+ * The index's manifests parsed while the folder's pages are still arriving (a slice at a time, so that each page is
+ * taken in as it comes), instead of after the last one. Parsing is a function of the text alone, and loadManifest uses
+ * an entry's result only where validText has matched that same text with the listing.
+ */
+async function parseAhead(index: ListingIndex | undefined): Promise<Map<string, ParsedManifest>> {
+  const parsed = new Map<string, ParsedManifest>();
+  if (!index) return parsed;
+  for (const [key, entry] of Object.entries(index.manifests)) {
+    parsed.set(key, parseManifest(entry.text));
+    if (parsed.size % PARSE_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
   return parsed;
 }
 

@@ -1,8 +1,8 @@
-/** Runs the real `lifeboat` binary (dist/src/cli/bin.js) as a child process and captures what it prints. */
+/** Runs the real `lifeboat` binary (dist/bundle/cli/bin.js, package.json's bin) as a child process and captures what it prints. */
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-export const BIN = fileURLToPath(new URL("../../src/cli/bin.js", import.meta.url));
+export const BIN = fileURLToPath(new URL("../../bundle/cli/bin.js", import.meta.url));
 
 export interface CliRun {
   code: number;
