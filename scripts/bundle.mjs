@@ -53,12 +53,18 @@ async function main() {
     ...common,
     format: "esm",
     splitting: true,
-    minifyWhitespace: true,
-    minifySyntax: true,
     outdir: OUT_DIR,
-    // The CommonJS packages inside (the AWS SDK, gRPC, ssh2) call require for Node's own modules.
+    // The CommonJS packages inside (the AWS SDK, gRPC, ssh2) call require for Node's own modules, and ssh2's
+    // poly1305 reads __dirname. Not minified: a crash prints its source line, which stays one line of code.
     banner: {
-      js: "import { createRequire as __lifeboatCreateRequire } from 'node:module'; const require = __lifeboatCreateRequire(import.meta.url);",
+      js: [
+        "import { createRequire as __lifeboatCreateRequire } from 'node:module';",
+        "import { fileURLToPath as __lifeboatFileURLToPath } from 'node:url';",
+        "import { dirname as __lifeboatDirname } from 'node:path';",
+        "const require = __lifeboatCreateRequire(import.meta.url);",
+        "const __filename = __lifeboatFileURLToPath(import.meta.url);",
+        "const __dirname = __lifeboatDirname(__filename);",
+      ].join(" "),
     },
   });
 }

@@ -4,7 +4,7 @@
  * leaves no process behind, not even an etcd whose agent was killed, and signals no process that merely has a pid
  * the sandbox once recorded.
  */
-import { isAlive as isRunning } from "../src/sandbox/sandbox.js";
+import { isAlive as isRunning, sandboxUp } from "../src/sandbox/sandbox.js";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { spawn } from "node:child_process";
@@ -13,8 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { SandboxInfo } from "../src/sandbox/sandbox.js";
-import { jsonOf, runCli } from "./helpers/cli.js";
-import { processesMentioning } from "./helpers/sandbox.js";
+import { BIN, jsonOf, runCli } from "./helpers/cli.js";
+import { processesMentioning, waitFor } from "./helpers/sandbox.js";
 
 /** A process that exited but is not reaped yet (a zombie under init) counts as gone, as in the sandbox itself. */
 const isAlive = isRunning;
@@ -150,4 +150,28 @@ void describe("sandbox: up, status, down", () => {
       for (const c of others) c.kill("SIGKILL");
     }
   });
+});
+
+void test("an up that fails after it started the S3 server leaves no process and no sandbox.json behind", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "lifeboat-sandbox-failed-up-"));
+  try {
+    await assert.rejects(
+      sandboxUp(
+        { dir, nodes: 1, entry: BIN },
+        {
+          prepareAgents: async () => {
+            // The S3 server is running by now: what a failed certificate step used to leave behind.
+            await waitFor("the S3 server", async () => (await processesMentioning(dir)).length > 0, 10_000);
+            throw new Error("no certificates today");
+          },
+          waitHealthy: () => Promise.resolve(),
+        },
+      ),
+      /no certificates today/,
+    );
+    assert.deepEqual(await processesMentioning(dir), []);
+    assert.equal(existsSync(join(dir, "sandbox.json")), false);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough, Readable } from "node:stream";
+import { PassThrough } from "node:stream";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { extractSnapshot } from "../src/archive/rke.js";
@@ -16,29 +16,12 @@ import { saveSnapshot, type SnapshotSource } from "../src/snapshot/save.js";
 import { spoolSnapshot } from "../src/snapshot/spool.js";
 import { LocalStore } from "../src/store/local.js";
 import { silentLogger } from "../src/util/log.js";
+import { chunked, collect, snapshotBytes } from "./helpers/snapshot-bytes.js";
 
 async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), "lifeboat-spool-"));
   t.after(() => rm(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** A database body followed by etcd's trailer (the body's sha256), in chunks of `chunk` bytes. */
-function snapshotBytes(size: number): Buffer {
-  const body = randomBytes(size);
-  return Buffer.concat([body, createHash("sha256").update(body).digest()]);
-}
-
-function chunked(data: Buffer, chunk: number): Readable {
-  const parts: Buffer[] = [];
-  for (let i = 0; i < data.length; i += chunk) parts.push(data.subarray(i, i + chunk));
-  return Readable.from(parts);
-}
-
-async function collect(stream: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of stream) parts.push(c);
-  return Buffer.concat(parts);
 }
 
 test("the reader gets every byte in order; the part file is gone after close", async (t) => {

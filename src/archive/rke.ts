@@ -8,6 +8,8 @@
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { Readable, type Transform } from "node:stream";
+import { crc32 } from "node:zlib";
+import { chunksOf } from "../util/chunks.js";
 import { ArchiveError, NotFoundError, UserError } from "../util/errors.js";
 import { writeStreamAtomic } from "../util/fs.js";
 import { validateSnapshotName } from "./names.js";
@@ -15,7 +17,7 @@ import { SnapshotVerifier, type SnapshotDigest } from "./trailer.js";
 import { SIG, type MethodName } from "./zip-format.js";
 import { openZip, type ZipReader } from "./zip-reader.js";
 import { confirmStreamedEntry, streamFirstEntry } from "./zip-stream.js";
-import { ZipWriter } from "./zip-writer.js";
+import { ZipWriter, type EntryResult } from "./zip-writer.js";
 
 export { isRecurringName, validateSnapshotName } from "./names.js";
 
@@ -82,6 +84,72 @@ export function writeSnapshotArchive(options: SnapshotArchiveOptions): {
   return { output: writer.output, done };
 }
 
+export interface StoredSnapshotArchive {
+  /** The snapshot entry's local header: the file's first bytes, right before the snapshot's. */
+  header: Buffer;
+  /**
+   * Reads the snapshot's bytes back (`data`, the file after `header`), verifying etcd's trailer and computing the
+   * CRC-32 on the way (each chunk is also given to `onData`), and resolves with what follows them in the file: the
+   * data descriptor, the state file's entry, the central directory and the end records. Rejects as
+   * writeSnapshotArchive does (a bad trailer: ChecksumMismatchError).
+   */
+  finish(data: Readable, onData?: (chunk: Buffer) => void): Promise<{ tail: Buffer; result: SnapshotArchiveResult }>;
+}
+
+/**
+ * writeSnapshotArchive with `method: "store"`, for a snapshot whose bytes are written straight into the archive file
+ * (src/snapshot/stored.ts): `header`, the snapshot, then `finish`'s `tail` are, byte for byte, what
+ * writeSnapshotArchive writes for the same snapshot and state file. Throws UserError at once for an unsafe name.
+ */
+export function storedSnapshotArchive(
+  options: Pick<SnapshotArchiveOptions, "name" | "stateFile" | "forceZip64">,
+): StoredSnapshotArchive {
+  assertName(options.name);
+  const writer = new ZipWriter(options.forceZip64 ? { forceZip64: true } : {});
+  const header = writer.beginWrittenEntry(snapshotEntryName(options.name));
+  const collected = (async () => {
+    const parts: Buffer[] = [];
+    for await (const chunk of chunksOf(writer.output)) parts.push(chunk);
+    return Buffer.concat(parts);
+  })();
+  collected.catch(() => undefined);
+  const finish = async (data: Readable, onData?: (chunk: Buffer) => void) => {
+    const verifier = new SnapshotVerifier(`snapshot ${options.name}`);
+    try {
+      let crc = 0;
+      for await (const chunk of chunksOf(through(data, verifier))) {
+        crc = crc32(chunk, crc);
+        onData?.(chunk);
+      }
+      const digest = verifier.result;
+      const snap = await writer.endWrittenEntry({ size: digest.size, crc32: crc });
+      const result = archiveResult(digest, snap);
+      if (options.stateFile) {
+        const state = await writer.addEntry(stateEntryName(options.name), options.stateFile, { method: "store" });
+        result.stateFileSize = state.size;
+      }
+      result.archiveBytes = (await writer.finish()).bytes;
+      return { tail: await collected, result };
+    } catch (err) {
+      data.destroy();
+      writer.abort(err instanceof Error ? err : new Error(String(err)));
+      throw err;
+    }
+  };
+  return { header, finish };
+}
+
+function archiveResult(digest: SnapshotDigest, snap: EntryResult): SnapshotArchiveResult {
+  return {
+    snapshotSize: digest.size,
+    snapshotSha256: digest.sha256,
+    dbSha256: digest.dbSha256,
+    snapshotCompressedSize: snap.compressedSize,
+    snapshotCrc32: snap.crc32,
+    archiveBytes: 0,
+  };
+}
+
 async function writeEntries(writer: ZipWriter, options: SnapshotArchiveOptions): Promise<SnapshotArchiveResult> {
   const entryOptions = {
     method: options.method ?? "deflate",
@@ -93,15 +161,7 @@ async function writeEntries(writer: ZipWriter, options: SnapshotArchiveOptions):
       ...entryOptions,
       threads: options.threads ?? 1,
     });
-    const digest = verifier.result;
-    const result: SnapshotArchiveResult = {
-      snapshotSize: digest.size,
-      snapshotSha256: digest.sha256,
-      dbSha256: digest.dbSha256,
-      snapshotCompressedSize: snap.compressedSize,
-      snapshotCrc32: snap.crc32,
-      archiveBytes: 0,
-    };
+    const result = archiveResult(verifier.result, snap);
     if (options.stateFile) {
       const state = await writer.addEntry(stateEntryName(options.name), options.stateFile, entryOptions);
       result.stateFileSize = state.size;

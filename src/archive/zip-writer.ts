@@ -106,6 +106,8 @@ export class ZipWriter {
   private readonly forceZip64: boolean;
   private bytes = 0;
   private state: "idle" | "busy" | "finished" | "failed" = "idle";
+  /** The entry `beginWrittenEntry` started, until `endWrittenEntry`. */
+  private written: Pick<CentralRecord, "name" | "mtime" | "offset"> | undefined;
 
   constructor(options: ZipWriterOptions = {}) {
     this.out = new ArchiveOutput({ highWaterMark: options.highWaterMark ?? 1 << 20 });
@@ -119,11 +121,49 @@ export class ZipWriter {
    * for an unsafe name (the writer stays usable) or a misuse, or with the source's error (the writer fails).
    */
   async addEntry(name: string, source: Readable | Buffer, options: EntryOptions = {}): Promise<EntryResult> {
-    const reason = unsafeEntryNameReason(name) ?? (Buffer.byteLength(name) > U16_MAX ? "name too long" : undefined);
-    if (reason) throw new ArchiveError(`refusing zip entry ${JSON.stringify(name)}: ${reason}`);
+    this.checkedName(name);
     this.begin(`add entry ${name}`);
     try {
       const record = await this.writeEntry(name, source, options);
+      this.records.push(record);
+      this.state = "idle";
+      return { size: record.size, compressedSize: record.compressedSize, crc32: record.crc32 };
+    } catch (err) {
+      throw this.fail(err);
+    }
+  }
+
+  /**
+   * Starts a stored entry whose data the caller writes into the archive itself, right after the local header this
+   * returns; `output` carries neither. A save spools the member's stream this way, straight into the archive file
+   * (src/snapshot/stored.ts). `endWrittenEntry`, with the data's counts, then writes its data descriptor. The bytes are
+   * the ones `addEntry` writes for the same data with `method: "store"`.
+   */
+  beginWrittenEntry(name: string, options: Pick<EntryOptions, "mtime"> = {}): Buffer {
+    const nameBytes = this.checkedName(name);
+    this.begin(`add entry ${name}`);
+    const mtime = options.mtime ?? EPOCH;
+    const header = this.localHeader(nameBytes, METHOD.store, mtime);
+    this.written = { name: nameBytes, mtime, offset: this.bytes };
+    this.bytes += header.length;
+    return header;
+  }
+
+  /** Ends the entry `beginWrittenEntry` started: its data was `counts.size` bytes with CRC-32 `counts.crc32`. */
+  async endWrittenEntry(counts: Pick<EntryResult, "size" | "crc32">): Promise<EntryResult> {
+    const written = this.written;
+    if (this.state !== "busy" || !written) throw new ArchiveError("cannot end an entry: none was begun");
+    this.written = undefined;
+    const record: CentralRecord = {
+      ...written,
+      method: METHOD.store,
+      size: counts.size,
+      compressedSize: counts.size,
+      crc32: counts.crc32,
+    };
+    try {
+      this.bytes += counts.size;
+      await this.put(this.dataDescriptor(record));
       this.records.push(record);
       this.state = "idle";
       return { size: record.size, compressedSize: record.compressedSize, crc32: record.crc32 };
@@ -150,6 +190,13 @@ export class ZipWriter {
   /** Stops writing: `output` is destroyed with `reason` and later calls reject. A no-op once finished. */
   abort(reason: Error): void {
     if (this.state !== "finished") this.fail(reason);
+  }
+
+  /** The name's bytes; ArchiveError for an unsafe or too long name (the writer stays usable). */
+  private checkedName(name: string): Buffer {
+    const reason = unsafeEntryNameReason(name) ?? (Buffer.byteLength(name) > U16_MAX ? "name too long" : undefined);
+    if (reason) throw new ArchiveError(`refusing zip entry ${JSON.stringify(name)}: ${reason}`);
+    return Buffer.from(name, "utf8");
   }
 
   private begin(what: string): void {

@@ -136,31 +136,34 @@ export async function sandboxUp(options: SandboxOptions, hooks: SandboxHooks): P
     ["--openssl-legacy-provider"],
   );
   const agentDirOf = (member: string) => join(dir, "nodes", member.replace(/^etcd-/, ""), "agent");
-  await hooks.prepareAgents(configPath, agentDirOf, external ? memberSpecOf : undefined);
-  // External mode: the members run before their agents, as an operator's etcd does.
-  if (external) await Promise.all(names.map((n) => startSupervised(memberSpecOf(`etcd-${n}`), entry)));
-  const nodes = names.map((n, i) => {
-    const agentDir = agentDirOf(`etcd-${n}`);
-    return {
-      name: `etcd-${n}`,
-      host: memberHosts[i]!,
-      agentDir,
-      pid: startAgentChild(entry, agentDir),
-      ...(external ? { memberSpec: memberSpecOf(`etcd-${n}`) } : {}),
-    };
-  });
   const info: SandboxInfo = {
     dir,
     configPath,
     s3: { endpoint: `http://${s3Host}:${PORTS.s3}`, pid: s3Pid },
     etcdMode: external ? "external" : "managed",
-    nodes,
+    nodes: [],
   };
-  await writeSandbox(info);
   try {
+    await hooks.prepareAgents(configPath, agentDirOf, external ? memberSpecOf : undefined);
+    // External mode: the members run before their agents, as an operator's etcd does.
+    if (external) await Promise.all(names.map((n) => startSupervised(memberSpecOf(`etcd-${n}`), entry)));
+    for (const [i, n] of names.entries()) {
+      const agentDir = agentDirOf(`etcd-${n}`);
+      info.nodes.push({
+        name: `etcd-${n}`,
+        host: memberHosts[i]!,
+        agentDir,
+        pid: startAgentChild(entry, agentDir),
+        ...(external ? { memberSpec: memberSpecOf(`etcd-${n}`) } : {}),
+      });
+    }
+    await writeSandbox(info);
     await hooks.waitHealthy(configPath, 60_000);
   } catch (err) {
-    await sandboxDown(dir);
+    // Whatever failed, nothing it started keeps running: the S3 server, the agents so far, external members.
+    await writeSandbox(info).catch(() => undefined);
+    await sandboxDown(dir).catch(() => undefined);
+    if (external) await Promise.all(names.map((n) => stopSupervised(memberSpecOf(`etcd-${n}`)).catch(() => undefined)));
     throw err;
   }
   return info;

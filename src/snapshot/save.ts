@@ -4,20 +4,29 @@
  *   (spool.ts: the member is released as soon as etcd has sent its database) -> read behind the writer: verify
  *   etcd's trailer, zip (RKE layout) and hash in one pass -> local archive (atomic) and, on the one uploading node,
  *   S3 at the same time -> the key count and HashKV at the snapshot's revision -> S3 manifest -> local manifest (the
- *   commit point).
+ *   commit point). A stored save (`compression: none`) makes its archive in the part file itself (stored.ts), and
+ *   the uploader sends S3 the committed file.
  * A failure at any step leaves nothing that lists as a snapshot (no manifest is written before its archive is durable).
  */
 import type { Readable } from "node:stream";
-import { writeSnapshotArchive, snapshotEntryName, stateEntryName } from "../archive/rke.js";
+import { writeSnapshotArchive, snapshotEntryName, stateEntryName, type SnapshotArchiveResult } from "../archive/rke.js";
 import type { SaveResult, UploadOutcome } from "../api/snapshots.js";
 import type { Store } from "../store/store.js";
 import { describeError, RemoteError } from "../util/errors.js";
 import type { Logger } from "../util/log.js";
-import { archiveKey, FORMAT_VERSION, manifestKey, serializeManifest, type Manifest } from "./manifest.js";
+import {
+  archiveKey,
+  FORMAT_VERSION,
+  manifestKey,
+  serializeManifest,
+  type Contents,
+  type Manifest,
+} from "./manifest.js";
 import { encryptingConsumer, sealedManifest, type CopyWrite, type SaveEncryption } from "./seal.js";
-import { tee, type TeeOutcome } from "./tee.js";
+import { tee, type TeeOutcome, type TeeResult } from "./tee.js";
 import { measureContents, type MeasureSource } from "./contents.js";
 import { spoolSnapshot } from "./spool.js";
+import { writeStoredArchive, type InPlaceStore } from "./stored.js";
 
 /** What the pipeline needs from the etcd member; the agent passes its EtcdMemberClient. */
 /** `count` and `hashKV` (MeasureSource) give the snapshot's contents (src/snapshot/contents.ts). */
@@ -49,9 +58,10 @@ export interface SaveDeps {
   source: SnapshotSource;
   /**
    * This node's snapshot folder. With `scratchPath` (a LocalStore), the member's stream is spooled to a hidden file
-   * there first (spool.ts); without it the archive writer reads the member directly (and holds it while it works).
+   * there first (spool.ts), and with `commitScratch` too a stored archive is made in that file (stored.ts); without
+   * them the archive writer reads the member directly (and holds it while it works).
    */
-  local: Store & { scratchPath?(key: string): string };
+  local: Store & Partial<InPlaceStore>;
   /** Set on the node chosen to upload: S3 receives the archive while it is being written locally. */
   remote?: Store | undefined;
   log: Logger;
@@ -75,32 +85,10 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
   const status = await deps.source.status();
   options.signal?.throwIfAborted();
   const stream = deps.source.snapshot(options.signal ? { signal: options.signal } : {});
-  const scratch = options.compression === "deflate" ? deps.local.scratchPath?.(`${options.name}.db`) : undefined;
-  const spool = scratch ? await spoolSnapshot(stream, scratch) : undefined;
-  // Once etcd has sent its database, its key count and HashKV are read while the archive is still being made.
-  const measured = spool?.released.then(
-    () => measureContents(deps.source, status.revision, deps.log),
-    () => null,
-  );
-  let written, inner, released;
-  try {
-    const archive = writeSnapshotArchive({
-      name: options.name,
-      snapshot: spool ? spool.reader : stream,
-      stateFile: options.stateFile,
-      method: options.compression,
-      level: options.level,
-      threads: options.threads,
-    });
-    const enc = options.encryption;
-    const consumers = [encryptingConsumer(options.name, deps.local, enc?.local ? enc : undefined)];
-    if (deps.remote) consumers.push({ ...encryptingConsumer(options.name, deps.remote, enc), optional: true });
-    written = await tee(archive.output, consumers, deps.onProgress);
-    inner = await archive.done;
-    released = await spool?.released;
-  } finally {
-    await spool?.close();
-  }
+  const made = inPlace(options, deps.local)
+    ? await storeInPlace(stream, options, deps, deps.local, status.revision)
+    : await zipAndTee(stream, options, deps, status.revision);
+  const { written, inner, released, measured } = made;
   const contents = (await measured) ?? (await measureContents(deps.source, status.revision, deps.log));
   const manifest: Manifest = {
     formatVersion: FORMAT_VERSION,
@@ -137,6 +125,92 @@ export async function saveSnapshot(options: SaveOptions, deps: SaveDeps): Promis
   if (released) result.memberMs = released.memberMs;
   if (upload) result.upload = upload;
   return result;
+}
+
+/** What making the archive gave: the copies written, the snapshot's digests, and the contents measured meanwhile. */
+interface Made {
+  written: Pick<TeeResult<CopyWrite>, "outcomes" | "bytes" | "sha256">;
+  inner: SnapshotArchiveResult;
+  released: { bytes: number; memberMs: number } | undefined;
+  /** Null when it was not measured (then the save measures after the archive). */
+  measured: Promise<Contents | null> | undefined;
+}
+
+/** A stored save into a node's folder, with its own copy plain: the archive is made in place (stored.ts). */
+function inPlace(options: SaveOptions, local: SaveDeps["local"]): local is SaveDeps["local"] & InPlaceStore {
+  return (
+    options.compression === "store" &&
+    !options.encryption?.local &&
+    typeof local.scratchPath === "function" &&
+    typeof local.commitScratch === "function"
+  );
+}
+
+/**
+ * The member's stream is spooled to a hidden part file when the folder has one (spool.ts), then zipped while it is
+ * read back (a compressed save), and the archive goes to the local copy and, on the uploader, S3 at the same time.
+ */
+async function zipAndTee(stream: Readable, options: SaveOptions, deps: SaveDeps, revision: number): Promise<Made> {
+  const scratch = options.compression === "deflate" ? deps.local.scratchPath?.(`${options.name}.db`) : undefined;
+  const spool = scratch ? await spoolSnapshot(stream, scratch) : undefined;
+  // Once etcd has sent its database, its key count and HashKV are read while the archive is still being made.
+  const measured = spool?.released.then(
+    () => measureContents(deps.source, revision, deps.log),
+    () => null,
+  );
+  try {
+    const archive = writeSnapshotArchive({
+      name: options.name,
+      snapshot: spool ? spool.reader : stream,
+      stateFile: options.stateFile,
+      method: options.compression,
+      level: options.level,
+      threads: options.threads,
+    });
+    const enc = options.encryption;
+    const consumers = [encryptingConsumer(options.name, deps.local, enc?.local ? enc : undefined)];
+    if (deps.remote) consumers.push({ ...encryptingConsumer(options.name, deps.remote, enc), optional: true });
+    const written = await tee(archive.output, consumers, deps.onProgress);
+    const inner = await archive.done;
+    return { written, inner, released: await spool?.released, measured };
+  } finally {
+    await spool?.close();
+  }
+}
+
+/** The archive made in place in the node's folder (stored.ts), then, on the uploader, S3 sent the committed file. */
+async function storeInPlace(
+  stream: Readable,
+  options: SaveOptions,
+  deps: SaveDeps,
+  local: InPlaceStore,
+  revision: number,
+): Promise<Made> {
+  let measured: Promise<Contents | null> | undefined;
+  const made = await writeStoredArchive(stream, local, {
+    name: options.name,
+    stateFile: options.stateFile,
+    onReleased: () => {
+      measured = measureContents(deps.source, revision, deps.log);
+    },
+    onProgress: deps.onProgress,
+  });
+  const put = { key: made.archive.key, size: made.archive.bytes, verified: "local-fsync" as const };
+  const outcomes: TeeOutcome<CopyWrite>[] = [{ ok: true, value: { put } }];
+  if (deps.remote) {
+    const upload = encryptingConsumer(options.name, deps.remote, options.encryption);
+    try {
+      outcomes.push({ ok: true, value: await upload.run(await deps.local.get(made.archive.key)) });
+    } catch (error) {
+      outcomes.push({ ok: false, error });
+    }
+  }
+  return {
+    written: { outcomes, bytes: made.archive.bytes, sha256: made.archive.sha256 },
+    inner: made.inner,
+    released: made.released,
+    measured,
+  };
 }
 
 async function healthGate(options: SaveOptions, deps: SaveDeps): Promise<void> {

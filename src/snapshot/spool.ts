@@ -16,6 +16,7 @@ import { mkdir, open, rm, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
 import { chunksOf } from "../util/chunks.js";
+import { writeAllAt } from "../util/fs.js";
 
 /** Bytes read behind the writer at a time. */
 const READ_BYTES = 1 << 20;
@@ -32,17 +33,25 @@ export interface Spool {
   close(): Promise<void>;
 }
 
-/** Starts writing `source` (the member's snapshot stream) to `path`, which must not exist (mode 0600). */
-export async function spoolSnapshot(
-  source: Readable,
-  path: string,
-  now: () => number = () => performance.now(),
-): Promise<Spool> {
+export interface SpoolOptions {
+  /** Bytes written first in the file, before the stream's (a stored save's zip header: src/snapshot/stored.ts). */
+  prefix?: Buffer | undefined;
+  now?: (() => number) | undefined;
+}
+
+/**
+ * Starts writing `source` (the member's snapshot stream) to `path`, which must not exist (mode 0600), after
+ * `prefix`. The reader and `released.bytes` are the stream's bytes alone.
+ */
+export async function spoolSnapshot(source: Readable, path: string, options: SpoolOptions = {}): Promise<Spool> {
+  const now = options.now ?? (() => performance.now());
+  const prefix = options.prefix ?? Buffer.alloc(0);
   let write: FileHandle | undefined;
   let read: FileHandle;
   try {
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     write = await open(path, "wx", 0o600);
+    if (prefix.length > 0) await writeAllAt(write, prefix, 0);
     read = await open(path, "r");
   } catch (err) {
     source.destroy();
@@ -50,7 +59,7 @@ export async function spoolSnapshot(
     if (write) await rm(path, { force: true });
     throw err;
   }
-  const state = new SpoolState();
+  const state = new SpoolState(prefix.length);
   const released = copy(source, write, state, now);
   released.catch(() => undefined);
   let closed = false;
@@ -70,9 +79,15 @@ export async function spoolSnapshot(
 
 /** What the writer has done, as the reader sees it. */
 class SpoolState extends EventEmitter {
-  written = 0;
+  /** The file's size so far: the prefix, then the stream's bytes as they are written. */
+  written: number;
   ended = false;
   error: Error | undefined;
+
+  constructor(readonly start: number) {
+    super();
+    this.written = start;
+  }
 
   advance(bytes: number): void {
     this.written += bytes;
@@ -135,7 +150,7 @@ async function copy(
     await flush();
     await file.close();
     state.finish();
-    return { bytes: state.written, memberMs };
+    return { bytes: state.written - state.start, memberMs };
   } catch (err) {
     await writing?.catch(() => undefined);
     await file.close().catch(() => undefined);
@@ -160,7 +175,7 @@ function remaining(list: readonly Buffer[], skip: number): Buffer[] {
 }
 
 async function* readBehind(file: FileHandle, state: SpoolState): AsyncGenerator<Buffer> {
-  let position = 0;
+  let position = state.start;
   while (!state.ended) await once(state, "change");
   for (;;) {
     if (state.error) throw state.error;

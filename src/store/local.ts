@@ -3,8 +3,8 @@
  * goes to a hidden temp file that is fsynced and renamed into place, so a crash never leaves a file that looks done.
  */
 import { constants, type Dirent } from "node:fs";
-import { access, mkdir, open, readdir, stat, unlink } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { access, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { type Readable, addAbortSignal } from "node:stream";
 import { NotFoundError, UserError } from "../util/errors.js";
 import { fsyncDir, tempPathFor, writeStreamAtomic } from "../util/fs.js";
@@ -123,6 +123,18 @@ export class LocalStore implements Store {
    */
   scratchPath(key: string): string {
     return tempPathFor(this.pathOf(key));
+  }
+
+  /**
+   * Puts the scratch file `path` (made by `scratchPath(key)`, written and fsynced by the caller) in place as `key`:
+   * renamed, then the directory fsynced. Refuses a path that is not a scratch file beside `key`.
+   */
+  async commitScratch(path: string, key: string): Promise<void> {
+    const target = this.pathOf(key);
+    if (dirname(path) !== dirname(target) || !TEMP_NAME.test(basename(path)))
+      throw new Error(`${path} is not a scratch file beside ${key} in ${this.dir}`);
+    await rename(path, target);
+    await fsyncDir(dirname(target));
   }
 
   /** Removes the temp files a crashed writer left in the folder (top level only); returns their names. */

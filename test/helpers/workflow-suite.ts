@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { routes } from "../../src/api/routes.js";
 import { mkdir, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { createServer } from "node:http";
 import { join } from "node:path";
@@ -170,6 +171,61 @@ function day(series: string, etcdMode: EtcdMode): void {
     await push("3s");
     await recurringAfter(since);
     await push("1h");
+  });
+
+  test(`${series}: a stored save (compression: none) is made in place on every node, lists, verifies and uploads; compressed saves go on`, async () => {
+    await editConfig((doc) => void (doc.lifeboat.snapshot = { ...doc.lifeboat.snapshot, compression: "none" }));
+    try {
+      const etcd = await sb.etcd(0);
+      await etcd.put("/day/stored", "kept in a stored archive");
+      await saveAll("day-stored");
+    } finally {
+      await editConfig((doc) => void delete doc.lifeboat.snapshot.compression);
+    }
+    for (const i of [0, 1, 2]) {
+      const dir = join(nodeDir(i), "snapshots");
+      assert.deepEqual(
+        (await readdir(dir)).filter((n) => n.startsWith(".")),
+        [],
+        `node${i + 1} keeps no part file`,
+      );
+      const file = await readFile(join(dir, "day-stored.zip"));
+      const manifest = JSON.parse(await readFile(join(dir, "day-stored.manifest.json"), "utf8")) as {
+        archive: { compression: string; size: number; sha256: string };
+      };
+      assert.equal(manifest.archive.compression, "store");
+      assert.equal(manifest.archive.size, file.length);
+      assert.equal(createHash("sha256").update(file).digest("hex"), manifest.archive.sha256);
+      const tested = spawnSync("unzip", ["-t", join(dir, "day-stored.zip")], { encoding: "utf8" });
+      assert.match(tested.stdout, /No errors detected/, `node${i + 1}: ${tested.stdout}${tested.stderr}`);
+    }
+    const list = jsonOf<{ snapshots: { name: string; location: string; status: string }[] }>(
+      await ok(["etcd", "snapshot-list"]),
+    );
+    const copies = list.snapshots.filter((c) => c.name === "day-stored");
+    assert.deepEqual(copies.map((c) => c.location).sort(), [
+      "node:etcd-node1",
+      "node:etcd-node2",
+      "node:etcd-node3",
+      "s3",
+    ]);
+    assert.ok(
+      copies.every((c) => c.status === "ok"),
+      JSON.stringify(copies),
+    );
+    const verify = jsonOf<{ ok: boolean; checked: string[] }>(
+      await ok(["etcd", "snapshot-verify", "--name", "day-stored"]),
+    );
+    assert.equal(verify.ok, true);
+    assert.deepEqual(verify.checked, ["revision", "keys", "hash"]);
+    await saveAll("day-after-stored");
+    const after = JSON.parse(
+      await readFile(join(nodeDir(0), "snapshots", "day-after-stored.manifest.json"), "utf8"),
+    ) as {
+      archive: { compression: string };
+    };
+    assert.equal(after.archive.compression, "deflate", "the next save compresses again");
+    assert.deepEqual(await leftovers(), []);
   });
 
   test(`${series}: a declined restore asks before any work, then a save and a scheduled slot still run`, async () => {
