@@ -11,7 +11,7 @@ import { rmSync } from "node:fs";
 import esbuild from "esbuild";
 import { buildVersion } from "./build-info.mjs";
 
-export const ENTRY = "dist/src/cli/bin.js";
+const ENTRY = "dist/src/cli/bin.js";
 const PROTO = "dist/src/etcd/proto/rpc.proto";
 /** Two levels below dist, as dist/src/cli is: src/cli/agent-install.ts finds dist/package at the same "../../package". */
 const OUT_DIR = "dist/bundle/cli";

@@ -2,12 +2,12 @@
  * etcd's offline snapshot commands: restore a snapshot into a new data directory, and read a snapshot's status.
  * From 3.5 on they live in etcdutl; 3.4 has them in etcdctl (with ETCDCTL_API=3).
  */
-import { lstat, mkdir, rename, rm } from "node:fs/promises";
+import { lstat, mkdir, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { ChecksumMismatchError, UserError } from "../util/errors.js";
-import { fsyncDir } from "../util/fs.js";
+import { renameDurably } from "../util/fs.js";
 import type { EtcdTools } from "./binaries.js";
 import { assertSucceeded, CommandFailedError, runCommand } from "./exec.js";
 
@@ -72,8 +72,7 @@ export async function restoreSnapshotToDir(o: RestoreOptions): Promise<void> {
       throw new ChecksumMismatchError(`snapshot ${o.snapshotPath} did not verify: ${lastLine(result.stderr)}`);
     }
     assertSucceeded(`${basename(file)} snapshot restore`, result, timeoutMs);
-    await rename(staging, o.dataDir);
-    await fsyncDir(dirname(o.dataDir));
+    await renameDurably(staging, o.dataDir);
   } catch (err) {
     await rm(staging, { recursive: true, force: true });
     throw err;

@@ -8,7 +8,7 @@ import { basename, dirname, join } from "node:path";
 import { RollbackRecord } from "../api/restore.js";
 import { readJsonFile } from "../config/json-file.js";
 import { UserError } from "../util/errors.js";
-import { fsyncDir, writeFileAtomic } from "../util/fs.js";
+import { renameDurably, writeFileAtomic } from "../util/fs.js";
 
 /** The record on disk is what the preflight and apply routes show of it: one schema (src/api/restore.ts). */
 export { RollbackRecord };
@@ -72,8 +72,7 @@ export async function swapDataDir(o: {
   await mkdir(o.restoreDir, { recursive: true, mode: 0o700 });
   await writeFileAtomic(rollbackRecordPath(o.restoreDir), JSON.stringify(record, null, 2) + "\n");
   if (record.oldDataDir) await rename(o.dataDir, record.oldDataDir);
-  await rename(o.stagedDir, o.dataDir);
-  await fsyncDir(dirname(o.dataDir));
+  await renameDurably(o.stagedDir, o.dataDir);
   return record;
 }
 
@@ -91,8 +90,7 @@ export async function rollbackDataDir(restoreDir: string): Promise<{ restored: b
   const failed = `${record.dataDir}.failed-${record.stamp}`;
   if (record.oldDataDir && (await exists(record.oldDataDir))) {
     if (await exists(record.dataDir)) await rename(record.dataDir, failed);
-    await rename(record.oldDataDir, record.dataDir);
-    await fsyncDir(dirname(record.dataDir));
+    await renameDurably(record.oldDataDir, record.dataDir);
   } else if (!record.oldDataDir && (await exists(record.dataDir))) {
     await rename(record.dataDir, failed);
   }

@@ -132,7 +132,7 @@ interface Made {
   written: Pick<TeeResult<CopyWrite>, "outcomes" | "bytes" | "sha256">;
   inner: SnapshotArchiveResult;
   released: { bytes: number; memberMs: number } | undefined;
-  /** Null when it was not measured (then the save measures after the archive). */
+  /** Undefined when nothing measured meanwhile (the save then measures after the archive); null when it failed. */
   measured: Promise<Contents | null> | undefined;
 }
 

@@ -3,11 +3,11 @@
  * goes to a hidden temp file that is fsynced and renamed into place, so a crash never leaves a file that looks done.
  */
 import { constants, type Dirent } from "node:fs";
-import { access, mkdir, open, readdir, rename, stat, unlink } from "node:fs/promises";
+import { access, mkdir, open, readdir, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { type Readable, addAbortSignal } from "node:stream";
 import { NotFoundError, UserError } from "../util/errors.js";
-import { fsyncDir, tempPathFor, writeStreamAtomic } from "../util/fs.js";
+import { fsyncDir, renameDurably, tempPathFor, writeStreamAtomic } from "../util/fs.js";
 import { StreamDigest, meteredBody } from "./digest.js";
 import { abortError, checkKey, checkPrefix } from "./store.js";
 import type { ObjectInfo, PutOptions, PutResult, Store } from "./store.js";
@@ -133,8 +133,7 @@ export class LocalStore implements Store {
     const target = this.pathOf(key);
     if (dirname(path) !== dirname(target) || !TEMP_NAME.test(basename(path)))
       throw new Error(`${path} is not a scratch file beside ${key} in ${this.dir}`);
-    await rename(path, target);
-    await fsyncDir(dirname(target));
+    await renameDurably(path, target);
   }
 
   /** Removes the temp files a crashed writer left in the folder (top level only); returns their names. */

@@ -24,6 +24,15 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Renames `from` (a file or directory, already fsynced) to `to` and fsyncs the directory of `to`: the commit step of
+ * every atomic write, so that the new name survives a crash.
+ */
+export async function renameDurably(from: string, to: string): Promise<void> {
+  await rename(from, to);
+  await fsyncDir(dirname(to));
+}
+
 /** Writes all of `data` into `file` at `position` (one write may be short). */
 export async function writeAllAt(file: FileHandle, data: Uint8Array, position: number): Promise<void> {
   for (let done = 0; done < data.length;) {
@@ -43,8 +52,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array,
     } finally {
       await handle.close();
     }
-    await rename(tmp, target);
-    await fsyncDir(dirname(target));
+    await renameDurably(tmp, target);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
@@ -79,8 +87,7 @@ export async function writeStreamAtomic(
       await handle.close();
     }
     await options.beforeCommit?.();
-    await rename(tmp, target);
-    await fsyncDir(dirname(target));
+    await renameDurably(tmp, target);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
